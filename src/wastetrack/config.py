@@ -1,0 +1,61 @@
+"""Thresholds of the night run, with their units in their names.
+
+One frozen dataclass so a run's behaviour is fully described by its ``Params``
+(they are written to ``run.json``), a notebook can try other values with
+``dataclasses.replace``, and no stage hides a magic number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Params:
+    # --- cleaning -------------------------------------------------------------------------------
+    #: implied speed above which a fix that jumps away and back is a teleport (muck trucks are capped ~80)
+    teleport_speed_kmh: float = 150.0
+    # --- stays ----------------------------------------------------------------------------------
+    #: half-width of the time window used for the smoothed speed that decides "standing still"
+    stay_window_s: float = 60.0
+    #: smoothed speed below which a truck is standing (GPS jitter of a parked truck is ~1 km/h)
+    stay_max_speed_kmh: float = 3.5
+    #: shortest stay kept: longer than a red light, shorter than the quickest unloading (~4 min)
+    stay_min_duration_s: float = 150.0
+    #: two stays this close in time and space are one (a truck shunting inside a site)
+    stay_merge_gap_s: float = 180.0
+    stay_merge_distance_m: float = 150.0
+    # --- geofence -------------------------------------------------------------------------------
+    #: a stay within this distance of a fence counts as at the site (GPS noise, queues at the gate)
+    fence_tolerance_m: float = 60.0
+    # --- hauls ----------------------------------------------------------------------------------
+    #: silence while loaded long enough to unload; shorter drop-outs are normal and never leads
+    track_gap_min_s: float = 720.0
+    #: a haul longer than this is not one haul (the truck parked between shifts)
+    haul_max_duration_s: float = 10 * 3600.0
+    #: off-site stays of this dwell are plausible unloadings (tipping takes 3-30 min)
+    dump_dwell_min_s: float = 180.0
+    dump_dwell_max_s: float = 45 * 60.0
+    #: speed used to bound where a silent truck could have been
+    reach_speed_kmh: float = 50.0
+    # --- manifests ------------------------------------------------------------------------------
+    #: gate-out scan vs. GPS departure from the site
+    manifest_depart_tolerance_s: float = 90 * 60.0
+    #: a manifest without gate-out scan is issued at most this long before departure
+    manifest_issue_lead_s: float = 6 * 3600.0
+    # --- reports --------------------------------------------------------------------------------
+    #: a truck standing within this distance of a report in its window is a candidate
+    report_radius_m: float = 1000.0
+    #: a lead this close to a report (and in its window) explains it
+    report_lead_match_m: float = 400.0
+    #: window looked at when a report gives none: this long before it was reported
+    report_default_window_s: float = 24 * 3600.0
+    # --- midnight -------------------------------------------------------------------------------
+    #: hours of the previous day's batch read to stitch trips across midnight
+    context_hours: float = 14.0
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+DEFAULT_PARAMS = Params()

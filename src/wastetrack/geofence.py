@@ -1,0 +1,99 @@
+"""Put stays on the map: which site fence (if any) and which county, city and province.
+
+Fences are matched in the metric CRS with a tolerance (``fence_tolerance_m``)
+because trucks queue at the gate and GPS noise is tens of metres; counties come
+from ``wastetrack.boundaries.locate`` (a vectorised point-in-polygon on the
+shipped boundaries or the landing's override).
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from wastetrack import boundaries as bnd
+from wastetrack.config import DEFAULT_PARAMS, Params
+from wastetrack.coords import METRIC_CRS
+from wastetrack.models import PLACE_COLUMNS, RECEIVER_KINDS, STAY_COLUMNS, require_columns
+
+
+def metric_points(lon: np.ndarray, lat: np.ndarray) -> gpd.GeoSeries:
+    return gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326").to_crs(METRIC_CRS)
+
+
+def complete_site_counties(sites: gpd.GeoDataFrame, boundaries: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Fill a site's missing ``county_adcode`` from its fence (the contract makes it optional)."""
+    sites = sites.copy()
+    if len(sites) == 0:
+        sites["province_adcode"] = pd.Series(dtype=str)
+        return sites
+    rep = sites.geometry.representative_point()
+    where = bnd.locate(rep.x.to_numpy(), rep.y.to_numpy(), boundaries)
+    have = sites["county_adcode"].fillna("").astype(str).str.strip()
+    sites["county_adcode"] = np.where(have != "", have, where["county_adcode"].to_numpy())
+    sites["province_adcode"] = sites["county_adcode"].str[:2] + "0000"
+    sites.loc[sites["county_adcode"] == "", "province_adcode"] = ""
+    return sites
+
+
+def match_sites(lon: np.ndarray, lat: np.ndarray, sites: gpd.GeoDataFrame, tolerance_m: float) -> pd.DataFrame:
+    """For each point, the nearest site fence within ``tolerance_m``: columns site_id, site_kind, distance_m."""
+    n = len(lon)
+    out = pd.DataFrame({"site_id": [""] * n, "site_kind": [""] * n, "distance_m": np.full(n, np.inf)})
+    if n == 0 or len(sites) == 0:
+        return out
+    pts = np.asarray(metric_points(lon, lat).values)
+    fences = np.asarray(sites.to_crs(METRIC_CRS).geometry.values)
+    tree = shapely.STRtree(fences)
+    p_idx, f_idx = tree.query(pts, predicate="dwithin", distance=tolerance_m)
+    if len(p_idx) == 0:
+        return out
+    d = shapely.distance(pts[p_idx], fences[f_idx])
+    pairs = pd.DataFrame({"p": p_idx, "f": f_idx, "d": d}).sort_values(["p", "d"], kind="stable")
+    best = pairs.drop_duplicates("p")
+    out.loc[best["p"].to_numpy(), "site_id"] = sites["site_id"].to_numpy()[best["f"].to_numpy()]
+    out.loc[best["p"].to_numpy(), "site_kind"] = sites["kind"].to_numpy()[best["f"].to_numpy()]
+    out.loc[best["p"].to_numpy(), "distance_m"] = best["d"].to_numpy()
+    return out
+
+
+def nearest_site(lon: np.ndarray, lat: np.ndarray, sites: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Nearest fence of ``sites`` to each point (any distance): site_id, distance_m. Evidence for sheets."""
+    n = len(lon)
+    if n == 0 or len(sites) == 0:
+        return pd.DataFrame({"site_id": [""] * n, "distance_m": np.full(n, np.nan)})
+    pts = np.asarray(metric_points(lon, lat).values)
+    fences = np.asarray(sites.to_crs(METRIC_CRS).geometry.values)
+    tree = shapely.STRtree(fences)
+    (p_idx, f_idx), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    site_id = np.full(n, "", dtype=object)
+    d = np.full(n, np.nan)
+    site_id[p_idx] = sites["site_id"].to_numpy()[f_idx]
+    d[p_idx] = dist
+    return pd.DataFrame({"site_id": site_id, "distance_m": d})
+
+
+def label_stays(
+    stays: pd.DataFrame,
+    sites: gpd.GeoDataFrame,
+    boundaries: gpd.GeoDataFrame,
+    params: Params = DEFAULT_PARAMS,
+) -> pd.DataFrame:
+    """Stays with ``models.PLACE_COLUMNS`` added: the site they stood at and the admin units."""
+    require_columns(stays, STAY_COLUMNS, "stays")
+    lon = stays["lon"].to_numpy(float)
+    lat = stays["lat"].to_numpy(float)
+    site = match_sites(lon, lat, sites, params.fence_tolerance_m)
+    where = bnd.locate(lon, lat, boundaries)
+    out = stays.copy()
+    out["site_id"] = site["site_id"].to_numpy()
+    out["site_kind"] = site["site_kind"].to_numpy()
+    for col in ("county_adcode", "city_adcode", "province_adcode"):
+        out[col] = where[col].to_numpy() if len(out) else pd.Series(dtype=str)
+    return out[[*STAY_COLUMNS, *PLACE_COLUMNS]]
+
+
+def is_receiver(kind: pd.Series) -> pd.Series:
+    return kind.isin(RECEIVER_KINDS)

@@ -1,0 +1,163 @@
+"""Assemble leads: stable ids, report_trace leads, and the ``leads.geojson`` of the contract.
+
+Lead ids are a hash of what the lead is about (kind, vehicle, start of the
+event; for a report_trace the report id), so re-running the same inputs gives
+the same ids and the store can upsert instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from wastetrack import boundaries as bnd
+from wastetrack.models import LEAD_COLUMNS
+from wastetrack.scoring import apply_scores
+
+TZ = "Asia/Shanghai"
+KIND_CODE = {"illegal_dump": "ID", "diverted": "DV", "unmanifested": "UM", "track_gap": "TG", "report_trace": "RT"}
+
+
+def lead_id(kind: str, key: str, end: pd.Timestamp) -> str:
+    day = pd.Timestamp(end).tz_convert(TZ).strftime("%Y%m%d")
+    digest = hashlib.sha1(f"{kind}|{key}".encode()).hexdigest()[:10]
+    return f"{KIND_CODE[kind]}-{day}-{digest}"
+
+
+def assign_ids(leads: pd.DataFrame) -> pd.DataFrame:
+    if leads.empty:
+        return leads
+    out = leads.copy()
+    keys = [
+        f"{r.evidence.get('report_id')}" if r.kind == "report_trace"
+        else f"{r.vehicle_id}|{pd.Timestamp(r.start).tz_convert(TZ).isoformat(timespec='minutes')}"
+        for r in out.itertuples(index=False)
+    ]
+    out["lead_id"] = [lead_id(k, key, e) for k, key, e in zip(out["kind"], keys, out["end"], strict=True)]
+    return out
+
+
+def report_trace_leads(
+    reports: pd.DataFrame,
+    candidates: pd.DataFrame,
+    hauls: pd.DataFrame,
+    vehicles: pd.DataFrame,
+    sites: gpd.GeoDataFrame,
+    boundaries: gpd.GeoDataFrame,
+) -> tuple[pd.DataFrame, list[dict]]:
+    """report_trace leads for reports with candidates; the rest as untraced entries for run.json."""
+    untraced: list[dict] = []
+    rows = []
+    carrier_of = dict(zip(vehicles["vehicle_id"], vehicles["carrier_id"], strict=False))
+    site_county = dict(zip(sites["site_id"], sites["county_adcode"], strict=False))
+    where = bnd.locate(reports["lon"].to_numpy(float), reports["lat"].to_numpy(float), boundaries)
+    for i, rep in enumerate(reports.itertuples(index=False)):
+        c = candidates.loc[candidates["report_id"] == rep.report_id] if len(candidates) else candidates
+        if c.empty:
+            untraced.append({"report_id": rep.report_id, "reason": "no truck within 1 km in the window"})
+            continue
+        top = c.iloc[0]
+        origin = _origin_of(hauls, top["vehicle_id"], top["start"])
+        ev = {
+            "report_id": rep.report_id,
+            "top_distance_m": round(float(top["distance_m"])),
+            "top_is_stay": bool(top["is_stay"]),
+            "n_candidates": len(c),
+            "candidates_detail": [
+                {"vehicle_id": v, "distance_m": round(float(d)), "dwell_min": round(float(w), 1),
+                 "at": pd.Timestamp(s).tz_convert(TZ).isoformat(timespec="seconds")}
+                for v, d, w, s in zip(c["vehicle_id"], c["distance_m"], c["dwell_min"], c["start"], strict=True)
+            ][:10],
+            "reason": "举报点附近在举报时间窗内有渣土车停留或经过",
+        }
+        start = pd.Timestamp(top["start"]).tz_convert(TZ)
+        end = pd.Timestamp(top["end"]).tz_convert(TZ)
+        rows.append(
+            {
+                "kind": "report_trace",
+                "vehicle_id": top["vehicle_id"],
+                "carrier_id": carrier_of.get(top["vehicle_id"], ""),
+                "start": start,
+                "end": end,
+                "lon": float(rep.lon),
+                "lat": float(rep.lat),
+                "county_adcode": where["county_adcode"].iloc[i],
+                "province_adcode": where["province_adcode"].iloc[i],
+                "origin_site_id": origin,
+                "origin_county_adcode": site_county.get(origin, "") if origin else "",
+                "manifest_id": "",
+                "report_ids": [rep.report_id],
+                "candidates": list(c["vehicle_id"]),
+                "haul_id": "",
+                "evidence": ev,
+            }
+        )
+    if not rows:
+        return pd.DataFrame(), untraced
+    leads = pd.DataFrame(rows)
+    op = leads["origin_county_adcode"].astype(str).str[:2]
+    pp = leads["province_adcode"].astype(str).str[:2]
+    leads["cross_border"] = (op != "") & (pp != "") & (op != pp)
+    return apply_scores(leads), untraced
+
+
+def _origin_of(hauls: pd.DataFrame, vehicle_id: str, at: pd.Timestamp) -> str:
+    """The construction site the vehicle last left before ``at`` (its likely load), if any."""
+    if hauls.empty:
+        return ""
+    h = hauls.loc[(hauls["vehicle_id"] == vehicle_id) & (hauls["depart"] <= at)]
+    return "" if h.empty else str(h.sort_values("depart").iloc[-1]["origin_site_id"])
+
+
+def _jsonable(v: object) -> object:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return None if not np.isfinite(v) else float(v)
+    if isinstance(v, pd.Timestamp):
+        return v.tz_convert(TZ).isoformat(timespec="seconds")
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    return v
+
+
+def feature_collection(leads: pd.DataFrame) -> dict:
+    """The contract's leads.geojson: WGS-84 Points, LEAD_COLUMNS as properties plus ``evidence``."""
+    feats = []
+    for r in leads.to_dict("records"):
+        props = {k: r[k] for k in LEAD_COLUMNS}
+        for k in ("start", "end"):
+            props[k] = pd.Timestamp(props[k]).tz_convert(TZ).isoformat(timespec="seconds")
+        props["cross_border"] = bool(props["cross_border"])
+        props["score"] = float(props["score"])
+        for k in ("report_ids", "candidates", "cc_liaison_ids"):
+            props[k] = [str(x) for x in props[k]]
+        for k in ("vehicle_id", "carrier_id", "county_adcode", "province_adcode", "origin_site_id",
+                  "origin_county_adcode", "manifest_id", "primary_liaison_id"):
+            props[k] = "" if props[k] is None or (isinstance(props[k], float) and np.isnan(props[k])) else str(props[k])
+        props["evidence"] = _jsonable(r.get("evidence") or {})
+        if r.get("sheet"):
+            props["sheet"] = r["sheet"]
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [round(float(r["lon"]), 7), round(float(r["lat"]), 7)]},
+                "properties": _jsonable(props),
+            }
+        )
+    return {"type": "FeatureCollection", "name": "wastetrack leads", "features": feats}
+
+
+def write_geojson(leads: pd.DataFrame, path: Path) -> None:
+    path.write_text(json.dumps(feature_collection(leads), ensure_ascii=False, indent=1), encoding="utf-8")

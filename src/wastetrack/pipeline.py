@@ -1,0 +1,276 @@
+"""The night run: one date of the landing directory in, leads, lead sheets and run.json out.
+
+Stages (each timed into ``run.json``): read & validate → clean → stays →
+geofence → hauls → reconcile → detect → trace reports → route → write. The
+previous day's batch is read as *context* so trips that cross midnight are
+stitched; only events that ended on the run date are reported. Outputs are
+built in a temporary directory next to ``OUT/<date>`` and swapped in at the end,
+and the store replaces the date in one transaction: a re-run replaces, never
+duplicates, and a failed run leaves the previous results in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date as Date
+from datetime import timedelta
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from wastetrack import __version__
+from wastetrack import boundaries as bnd
+from wastetrack.clean import clean_fixes
+from wastetrack.config import DEFAULT_PARAMS, Params
+from wastetrack.contract import NightInputs, read_context, read_night
+from wastetrack.detect import attach_stay_sensors, classify_hauls
+from wastetrack.geofence import complete_site_counties, label_stays
+from wastetrack.hauls import build_hauls
+from wastetrack.leads import assign_ids, report_trace_leads, write_geojson
+from wastetrack.models import HAUL_COLUMNS, LEAD_COLUMNS, LEAD_KINDS
+from wastetrack.reconcile import match_manifests
+from wastetrack.routing import LiaisonDirectory, route_leads
+from wastetrack.scoring import apply_scores
+from wastetrack.stays import detect_stays
+from wastetrack.trace import candidates_for, explain_by_leads, report_windows
+
+log = logging.getLogger("wastetrack")
+TZ = "Asia/Shanghai"
+
+
+class StageTimer:
+    """Wall time per stage, for run.json and the progress line."""
+
+    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
+        self.timings: dict[str, float] = {}
+        self.progress = progress
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        if self.progress:
+            self.progress(stage)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = round(self.timings.get(stage, 0.0) + time.perf_counter() - t0, 3)
+
+
+@dataclass
+class NightResult:
+    date: str
+    out_dir: Path
+    leads: pd.DataFrame
+    run: dict
+    stays: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    hauls: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    fixes: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+
+def previous_day(date: str) -> str:
+    return (Date.fromisoformat(date) - timedelta(days=1)).isoformat()
+
+
+def _night_fixes(inputs: NightInputs, context: NightInputs | None, params: Params) -> pd.DataFrame:
+    """This batch's fixes plus the previous batch's tail (``context_hours`` before midnight)."""
+    day_start = pd.Timestamp(inputs.date, tz=TZ)
+    frames = [inputs.gps]
+    if context is not None and len(context.gps):
+        since = day_start - pd.Timedelta(hours=params.context_hours)
+        frames.insert(0, context.gps.loc[context.gps["ts"] >= since])
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else inputs.gps
+
+
+def _night_manifests(inputs: NightInputs, context: NightInputs | None) -> pd.DataFrame:
+    frames = [f for f in ([context.manifests] if context is not None else []) + [inputs.manifests] if len(f)]
+    if not frames:
+        return inputs.manifests
+    m = pd.concat(frames, ignore_index=True)
+    return m.drop_duplicates("manifest_id", keep="last").reset_index(drop=True)
+
+
+def load_boundaries_for(landing: Path) -> gpd.GeoDataFrame:
+    override = landing / "reference" / "boundaries.gpkg"
+    return bnd.load_boundaries(override if override.exists() else None)
+
+
+def detect_night(
+    inputs: NightInputs,
+    context: NightInputs | None,
+    boundaries: gpd.GeoDataFrame,
+    params: Params = DEFAULT_PARAMS,
+    timer: StageTimer | None = None,
+) -> dict:
+    """All computation of a night, no I/O: returns leads, untraced reports, stays, hauls, fixes and stats."""
+    timer = timer or StageTimer()
+    date = inputs.date
+    ref = inputs.reference
+    with timer("clean"):
+        fixes, clean_stats = clean_fixes(_night_fixes(inputs, context, params), params)
+        sites = complete_site_counties(ref.sites, boundaries)
+    with timer("stays"):
+        stays = detect_stays(fixes, params)
+    with timer("geofence"):
+        stays = label_stays(stays, sites, boundaries, params)
+    with timer("hauls"):
+        hauls = attach_stay_sensors(build_hauls(stays, fixes, params), stays)
+    with timer("reconcile"):
+        hauls = match_manifests(hauls, _night_manifests(inputs, context), params)
+    with timer("detect"):
+        all_leads = classify_hauls(hauls, sites, ref.vehicles, boundaries, None)
+        all_leads = assign_ids(all_leads)
+        if all_leads.empty:
+            today, earlier = all_leads, all_leads
+        else:
+            ended = all_leads["end"].dt.tz_convert(TZ).dt.strftime("%Y-%m-%d")
+            today, earlier = all_leads.loc[ended == date].copy(), all_leads.loc[ended < date]
+    with timer("trace"):
+        reports = report_windows(inputs.reports, params) if len(inputs.reports) else inputs.reports
+        untraced: list[dict] = []
+        if len(reports):
+            by_today = explain_by_leads(reports, today, params)
+            rest = reports.loc[~reports["report_id"].isin(by_today.keys())]
+            by_earlier = explain_by_leads(rest, earlier, params) if len(earlier) else {}
+            for rid, lid in by_earlier.items():
+                untraced.append({"report_id": rid, "reason": f"explained by lead {lid} reported on an earlier night"})
+            rest = rest.loc[~rest["report_id"].isin(by_earlier.keys())]
+            if len(today):
+                today["report_ids"] = [sorted(r for r, l in by_today.items() if l == lid) for lid in today["lead_id"]]
+            cands = candidates_for(rest, stays, fixes, params)
+            traced, untraced_more = report_trace_leads(rest, cands, hauls, ref.vehicles, sites, boundaries)
+            untraced += untraced_more
+            if len(traced):
+                today = pd.concat([today, assign_ids(traced)], ignore_index=True)
+        today = apply_scores(today) if len(today) else today
+    with timer("route"):
+        directory = LiaisonDirectory(ref.liaisons, boundaries)
+        today = route_leads(today, directory, ref.carriers) if len(today) else _empty_leads()
+        if len(today):
+            today = today.sort_values(["score", "lead_id"], ascending=[False, True], ignore_index=True)
+    return {
+        "leads": today, "untraced": untraced, "stays": stays, "hauls": hauls, "fixes": fixes, "sites": sites,
+        "clean": clean_stats.as_dict(),
+    }
+
+
+def _empty_leads() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in (*LEAD_COLUMNS, "lon", "lat", "evidence")})
+
+
+def _tracks(leads: pd.DataFrame, fixes: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The suspected vehicle's fixes from 2 h before to 1 h after each event (the sheet's evidence map)."""
+    out: dict[str, pd.DataFrame] = {}
+    if leads.empty:
+        return out
+    by_vehicle = dict(tuple(fixes.groupby("vehicle_id", sort=False)))
+    for r in leads.itertuples(index=False):
+        f = by_vehicle.get(r.vehicle_id)
+        if f is None:
+            continue
+        lo, hi = pd.Timestamp(r.start) - pd.Timedelta(hours=2), pd.Timestamp(r.end) + pd.Timedelta(hours=1)
+        cols = [c for c in ("ts", "lon", "lat", "speed_kmh", "loaded", "tipping") if c in f]
+        out[r.lead_id] = f.loc[(f["ts"] >= lo) & (f["ts"] <= hi), cols].reset_index(drop=True)
+    return out
+
+
+def _of_the_day(stays: pd.DataFrame, hauls: pd.DataFrame, date: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stays and hauls that ended on ``date``: each lands in exactly one night of the store."""
+    def ended_on(frame: pd.DataFrame) -> pd.Series:
+        return frame["end"].dt.tz_convert(TZ).dt.strftime("%Y-%m-%d") == date
+
+    s = stays.loc[ended_on(stays)] if len(stays) else stays
+    h = hauls.loc[ended_on(hauls), list(HAUL_COLUMNS)] if len(hauls) else hauls.reindex(columns=list(HAUL_COLUMNS))
+    return s.reset_index(drop=True), h.reset_index(drop=True)
+
+
+def run_night(
+    landing: Path | str,
+    date: str,
+    out: Path | str,
+    store_url: str | None = None,
+    params: Params = DEFAULT_PARAMS,
+    progress: Callable[[str], None] | None = None,
+    write_sheets: bool = True,
+) -> NightResult:
+    """Run one night end to end. Raises ``contract.BatchError`` (nothing written) for a refused batch."""
+    landing, out = Path(landing), Path(out)
+    timer = StageTimer(progress)
+    started = pd.Timestamp.now(tz=TZ)
+    with timer("read"):
+        inputs = read_night(landing, date)
+        context = read_context(landing, previous_day(date))
+        boundaries = load_boundaries_for(landing)
+    result = detect_night(inputs, context, boundaries, params, timer)
+    leads = result["leads"]
+
+    from wastetrack.store import open_store  # imported here: the store is optional for detect_night users
+
+    store = open_store(store_url or out / "wastetrack.db")
+    try:
+        with timer("registry"):
+            if len(inputs.feedback):
+                store.apply_feedback(inputs.feedback)
+            earlier = store.leads_reported_before(date, leads["lead_id"]) if len(leads) else set()
+            if earlier:
+                leads = leads.loc[~leads["lead_id"].isin(earlier)].reset_index(drop=True)
+        final = out / date
+        tmp = out / f".{date}.partial-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        (tmp / "quarantine").mkdir(parents=True)
+        with timer("sheets"):
+            if write_sheets and len(leads):
+                from wastetrack.sheets import SheetContext
+                from wastetrack.sheets import write_sheets as _write_sheets
+
+                ctx = SheetContext(
+                    date=date, sites=result["sites"], vehicles=inputs.reference.vehicles,
+                    carriers=inputs.reference.carriers, liaisons=inputs.reference.liaisons,
+                    manifests=_night_manifests(inputs, context), reports=inputs.reports, boundaries=boundaries,
+                )
+                _write_sheets(leads, _tracks(leads, result["fixes"]), ctx, tmp / "sheets")
+                leads = leads.assign(sheet=[f"sheets/{lid}.html" for lid in leads["lead_id"]])
+        run = {
+            "date": date,
+            "version": __version__,
+            "status": "ok",
+            "started_at": started.isoformat(timespec="seconds"),
+            "files": [c.__dict__ for c in inputs.counts],
+            "rows_quarantined": len(inputs.quarantine),
+            "leads": {k: int((leads["kind"] == k).sum()) if len(leads) else 0 for k in LEAD_KINDS},
+            "leads_total": len(leads),
+            "cross_border_leads": int(leads["cross_border"].sum()) if len(leads) else 0,
+            "untraced_reports": result["untraced"],
+            "context": {"previous_batch": previous_day(date) if context is not None else None},
+            "cleaning": result["clean"],
+            "counts": {"fixes": len(result["fixes"]), "stays": len(result["stays"]), "hauls": len(result["hauls"])},
+            "params": params.as_dict(),
+            "timings_s": timer.timings,
+        }
+        with timer("write"):
+            inputs.quarantine.write(tmp / "quarantine")
+            write_geojson(leads, tmp / "leads.geojson")
+            run["timings_s"] = timer.timings
+            run["finished_at"] = pd.Timestamp.now(tz=TZ).isoformat(timespec="seconds")
+            (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=1, default=str), "utf-8")
+            store.replace_night(date, *_of_the_day(result["stays"], result["hauls"], date), leads, run)
+            if final.exists():
+                old = out / f".{date}.old-{os.getpid()}"
+                final.rename(old)
+                tmp.rename(final)
+                shutil.rmtree(old)
+            else:
+                tmp.rename(final)
+    finally:
+        store.close()
+    run["timings_s"] = timer.timings
+    return NightResult(date, out / date, leads, run, result["stays"], result["hauls"], result["fixes"])

@@ -1,0 +1,159 @@
+"""Detect stays (where a truck stood still) from cleaned fixes, vectorised over all vehicles at once.
+
+Why not the classic "anchor point + radius" loop (trackintel, movingpandas)? It
+is a Python loop per fix and O(k²) per stop, and a real night has ~100 million
+fixes. Instead each fix gets a *smoothed speed*: the distance between the fixes
+``stay_window_s`` before and after it, divided by the time between them. GPS
+jitter of a parked truck is metres over two minutes (≈1 km/h) while a truck
+creeping in a queue moves hundreds of metres, so one threshold separates them.
+Windows never reach across a silence longer than ``_SEGMENT_SPLIT_S``: a truck
+that goes dark, drives off and comes back to the same spot must not look like
+it stood still (that is exactly the track gap we look for later).
+
+Runs of standing fixes become stays; runs separated by a short hop (shunting
+inside a site) are merged; stays shorter than ``stay_min_duration_s`` (red
+lights, short jams) are dropped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from wastetrack.clean import epoch_seconds
+from wastetrack.config import DEFAULT_PARAMS, Params
+from wastetrack.coords import local_xy_m
+from wastetrack.models import FIX_COLUMNS, STAY_COLUMNS, require_columns
+
+#: a silence longer than this splits the smoothing windows (a drop-out of a minute or two does not)
+_SEGMENT_SPLIT_S = 300.0
+_LON0, _LAT0 = 120.5, 31.0  # centre of the delta for the local metric frame
+
+
+def _bool_codes(s: pd.Series) -> np.ndarray:
+    """Nullable boolean as int8: 1 true, 0 false, -1 unknown (cheap to reduce over)."""
+    if s is None or len(s) == 0:
+        return np.full(0, -1, dtype=np.int8)
+    b = s.astype("boolean")
+    out = np.where(b.isna().to_numpy(), -1, b.fillna(False).to_numpy(dtype=bool).astype(np.int8))
+    return out.astype(np.int8)
+
+
+def standing_mask(
+    seg: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray, window_s: float, max_speed_mps: float
+) -> np.ndarray:
+    """True where the speed over the window before or after a fix (within its segment) is below the threshold."""
+    n = len(t)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    # segments are contiguous in sorted order; a composite key keeps searchsorted inside a segment
+    span = float(t.max() - t.min()) + 4 * window_s + 1.0
+    key = seg.astype(np.float64) * span + (t - t.min())
+    idx = np.arange(n)
+    seg_start = np.r_[0, np.flatnonzero(seg[1:] != seg[:-1]) + 1]
+    seg_end = np.r_[seg_start[1:] - 1, n - 1]
+    first = np.repeat(seg_start, np.diff(np.r_[seg_start, n]))
+    last = np.repeat(seg_end, np.diff(np.r_[seg_start, n]))
+    fwd = np.minimum(np.searchsorted(key, key + window_s, side="left"), last)
+    back = np.maximum(np.searchsorted(key, key - window_s, side="right") - 1, first)
+    fwd = np.maximum(fwd, idx)
+    back = np.minimum(back, idx)
+    # slow over either half-window: a stay keeps its first and last fixes (a symmetric window would
+    # trim ``window_s`` off both ends), and a fix is only "moving" if it moves on both sides
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dt_f, dt_b = t[fwd] - t, t - t[back]
+        v_f = np.where(dt_f > 0, np.hypot(x[fwd] - x, y[fwd] - y) / dt_f, np.inf)
+        v_b = np.where(dt_b > 0, np.hypot(x - x[back], y - y[back]) / dt_b, np.inf)
+    v = np.minimum(v_f, v_b)
+    return v < max_speed_mps
+
+
+def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+    """Stays of every vehicle (columns ``models.STAY_COLUMNS``) from fixes sorted by vehicle and time."""
+    require_columns(fixes, FIX_COLUMNS[:4], "fixes")
+    n = len(fixes)
+    if n == 0:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in STAY_COLUMNS})
+    veh = pd.factorize(fixes["vehicle_id"])[0]
+    t = epoch_seconds(fixes["ts"])
+    lon = fixes["lon"].to_numpy(float)
+    lat = fixes["lat"].to_numpy(float)
+    x, y = local_xy_m(lon, lat, _LON0, _LAT0)
+    new_seg = np.r_[True, (veh[1:] != veh[:-1]) | (np.diff(t) > _SEGMENT_SPLIT_S)]
+    seg = np.cumsum(new_seg)
+    stand = standing_mask(seg, t, x, y, params.stay_window_s, params.stay_max_speed_kmh / 3.6)
+
+    # runs of standing fixes within one vehicle (a run may span a short silence: parked, terminal off)
+    brk = np.r_[True, (stand[1:] != stand[:-1]) | (veh[1:] != veh[:-1])]
+    starts = np.flatnonzero(brk)
+    ends = np.r_[starts[1:] - 1, n - 1]
+    keep = stand[starts]
+    starts, ends = starts[keep], ends[keep]
+    if len(starts) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in STAY_COLUMNS})
+    counts = ends - starts + 1
+    # run means by cumulative sums (exact per run, one pass)
+    csx, csy = np.r_[0.0, np.cumsum(x)], np.r_[0.0, np.cumsum(y)]
+    cx = (csx[ends + 1] - csx[starts]) / counts
+    cy = (csy[ends + 1] - csy[starts]) / counts
+
+    # merge runs of one vehicle separated by a short hop in time and space
+    rv = veh[starts]
+    gap = t[starts[1:]] - t[ends[:-1]]
+    hop = np.hypot(cx[1:] - cx[:-1], cy[1:] - cy[:-1])
+    merge = (rv[1:] == rv[:-1]) & (gap <= params.stay_merge_gap_s) & (hop <= params.stay_merge_distance_m)
+    group = np.cumsum(np.r_[True, ~merge]) - 1
+    g_first = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
+    g_last = np.r_[g_first[1:] - 1, len(group) - 1]
+    s_idx = starts[g_first]
+    e_idx = ends[g_last]
+    w = counts.astype(float)
+    wx = np.bincount(group, weights=cx * w)
+    wy = np.bincount(group, weights=cy * w)
+    wn = np.bincount(group, weights=w)
+    sx, sy = wx / wn, wy / wn
+    n_fixes = wn.astype(np.int64)
+    duration = t[e_idx] - t[s_idx]
+    ok = duration >= params.stay_min_duration_s
+    s_idx, e_idx, sx, sy, n_fixes, duration = s_idx[ok], e_idx[ok], sx[ok], sy[ok], n_fixes[ok], duration[ok]
+
+    k = np.pi / 180.0 * 6371008.8
+    s_lon = _LON0 + sx / (k * np.cos(np.radians(_LAT0)))
+    s_lat = _LAT0 + sy / k
+
+    # sensors: any tipping during the stay; load state when it arrived and when it left
+    tip = _bool_codes(fixes["tipping"]) if "tipping" in fixes else np.full(n, -1, np.int8)
+    load = _bool_codes(fixes["loaded"]) if "loaded" in fixes else np.full(n, -1, np.int8)
+    tip_true = np.r_[0, np.cumsum(tip == 1)]
+    tip_known = np.r_[0, np.cumsum(tip >= 0)]
+    any_tip = (tip_true[e_idx + 1] - tip_true[s_idx]) > 0
+    known_tip = (tip_known[e_idx + 1] - tip_known[s_idx]) > 0
+    before = np.where(s_idx > 0, s_idx - 1, s_idx)
+    before = np.where(veh[before] == veh[s_idx], before, s_idx)
+    after = np.where(e_idx < n - 1, e_idx + 1, e_idx)
+    after = np.where(veh[after] == veh[e_idx], after, e_idx)
+
+    def _state(code: np.ndarray, fallback: np.ndarray) -> pd.Series:
+        c = np.where(code >= 0, code, fallback)
+        return pd.Series(pd.array(np.where(c >= 0, c == 1, False), dtype="boolean")).mask(c < 0)
+
+    vid = fixes["vehicle_id"].to_numpy()[s_idx]
+    ts = fixes["ts"]
+    start = ts.iloc[s_idx].reset_index(drop=True)
+    end = ts.iloc[e_idx].reset_index(drop=True)
+    stays = pd.DataFrame(
+        {
+            "stay_id": pd.Series(vid).astype(str) + "@" + pd.Series(t[s_idx].astype(np.int64)).astype(str),
+            "vehicle_id": vid,
+            "start": start,
+            "end": end,
+            "duration_s": duration,
+            "lon": s_lon,
+            "lat": s_lat,
+            "n_fixes": n_fixes,
+            "tipping_any": pd.Series(pd.array(any_tip, dtype="boolean")).mask(~known_tip),
+            "loaded_before": _state(load[before], load[s_idx]),
+            "loaded_after": _state(load[after], load[e_idx]),
+        }
+    )
+    return stays

@@ -1,0 +1,101 @@
+"""Trace dumping reports (偷倒/乱倒 reports) to trucks.
+
+Each report is first offered to the night's detected leads: a lead whose
+unloading point is within ``report_lead_match_m`` (for a ``track_gap``: within
+the distance the silent truck could have driven) and whose time overlaps the
+report's window *explains* it, and the report id goes on that lead. A report no
+lead explains becomes a ``report_trace`` lead when trucks stood (or, failing
+that, passed) within ``report_radius_m`` in its window, candidates ranked by
+distance; otherwise it is listed in ``run.json`` as untraced with the reason.
+Windows: ``observed_from``–``observed_to`` when given, else the
+``report_default_window_s`` before ``reported_at``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from wastetrack.clean import epoch_seconds
+from wastetrack.config import DEFAULT_PARAMS, Params
+from wastetrack.coords import haversine_m
+
+
+def report_windows(reports: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+    """Reports with ``w0``/``w1`` (epoch seconds) of the window the dumping happened in."""
+    r = reports.copy()
+    reported = epoch_seconds(r["reported_at"])
+    ofrom = r["observed_from"]
+    oto = r["observed_to"]
+    w1 = np.where(oto.notna(), epoch_seconds(oto.fillna(r["reported_at"])), reported)
+    w0 = np.where(ofrom.notna(), epoch_seconds(ofrom.fillna(r["reported_at"])), w1 - params.report_default_window_s)
+    r["w0"], r["w1"] = np.minimum(w0, w1), np.maximum(w0, w1)
+    return r
+
+
+def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params) -> dict[str, str]:
+    """report_id → lead_id of the nearest lead that explains it."""
+    if reports.empty or leads.empty:
+        return {}
+    pairs = reports[["report_id", "lon", "lat", "w0", "w1"]].merge(
+        leads[["lead_id", "kind", "lon", "lat", "start", "end", "evidence"]].rename(
+            columns={"lon": "llon", "lat": "llat"}
+        ),
+        how="cross",
+    )
+    d = haversine_m(pairs["lon"], pairs["lat"], pairs["llon"], pairs["llat"])
+    s, e = epoch_seconds(pairs["start"]), epoch_seconds(pairs["end"])
+    overlap = (s <= pairs["w1"].to_numpy() + 1800) & (e >= pairs["w0"].to_numpy() - 1800)
+    reach = np.array(
+        [float(ev.get("max_reach_km") or 0.0) * 1000.0 if k == "track_gap" else 0.0
+         for k, ev in zip(pairs["kind"], pairs["evidence"], strict=True)]
+    )
+    limit = np.maximum(params.report_lead_match_m, reach)
+    ok = overlap & (d <= limit)
+    best = pairs.assign(d=d / np.maximum(limit, 1.0)).loc[ok].sort_values(["report_id", "d"]).drop_duplicates(
+        "report_id"
+    )
+    return dict(zip(best["report_id"], best["lead_id"], strict=True))
+
+
+def candidates_for(
+    reports: pd.DataFrame, stays: pd.DataFrame, fixes: pd.DataFrame, params: Params
+) -> pd.DataFrame:
+    """Candidate trucks per report: report_id, vehicle_id, distance_m, is_stay, dwell_min, start, end."""
+    cols = ["report_id", "vehicle_id", "distance_m", "is_stay", "dwell_min", "start", "end", "lon", "lat"]
+    if reports.empty:
+        return pd.DataFrame(columns=cols)
+    out = []
+    if not stays.empty:
+        pairs = reports[["report_id", "lon", "lat", "w0", "w1"]].merge(
+            stays[["vehicle_id", "start", "end", "lon", "lat", "duration_s"]].rename(
+                columns={"lon": "slon", "lat": "slat"}
+            ),
+            how="cross",
+        )
+        d = haversine_m(pairs["lon"], pairs["lat"], pairs["slon"], pairs["slat"])
+        s, e = epoch_seconds(pairs["start"]), epoch_seconds(pairs["end"])
+        ok = (d <= params.report_radius_m) & (s <= pairs["w1"].to_numpy()) & (e >= pairs["w0"].to_numpy())
+        p = pairs.loc[ok].assign(distance_m=d[ok], is_stay=True, dwell_min=pairs.loc[ok, "duration_s"] / 60.0)
+        out.append(p.assign(lon=p["slon"], lat=p["slat"])[cols])
+    if not fixes.empty:
+        # drive-bys: only fixes inside the reports' joint bounding box are looked at (cheap on big nights)
+        pad = params.report_radius_m / 90000.0
+        box = (fixes["lon"].between(reports["lon"].min() - pad * 1.2, reports["lon"].max() + pad * 1.2)
+               & fixes["lat"].between(reports["lat"].min() - pad, reports["lat"].max() + pad))
+        f = fixes.loc[box, ["vehicle_id", "ts", "lon", "lat"]]
+        if not f.empty:
+            pairs = reports[["report_id", "lon", "lat", "w0", "w1"]].merge(
+                f.rename(columns={"lon": "flon", "lat": "flat"}), how="cross")
+            d = haversine_m(pairs["lon"], pairs["lat"], pairs["flon"], pairs["flat"])
+            t = epoch_seconds(pairs["ts"])
+            ok = (d <= params.report_radius_m) & (t >= pairs["w0"].to_numpy()) & (t <= pairs["w1"].to_numpy())
+            p = pairs.loc[ok].assign(distance_m=d[ok], is_stay=False, dwell_min=0.0, start=pairs.loc[ok, "ts"],
+                                     end=pairs.loc[ok, "ts"], lon=pairs.loc[ok, "flon"], lat=pairs.loc[ok, "flat"])
+            out.append(p[cols])
+    if not out:
+        return pd.DataFrame(columns=cols)
+    c = pd.concat([o for o in out if not o.empty] or [pd.DataFrame(columns=cols)], ignore_index=True)
+    # best observation per (report, vehicle): a stay beats a drive-by, then nearer
+    c = c.sort_values(["report_id", "is_stay", "distance_m"], ascending=[True, False, True], kind="stable")
+    return c.drop_duplicates(["report_id", "vehicle_id"]).reset_index(drop=True)
