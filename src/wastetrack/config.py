@@ -31,6 +31,8 @@ class Params:
     # --- hauls ----------------------------------------------------------------------------------
     #: silence while loaded long enough to unload; shorter drop-outs are normal and never leads
     track_gap_min_s: float = 720.0
+    #: longer silences are a terminal switched off between shifts, not a haul gone dark
+    track_gap_max_s: float = 4 * 3600.0
     #: a haul longer than this is not one haul (the truck parked between shifts)
     haul_max_duration_s: float = 10 * 3600.0
     #: off-site stays of this dwell are plausible unloadings (tipping takes 3-30 min)
@@ -41,8 +43,11 @@ class Params:
     # --- manifests ------------------------------------------------------------------------------
     #: gate-out scan vs. GPS departure from the site
     manifest_depart_tolerance_s: float = 90 * 60.0
-    #: a manifest without gate-out scan is issued at most this long before departure
-    manifest_issue_lead_s: float = 6 * 3600.0
+    #: gate-in scan at the receiver vs. GPS unloading
+    manifest_receive_tolerance_s: float = 60 * 60.0
+    #: a manifest without any scan is issued at most this long before departure (night hauls are
+    #: often booked in the afternoon)
+    manifest_issue_lead_s: float = 16 * 3600.0
     # --- reports --------------------------------------------------------------------------------
     #: a truck standing within this distance of a report in its window is a candidate
     report_radius_m: float = 1000.0
@@ -53,6 +58,8 @@ class Params:
     # --- midnight -------------------------------------------------------------------------------
     #: hours of the previous day's batch read to stitch trips across midnight
     context_hours: float = 14.0
+    #: an event still open this close to the end of the day's data is left to the next night
+    open_event_margin_s: float = 15 * 60.0
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)

@@ -147,7 +147,8 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
     cand_s = cand_s.loc[cand_s["rank"] < 9]
 
     # --- candidate silences -----------------------------------------------------------------
-    gaps = _assign(silences(fixes, params.track_gap_min_s), "gap_start", visits)
+    gaps = silences(fixes, params.track_gap_min_s)
+    gaps = _assign(gaps.loc[gaps["gap_s"] <= params.track_gap_max_s], "gap_start", visits)
     gaps = gaps.merge(visits[["haul_id", "next_load"]], on="haul_id", how="left")
     came_back_empty = gaps["next_load"].notna() | (gaps["loaded_after_gap"].astype("boolean") == False)  # noqa: E712
     was_loaded = gaps["loaded_before_gap"].astype("boolean").fillna(True)

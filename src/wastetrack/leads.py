@@ -23,8 +23,9 @@ TZ = "Asia/Shanghai"
 KIND_CODE = {"illegal_dump": "ID", "diverted": "DV", "unmanifested": "UM", "track_gap": "TG", "report_trace": "RT"}
 
 
-def lead_id(kind: str, key: str, end: pd.Timestamp) -> str:
-    day = pd.Timestamp(end).tz_convert(TZ).strftime("%Y%m%d")
+def lead_id(kind: str, key: str, start: pd.Timestamp) -> str:
+    """``ID-20261120-3fa2b1c9d0``: kind, local day the event started, hash of what it is about."""
+    day = pd.Timestamp(start).tz_convert(TZ).strftime("%Y%m%d")
     digest = hashlib.sha1(f"{kind}|{key}".encode()).hexdigest()[:10]
     return f"{KIND_CODE[kind]}-{day}-{digest}"
 
@@ -38,7 +39,7 @@ def assign_ids(leads: pd.DataFrame) -> pd.DataFrame:
         else f"{r.vehicle_id}|{pd.Timestamp(r.start).tz_convert(TZ).isoformat(timespec='minutes')}"
         for r in out.itertuples(index=False)
     ]
-    out["lead_id"] = [lead_id(k, key, e) for k, key, e in zip(out["kind"], keys, out["end"], strict=True)]
+    out["lead_id"] = [lead_id(k, key, e) for k, key, e in zip(out["kind"], keys, out["start"], strict=True)]
     return out
 
 

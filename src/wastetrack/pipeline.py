@@ -103,6 +103,34 @@ def load_boundaries_for(landing: Path) -> gpd.GeoDataFrame:
     return bnd.load_boundaries(override if override.exists() else None)
 
 
+def split_by_night(
+    leads: pd.DataFrame, fixes: pd.DataFrame, date: str, params: Params
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(leads this night reports, leads earlier nights reported) — each event is reported once.
+
+    An event belongs to the night on which it ended. One caveat: an event still
+    open when a vehicle's data stops in the last ``open_event_margin_s`` of a day
+    (its end is then just the last fix we have) is left to the next night,
+    which sees how it really ended; that next night, in turn, takes back such
+    events of the previous day.
+    """
+    if leads.empty:
+        return leads, leads
+    day0 = pd.Timestamp(date, tz=TZ)
+    day1 = day0 + pd.Timedelta(days=1)
+    margin = pd.Timedelta(seconds=params.open_event_margin_s)
+    end = leads["end"]
+    ended = end.dt.tz_convert(TZ).dt.strftime("%Y-%m-%d")
+    def last_fix_before(t: pd.Timestamp) -> pd.Series:
+        last = fixes.loc[fixes["ts"] < t].groupby("vehicle_id")["ts"].max().rename("_last")
+        return leads[["vehicle_id"]].merge(last, left_on="vehicle_id", right_index=True, how="left")["_last"]
+
+    open_now = (end == last_fix_before(day1).to_numpy()) & (end >= day1 - margin)
+    left_to_us = (ended < date) & (end == last_fix_before(day0).to_numpy()) & (end >= day0 - margin)
+    mine = ((ended == date) & ~open_now) | left_to_us
+    return leads.loc[mine].copy(), leads.loc[~mine & (ended < date)]
+
+
 def detect_night(
     inputs: NightInputs,
     context: NightInputs | None,
@@ -128,11 +156,7 @@ def detect_night(
     with timer("detect"):
         all_leads = classify_hauls(hauls, sites, ref.vehicles, boundaries, None)
         all_leads = assign_ids(all_leads)
-        if all_leads.empty:
-            today, earlier = all_leads, all_leads
-        else:
-            ended = all_leads["end"].dt.tz_convert(TZ).dt.strftime("%Y-%m-%d")
-            today, earlier = all_leads.loc[ended == date].copy(), all_leads.loc[ended < date]
+        today, earlier = split_by_night(all_leads, fixes, date, params)
     with timer("trace"):
         reports = report_windows(inputs.reports, params) if len(inputs.reports) else inputs.reports
         untraced: list[dict] = []

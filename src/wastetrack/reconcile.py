@@ -1,9 +1,10 @@
 """Match each haul to the electronic manifest (电子联单) it was hauled under, one-to-one.
 
 A manifest belongs to a haul of the same vehicle whose GPS departure from the
-site is near the manifest's gate-out scan (``departed_at``), or — when the gate
-scan is missing — that departed within ``manifest_issue_lead_s`` after the
-manifest was issued. A matching origin site makes a pair cheaper. Pairs are
+site is near the manifest's gate-out scan (``departed_at``), or whose unloading
+stay holds the gate-in scan at the receiver (``received_at``), or — when the
+manifest has no scan at all — that departed within ``manifest_issue_lead_s``
+after the manifest was issued. A matching origin site makes a pair cheaper. Pairs are
 taken greedily by cost, each haul and each manifest at most once, so two hauls
 in one night never share a manifest. Cancelled manifests never cover a haul.
 """
@@ -44,20 +45,29 @@ def match_manifests(hauls: pd.DataFrame, manifests: pd.DataFrame, params: Params
         for f, c in cols.items():
             out[c] = "" if f not in ("volume_m3", "issued_at", "departed_at", "received_at") else pd.NA
         return out
-    pairs = out[["haul_id", "vehicle_id", "depart", "origin_site_id"]].merge(
+    pairs = out[["haul_id", "vehicle_id", "depart", "origin_site_id", "unload_start", "unload_end"]].merge(
         m[list(MANIFEST_FIELDS) + ["vehicle_id"]].rename(columns={"origin_site_id": "m_origin"}),
         on="vehicle_id",
     )
     dep = epoch_seconds(pairs["depart"])
     has_gate = pairs["departed_at"].notna().to_numpy()
     gate = np.where(has_gate, epoch_seconds(pairs["departed_at"].fillna(pairs["depart"])), np.nan)
+    has_recv = (pairs["received_at"].notna() & pairs["unload_start"].notna()).to_numpy()
+    recv = np.where(has_recv, epoch_seconds(pairs["received_at"].fillna(pairs["depart"])), np.nan)
+    u0 = np.where(has_recv, epoch_seconds(pairs["unload_start"].fillna(pairs["depart"])), np.nan)
+    u1 = np.where(has_recv, epoch_seconds(pairs["unload_end"].fillna(pairs["depart"])), np.nan)
     issued = epoch_seconds(pairs["issued_at"])
-    by_gate = has_gate & (np.abs(gate - dep) <= params.manifest_depart_tolerance_s)
-    by_issue = ~has_gate & (issued <= dep + 1800.0) & (dep - issued <= params.manifest_issue_lead_s)
-    cost = np.where(has_gate, np.abs(gate - dep), np.abs(dep - issued) / 4.0)
+    gate_cost = np.abs(gate - dep)
+    # the gate-in scan falls inside (or near) the unloading stay
+    recv_cost = np.maximum(np.maximum(u0 - recv, recv - u1), 0.0)
+    by_gate = has_gate & (gate_cost <= params.manifest_depart_tolerance_s)
+    by_recv = has_recv & (recv_cost <= params.manifest_receive_tolerance_s) & (recv >= dep)
+    by_issue = ~has_gate & ~has_recv & (issued <= dep + 1800.0) & (dep - issued <= params.manifest_issue_lead_s)
+    cost = np.fmin(np.where(by_gate, gate_cost, np.inf), np.where(by_recv, recv_cost, np.inf))
+    cost = np.where(by_issue, np.abs(dep - issued) / 4.0, cost)
     cost = cost + np.where(pairs["m_origin"].to_numpy() == pairs["origin_site_id"].to_numpy(), 0.0,
                            _ORIGIN_MISMATCH_COST_S)
-    pairs = pairs.assign(cost=cost).loc[by_gate | by_issue]
+    pairs = pairs.assign(cost=cost).loc[by_gate | by_recv | by_issue]
     chosen = _greedy_one_to_one(pairs[["haul_id", "manifest_id", "cost"]])
     man = m[list(MANIFEST_FIELDS)].rename(columns={k: v for k, v in cols.items()})
     matched = chosen[["haul_id", "manifest_id"]].merge(man, on="manifest_id", how="left")
