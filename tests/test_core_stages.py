@@ -135,6 +135,8 @@ def test_manifests_matched_one_to_one_and_cancelled_ignored() -> None:
     hauls = pd.DataFrame({
         "haul_id": ["h1", "h2"], "vehicle_id": ["V", "V"], "depart": [t, t + pd.Timedelta(hours=2)],
         "origin_site_id": ["GD-1", "GD-1"],
+        "unload_start": [t + pd.Timedelta(minutes=40), t + pd.Timedelta(minutes=160)],
+        "unload_end": [t + pd.Timedelta(minutes=50), t + pd.Timedelta(minutes=170)],
     })
     man = pd.DataFrame({
         "manifest_id": ["m1", "m2", "m3"], "vehicle_id": ["V", "V", "V"], "carrier_id": ["C"] * 3,
