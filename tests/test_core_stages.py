@@ -144,7 +144,7 @@ def test_manifests_matched_one_to_one_and_cancelled_ignored() -> None:
         "volume_m3": [10.0] * 3,
         "issued_at": [t - pd.Timedelta(minutes=30), t + pd.Timedelta(minutes=90), t + pd.Timedelta(minutes=100)],
         "departed_at": [t + pd.Timedelta(minutes=5), t + pd.Timedelta(minutes=118), pd.NaT],
-        "received_at": [pd.NaT] * 3, "status": ["received", "received", "cancelled"],
+        "received_at": pd.Series([pd.NaT] * 3, dtype="datetime64[ns, Asia/Shanghai]"), "status": ["received", "received", "cancelled"],
         "cross_region_filing": [""] * 3,
     })
     out = match_manifests(hauls, man).set_index("haul_id")
