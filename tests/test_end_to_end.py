@@ -1,0 +1,101 @@
+"""End to end: a simulated scenario through ``wastetrack run``, held to a quality floor.
+
+Also: the contract checker passes on our outputs, re-running a night replaces
+(same lead ids, no duplicates in the store), a refused batch writes nothing,
+and the shared example landing runs clean.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wastetrack.cli import main
+from wastetrack.evaluate import evaluate
+from wastetrack.simulate import simulate
+from wastetrack.store import read_table
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+EXAMPLE = SHARED / "contract" / "example"
+CHECKER = SHARED / "tools" / "check_outputs.py"
+
+#: quality floor of the detector on the test scenario; raise it as the detector improves
+F1_FLOOR = 0.8
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    base = tmp_path_factory.mktemp("e2e")
+    landing, truth, out = base / "landing", base / "truth.json", base / "out"
+    simulate(landing, truth, seed=11, days=2, trucks=16, start_date="2026-11-19")
+    dates = json.loads(truth.read_text(encoding="utf-8"))["dates"]
+    for d in dates:
+        assert main(["run", "--landing", str(landing), "--date", d, "--out", str(out), "-q"]) == 0
+    return {"landing": landing, "truth": truth, "out": out, "dates": dates}
+
+
+def _lead_ids(out: Path, date: str) -> list[str]:
+    fc = json.loads((out / date / "leads.geojson").read_text(encoding="utf-8"))
+    return sorted(f["properties"]["lead_id"] for f in fc["features"])
+
+
+def test_quality_floor(scenario: dict) -> None:
+    result = evaluate(scenario["truth"], scenario["out"])
+    overall = result["overall"]
+    assert overall["f1"] >= F1_FLOOR, result
+    # every lead kind the simulator injects is found at least once
+    for kind in ("illegal_dump", "diverted", "unmanifested", "track_gap"):
+        assert result["by_kind"][kind]["tp"] >= 1, (kind, result["by_kind"][kind])
+
+
+def test_outputs_pass_the_contract_checker(scenario: dict) -> None:
+    res = subprocess.run([sys.executable, str(CHECKER), str(scenario["landing"]), str(scenario["out"]),
+                          *scenario["dates"]], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_rerun_replaces_not_duplicates(scenario: dict) -> None:
+    out, date = scenario["out"], scenario["dates"][-1]
+    before = _lead_ids(out, date)
+    db = out / "wastetrack.db"
+    n_before = len(read_table(db, "leads", date=date))
+    assert main(["run", "--landing", str(scenario["landing"]), "--date", date, "--out", str(out), "-q"]) == 0
+    assert _lead_ids(out, date) == before
+    assert len(read_table(db, "leads", date=date)) == n_before == len(before)
+    run = json.loads((out / date / "run.json").read_text(encoding="utf-8"))
+    for f in run["files"]:
+        assert f["rows_in"] == f["rows_accepted"] + f["rows_quarantined"], f
+
+
+def test_event_reported_once_across_nights(scenario: dict) -> None:
+    ids = [i for d in scenario["dates"] for i in _lead_ids(scenario["out"], d)]
+    assert len(ids) == len(set(ids))
+
+
+def test_refused_batch_writes_nothing(scenario: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    landing = tmp_path / "landing"
+    shutil.copytree(scenario["landing"], landing)
+    date = scenario["dates"][0]
+    meta = json.loads((landing / date / "batch.json").read_text(encoding="utf-8"))
+    meta["complete"] = False
+    (landing / date / "batch.json").write_text(json.dumps(meta), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["run", "--landing", str(landing), "--date", date, "--out", str(out), "-q"]) == 2
+    assert "complete" in capsys.readouterr().err
+    assert not (out / date).exists()
+
+
+def test_shared_example_runs_clean(tmp_path: Path) -> None:
+    dates = ["2026-11-19", "2026-11-20"]
+    for d in dates:
+        assert main(["run", "--landing", str(EXAMPLE), "--date", d, "--out", str(tmp_path), "-q"]) == 0
+        run = json.loads((tmp_path / d / "run.json").read_text(encoding="utf-8"))
+        assert run["status"] == "ok" and (tmp_path / d / "sheets" / "index.html").exists()
+    res = subprocess.run([sys.executable, str(CHECKER), str(EXAMPLE), str(tmp_path), *dates],
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout
