@@ -447,6 +447,7 @@ def _iso_to_utc_us(sub: pa.ChunkedArray, tz: str, with_offset: bool) -> np.ndarr
         micros = _utc_us(_localise(pd.Series(micros.view("M8[us]")), tz))
     rest = np.flatnonzero(_np_bool(st.is_null()))
     if rest.size:
+        micros = np.array(micros, dtype=np.int64, copy=True)  # Arrow/pandas may hand out read-only views
         micros[rest] = _pandas_iso_to_utc_us(sub.take(pa.array(rest)), tz, with_offset)
     return micros
 

@@ -1,0 +1,599 @@
+"""Scenario simulator: a landing directory exactly per the contract, plus its ground truth.
+
+``simulate(out_dir, truth_path, seed, days, trucks)`` builds a world of real
+places (``geography``), a fleet (``fleet``) and a liaison network
+(``liaisons``), plans every truck's night shifts with injected violations
+(``nights``, ``violations``), samples GPS tracks (``trips``), derives
+manifests and dumping reports (``manifests``, ``reports``), dirties the feed
+(``defects``) and writes it (``writer``). The ground truth (events, reports,
+legit long stops, defect counts) goes to ``truth_path``, never into the landing
+directory. Same seed, same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import Counter
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from wastetrack.coords import from_wgs84, haversine_m
+from wastetrack.models import REPORT_COLUMNS
+from wastetrack.simulate import defects as dfx
+from wastetrack.simulate.admin import locate
+from wastetrack.simulate.fleet import make_carriers, make_trucks
+from wastetrack.simulate.geography import (
+    CONSTRUCTION_COUNTIES,
+    COUNTIES,
+    Site,
+    far_from,
+    make_construction_sites,
+    make_places,
+    make_receivers,
+    to_lonlat,
+    to_xy,
+)
+from wastetrack.simulate.liaisons import make_liaisons
+from wastetrack.simulate.manifests import add_stray, build_manifests, manifest_day, stray_cancelled
+from wastetrack.simulate.nights import MIN, TZ, NightPlanner, World
+from wastetrack.simulate.reports import decoy_spots, make_report, report_time, roadside_address
+from wastetrack.simulate.trips import RouteBook, sample_segments
+from wastetrack.simulate.violations import events_from_hauls, schedule
+from wastetrack.simulate.writer import (
+    parquet_epoch,
+    parquet_native,
+    write_batch_json,
+    write_csv,
+    write_parquet,
+    write_sites,
+)
+
+__all__ = ["simulate"]
+
+GPS_COLUMNS = ["vehicle_id", "ts", "lon", "lat", "speed_kmh", "heading", "loaded", "tipping"]
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(round(t), TZ).isoformat()
+
+
+def _fmt_ts(t: np.ndarray, style: str) -> list[str]:
+    ts = pd.to_datetime(np.asarray(t, dtype="int64"), unit="s", utc=True)
+    if style == "offset":
+        return list(ts.tz_convert("Asia/Shanghai").strftime("%Y-%m-%dT%H:%M:%S+08:00"))
+    if style == "naive":
+        return list(ts.tz_convert("Asia/Shanghai").strftime("%Y-%m-%dT%H:%M:%S"))
+    if style == "z":
+        return list(ts.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return [str(v * 1000) for v in np.asarray(t, dtype="int64")]
+
+
+def _bool_str(values: np.ndarray, sensors: np.ndarray, true: str = "true", false: str = "false") -> list[str]:
+    return [("" if not s else true if v else false) for v, s in zip(values, sensors, strict=True)]
+
+
+def _csv_frame(
+    rng: np.random.Generator, fr: pd.DataFrame, ts: list[str], numeric_bools: bool = False
+) -> pd.DataFrame:
+    sensors = fr["sensors"].to_numpy(dtype=bool)
+    tb = ("1", "0") if numeric_bools else ("true", "false")
+    return pd.DataFrame(
+        {
+            "vehicle_id": fr["plate"].to_numpy(),
+            "ts": ts,
+            "lon": [f"{v:.6f}" for v in fr["lon"]],
+            "lat": [f"{v:.6f}" for v in fr["lat"]],
+            "speed_kmh": [f"{v:.1f}" for v in fr["speed_kmh"]],
+            "heading": fr["heading"].astype(int).astype(str).to_numpy(),
+            "loaded": _bool_str(fr["loaded"].to_numpy(), sensors, *tb),
+            "tipping": _bool_str(fr["tipping"].to_numpy(), sensors, *tb),
+        }
+    )
+
+
+class _Scenario:
+    def __init__(self, seed: int, days: int, trucks: int, start_date: str):
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.start = date.fromisoformat(start_date)
+        self.dates = [self.start + timedelta(days=i) for i in range(days)]
+        self.n_trucks = trucks
+        self.counts: Counter = Counter()
+
+    # ---- world ---------------------------------------------------------------------------------------
+    def build_world(self) -> None:
+        rng = self.rng
+        n_sites = int(np.clip(round(self.n_trucks * 0.5), 5, 80))
+        self.sites = make_construction_sites(rng, n_sites, self.start.year)
+        self.receivers = make_receivers(rng, self.start, len(self.dates))
+        everything: list[Site] = self.sites + self.receivers
+        loc = locate([s.lon for s in everything], [s.lat for s in everything])
+        for s, county in zip(everything, loc["county_adcode"], strict=True):
+            if county in COUNTIES:  # the geometry decides, as it will for the pipeline
+                s.county_adcode = county
+        dumps = {}
+        for c in sorted(COUNTIES):
+            if c == "310151":
+                continue
+            dumps[c] = far_from(make_places(rng, "dump", {c: 1.0}, 8, 900, 3000, f"DP{c}-"), everything, 900)
+        site_counties = sorted({s.county_adcode for s in self.sites})
+        n_carriers = int(np.clip(self.n_trucks // 3, 2, 40))
+        carrier_counties = [site_counties[i % len(site_counties)] for i in range(n_carriers)]
+        carriers = make_carriers(rng, carrier_counties)
+        park_counties = sorted(set(carrier_counties) | {r.county_adcode for r in self.receivers})
+        parks = {
+            c: far_from(make_places(rng, "park", {c: 1.0}, 2, 1500, 4000, f"PK{c}-"), everything, 600)
+            for c in park_counties
+        }
+        fuel = far_from(make_places(rng, "fuel", CONSTRUCTION_COUNTIES, 16, 300, 2500, "FS"), everything, 500)
+        self.trucks = make_trucks(rng, self.n_trucks, carriers, parks, self.start.year)
+        anchors = [(s.site_id, *s.xy, s.radius_m * 1.2) for s in everything]
+        places = [p for ps in (*dumps.values(), *parks.values(), fuel) for p in ps]
+        anchors += [(p.place_id, *p.xy, 0.0) for p in places]
+        routes = RouteBook(self.seed, anchors)
+        self.world = World(self.dates, self.sites, self.receivers, dumps, parks, fuel, routes=routes)
+        self.liaisons, self.county_city = make_liaisons(rng)
+        self.carriers = carriers
+
+    def receivers_for(self, site: Site, cross_pref: bool = False) -> list[Site]:
+        days = self.world.all_days
+        cands = [
+            r for r in self.receivers if site.waste_type in r.accepts and any(r.valid_on(d) for d in days)
+        ]
+        cands.sort(key=lambda r: np.hypot(r.xy[0] - site.xy[0], r.xy[1] - site.xy[1]))
+        if cross_pref:
+            cross = [
+                r
+                for r in cands
+                if r.county_adcode[:2] != site.county_adcode[:2]
+                and np.hypot(r.xy[0] - site.xy[0], r.xy[1] - site.xy[1]) < 60000
+            ]
+            if cross:
+                cands.remove(cross[0])
+                cands.insert(0, cross[0])
+        return cands
+
+    # ---- nights --------------------------------------------------------------------------------------
+    def plan(self) -> None:
+        rng = self.rng
+        specs = schedule(rng, self.world, self.n_trucks)
+        by_truck: dict[int, dict[int, object]] = {}
+        for s in specs:
+            by_truck.setdefault(s.truck, {})[s.night] = s
+        n_nights = len(self.world.nights)
+        taken = {(s.truck, s.night) for s in specs}
+        free = [(k, n) for k in range(self.n_trucks) for n in range(n_nights - 1) if (k, n) not in taken]
+        n_road = min(len(free), 1 + len(self.dates) // 2)
+        roadside = (
+            {free[int(i)] for i in rng.choice(len(free), size=n_road, replace=False)} if free else set()
+        )
+        self.planners: list[NightPlanner] = []
+        for k, truck in enumerate(self.trucks):
+            prng = np.random.default_rng([self.seed, 1, k])
+            local = [s for s in self.sites if s.county_adcode == truck.carrier.county_adcode] or self.sites
+            site = local[int(prng.integers(len(local)))]
+            cross_pref = bool(prng.random() < 0.2)
+            pl = NightPlanner(
+                truck,
+                self.world,
+                prng,
+                by_truck.get(k, {}),
+                {n for kk, n in roadside if kk == k},
+                site,
+                lambda s, c=cross_pref: self.receivers_for(s, c),
+            )
+            pl.plan(day_worker=bool(prng.random() < 0.15))
+            self.planners.append(pl)
+        self.hauls = [h for pl in self.planners for h in pl.hauls]
+
+    # ---- tracks --------------------------------------------------------------------------------------
+    def sample(self) -> None:
+        frames = []
+        for k, (truck, pl) in enumerate(zip(self.trucks, self.planners, strict=True)):
+            srng = np.random.default_rng([self.seed, 2, k])
+            s = sample_segments(srng, pl.segs, truck.interval_s)
+            t = s["t"]
+            keep = (t >= self.world.win_start) & (t < self.world.win_end)
+            for g0, g1 in pl.silent_windows():
+                keep &= ~((t > g0) & (t < g1))
+            n = int(keep.sum())
+            x = s["x"][keep] + srng.normal(0, truck.noise_m, n)
+            y = s["y"][keep] + srng.normal(0, truck.noise_m, n)
+            out = srng.random(n) < 0.002
+            ang = srng.uniform(0, 2 * np.pi, n)
+            x = np.where(out, x + 50 * np.cos(ang), x)
+            y = np.where(out, y + 50 * np.sin(ang), y)
+            self.counts["outliers_50m"] += int(out.sum())
+            lon, lat = to_lonlat(x, y)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "vcode": k,
+                        "t": np.round(t[keep]).astype("int64"),
+                        "lon": lon,
+                        "lat": lat,
+                        "speed_kmh": np.round(s["speed_kmh"][keep], 1),
+                        "heading": np.round(s["heading"][keep]).astype(int) % 360,
+                        "loaded": s["loaded"][keep],
+                        "tipping": s["tipping"][keep],
+                    }
+                )
+            )
+        fx = pd.concat(frames, ignore_index=True).drop_duplicates(["vcode", "t"]).reset_index(drop=True)
+        fx["day"] = [
+            d.isoformat()
+            for d in pd.to_datetime(fx["t"], unit="s", utc=True).dt.tz_convert("Asia/Shanghai").dt.date
+        ]
+        self.clean = fx
+        self.counts["clean_fixes"] = len(fx)
+
+    # ---- truth pieces --------------------------------------------------------------------------------
+    def build_events_and_reports(self) -> None:
+        rng = self.rng
+        self.manifests = build_manifests(rng, self.hauls, self.world)
+        stray = stray_cancelled(rng, self.world, self.trucks, self.sites, len(self.dates))
+        self.manifests = add_stray(self.manifests, rng, stray, self.receivers)
+        self.events = events_from_hauls(self.hauls, self.liaisons, self.county_city)
+        reports = []
+        for e in self.events:
+            h = e["_haul"]
+            if e["kind"] != "illegal_dump" or rng.random() > 0.55:
+                continue
+            rt = report_time(rng, h.event_end)
+            if rt is None:
+                continue
+            win = rng.random() < 0.5
+            r = make_report(
+                rng,
+                h.unload_lon,
+                h.unload_lat,
+                h.event_start - float(rng.uniform(0.5, 4)) * 3600,
+                min(rt - 600, h.event_end + float(rng.uniform(0.5, 5)) * 3600),
+                rt,
+                h.spot_name,
+                h.waste_type,
+                e["county_adcode"],
+                win,
+            )
+            reports.append({**r, "_event": e, "_vehicle": h.vehicle_id, "_expected": "explained"})
+        for h in self.hauls:
+            if h.roadside is None:
+                continue
+            t0, t1, lon, lat = h.roadside
+            rt = report_time(rng, t1)
+            if rt is None:
+                continue
+            county, addr = roadside_address(rng, lon, lat)
+            r = make_report(rng, lon, lat, t0 - 1800, t1 + 1800, rt, addr, h.waste_type, county, True)
+            reports.append({**r, "_event": None, "_vehicle": h.vehicle_id, "_expected": "report_trace"})
+        # decoys: places no truck came within 3 km of in the day before the report
+        fx = self.clean
+        fxx, fxy = to_xy(fx["lon"].to_numpy(), fx["lat"].to_numpy())
+        ft = fx["t"].to_numpy()
+        spots = decoy_spots()
+        for d in self.dates:
+            for _ in range(int(rng.integers(1, 3))):
+                for _try in range(10):
+                    county, town, tl, tt = spots[int(rng.integers(len(spots)))]
+                    x0, y0 = to_xy(tl, tt)
+                    ang, rr = rng.uniform(0, 2 * np.pi), rng.uniform(500, 2000)
+                    x0, y0 = float(x0 + rr * np.cos(ang)), float(y0 + rr * np.sin(ang))
+                    rt = (
+                        datetime(d.year, d.month, d.day, tzinfo=TZ).timestamp()
+                        + float(rng.uniform(7, 22)) * 3600
+                    )
+                    sel = (ft > rt - 30 * 3600) & (ft <= rt)
+                    if sel.any() and np.hypot(fxx[sel] - x0, fxy[sel] - y0).min() < 3000:
+                        continue
+                    lon, lat = to_lonlat(x0, y0)
+                    place = ("村路边空地", "村河道旁", "村农田边")[int(rng.integers(3))]
+                    addr = f"{COUNTIES[county].name}{town}{place}"
+                    r = make_report(
+                        rng,
+                        float(lon),
+                        float(lat),
+                        rt - 10 * 3600,
+                        rt - 3600,
+                        rt,
+                        addr,
+                        "construction",
+                        county,
+                        bool(rng.random() < 0.5),
+                    )
+                    reports.append({**r, "_event": None, "_vehicle": "", "_expected": "untraced"})
+                    break
+        reports.sort(key=lambda r: (r["reported_at"], r["lon"]))
+        for i, r in enumerate(reports, start=1):
+            day = datetime.fromtimestamp(r["reported_at"], TZ)
+            r["report_id"] = (
+                f"12345-{day:%Y%m%d}{i:05d}" if r["source"] == "hotline" else f"RPT-{day:%Y%m%d}-{i:04d}"
+            )
+            r["date"] = day.date().isoformat()
+            r["_events"] = self._explaining_events(r) if r["_event"] is not None else []
+            for e in r["_events"]:
+                e["report_ids"].append(r["report_id"])
+        self.reports = reports
+
+    def _explaining_events(self, r: dict) -> list[dict]:
+        """Every dump a report may describe: the one it was made for and any other at the same spot
+        (dump spots are shared) that ended in its observation window, or before it on the same day."""
+        t_from = (
+            pd.Timestamp(r["observed_from"]).timestamp() if r["observed_from"] else r["reported_at"] - 86400
+        )
+        t_to = pd.Timestamp(r["observed_to"]).timestamp() if r["observed_to"] else r["reported_at"]
+        out = [r["_event"]]
+        for e in self.events:
+            if e is r["_event"] or e["kind"] != "illegal_dump":
+                continue
+            h = e["_haul"]
+            near = haversine_m(h.unload_lon, h.unload_lat, r["lon"], r["lat"]) <= 250
+            if near and h.event_start <= t_to and h.event_end >= t_from and h.event_end <= r["reported_at"]:
+                out.append(e)
+        return out
+
+    def protected(self) -> dict[int, list[tuple[float, float]]]:
+        vcode = {t.vehicle_id: k for k, t in enumerate(self.trucks)}
+        out: dict[int, list[tuple[float, float]]] = {}
+        for h in self.hauls:
+            if h.kind != "legit":
+                out.setdefault(vcode[h.vehicle_id], []).append(
+                    (h.load_start - 10 * MIN, h.event_end + 40 * MIN)
+                )
+            if h.roadside is not None:
+                out.setdefault(vcode[h.vehicle_id], []).append(
+                    (h.roadside[0] - 10 * MIN, h.roadside[1] + 10 * MIN)
+                )
+        return out
+
+    # ---- writing -------------------------------------------------------------------------------------
+    def _parts_of_trucks(self) -> list[int]:
+        """GPS part (platform) of each truck: 沪 0/1, 苏 2, 浙 3, 皖 4; no part left empty."""
+        order = sorted(range(len(self.trucks)), key=lambda k: self.trucks[k].vehicle_id)
+        part = [0] * len(self.trucks)
+        alt = 0
+        for k in order:
+            short = self.trucks[k].vehicle_id[0]
+            if short == "沪":
+                part[k] = alt % 2
+                alt += 1
+            else:
+                part[k] = {"苏": 2, "浙": 3, "皖": 4}[short]
+        for p in range(5):
+            if p not in part:
+                sizes = Counter(part)
+                donor = max(sizes, key=lambda q: (sizes[q], -q))
+                if sizes[donor] < 2:
+                    break
+                k = max(kk for kk in order if part[kk] == donor)
+                part[k] = p
+        return part
+
+    def write(self, out_dir: Path) -> None:
+        rng = self.rng
+        ref = out_dir / "reference"
+        write_sites(ref / "sites.geojson", self.sites + self.receivers)
+        veh = pd.DataFrame(
+            [
+                {
+                    "vehicle_id": t.plate,
+                    "carrier_id": t.carrier.carrier_id,
+                    "terminal_id": t.terminal_id,
+                    "capacity_m3": f"{t.capacity_m3:.1f}",
+                    "registered_adcode": t.registered_adcode,
+                    "permit_valid_to": t.permit_valid_to,
+                }
+                for t in self.trucks
+            ]
+        )
+        write_csv(ref / "vehicles.csv", veh)
+        car = pd.DataFrame(
+            [
+                {
+                    "carrier_id": c.carrier_id,
+                    "name": c.name,
+                    "county_adcode": c.county_adcode,
+                    "contact_phone": c.contact_phone,
+                }
+                for c in self.carriers
+            ]
+        )
+        write_csv(ref / "carriers.csv", car)
+        write_csv(ref / "liaisons.csv", self.liaisons)
+
+        protected = self.protected()
+        fx = dfx.apply_track_defects(rng, self.clean.copy(), protected, self.counts)
+        last_day = self.dates[-1].isoformat()
+        late = dfx.pick_late(rng, fx, last_day, protected)
+        self.counts["late_rows"] += int(late.sum())
+        part_of = np.array(self._parts_of_trucks())
+        fx["part"] = part_of[fx["vcode"].to_numpy()]
+        fx["sensors"] = [self.trucks[k].sensors for k in fx["vcode"]]
+        fx["vid"] = [self.trucks[k].vehicle_id for k in fx["vcode"]]
+        spread = (rng.random(len(fx)) < 0.015) & (fx["part"].to_numpy() <= 1) & ~late
+        self.counts["spread_rows"] += int(spread.sum())
+        fx["late"] = late
+        fx["spread"] = spread
+        plates = [t.plate for t in self.trucks]
+        next_day = {d.isoformat(): (d + timedelta(days=1)).isoformat() for d in self.dates}
+        fx["batch"] = np.where(late, fx["day"].map(next_day), fx["day"])
+        man_day = manifest_day(self.manifests)
+        for di, d in enumerate(self.dates):
+            day = d.isoformat()
+            ddir = out_dir / day
+            files: list[tuple[str, int]] = []
+            m = self.manifests[man_day == day].drop(columns=["_issued"])
+            if di == len(self.dates) - 1 and rng.random() < 0.5:
+                bad = m.head(1).copy()
+                if len(bad):
+                    bad["manifest_id"] = bad["manifest_id"] + "X"
+                    bad["waste_type"] = "soil"
+                    bad["status"] = "lost"
+                    m = pd.concat([m, bad], ignore_index=True)
+                    self.counts["invalid_manifest_rows"] += 1
+            files.append(
+                (
+                    "manifests.csv",
+                    write_csv(
+                        ddir / "manifests.csv", m, bom=(di == len(self.dates) - 1 and len(self.dates) > 1)
+                    ),
+                )
+            )
+            if len(self.dates) > 1 and di == len(self.dates) - 1:
+                self.counts["bom_files"] += 1
+            rep = [r for r in self.reports if r["date"] == day]
+            rframe = pd.DataFrame(
+                [{**{c: r.get(c, "") for c in REPORT_COLUMNS}} for r in rep], columns=list(REPORT_COLUMNS)
+            )
+            if len(rframe):
+                glon, glat = from_wgs84(
+                    rframe["lon"].to_numpy(dtype=float), rframe["lat"].to_numpy(dtype=float), "gcj02"
+                )
+                rframe["lon"] = [f"{v:.6f}" for v in glon]
+                rframe["lat"] = [f"{v:.6f}" for v in glat]
+                rframe["reported_at"] = [_iso(r["reported_at"]) for r in rep]
+            files.append(("reports.csv", write_csv(ddir / "reports.csv", rframe)))
+            files += self._write_gps(rng, fx[fx["batch"] == day], ddir, di, plates)
+            write_batch_json(ddir, day, files)
+
+    def _write_gps(
+        self, rng, fx: pd.DataFrame, ddir: Path, di: int, plates: list[str]
+    ) -> list[tuple[str, int]]:
+        counts = self.counts
+        files = []
+        fx = fx.sort_values(["t", "vcode"], kind="stable")
+        main = fx[~fx["late"] & ~fx["spread"]]
+        styles = {0: 1, 1: 0, 2: 0, 3: 2, 4: 1}
+        frames = {}
+        for p in range(5):
+            fr = main[main["part"] == p].copy()
+            fr["plate"] = dfx.plate_column(rng, fr["vid"], styles[p], counts)
+            frames[p] = dfx.shuffle_rows(rng, fr.reset_index(drop=True), 0.01, counts)
+        day = ddir.name
+        # part-000: ISO with offset, BOM on the second day, a few invalid rows
+        f0 = _csv_frame(rng, frames[0], _fmt_ts(frames[0]["t"].to_numpy(), "offset"))
+        f0 = pd.concat([f0, dfx.invalid_rows(rng, day, plates, GPS_COLUMNS, counts)], ignore_index=True)
+        bom = di == 1 or (len(self.dates) == 1)
+        counts["bom_files"] += int(bom)
+        files.append(("gps/part-000.csv", write_csv(ddir / "gps/part-000.csv", f0, bom=bom)))
+        files.append(
+            ("gps/part-001.parquet", write_parquet(ddir / "gps/part-001.parquet", parquet_native(frames[1])))
+        )
+        f2 = _csv_frame(rng, frames[2], _fmt_ts(frames[2]["t"].to_numpy(), "naive"), numeric_bools=True)
+        f2["altitude"] = [f"{v:.1f}" for v in rng.uniform(2, 30, len(f2))]
+        f2["platform"] = "苏运管平台"
+        counts["extra_columns"] += 2 * (di == 0)
+        files.append(("gps/part-002.csv", write_csv(ddir / "gps/part-002.csv", f2)))
+        f3 = _csv_frame(rng, frames[3], _fmt_ts(frames[3]["t"].to_numpy(), "z"))
+        files.append(("gps/part-003.csv.gz", write_csv(ddir / "gps/part-003.csv.gz", f3, gz=True)))
+        files.append(
+            ("gps/part-004.parquet", write_parquet(ddir / "gps/part-004.parquet", parquet_epoch(frames[4])))
+        )
+        # part-005: re-uploads (late rows of yesterday, rows spread from other parts), mixed time formats
+        f5 = fx[fx["late"] | fx["spread"]].copy()
+        f5["plate"] = [
+            dfx.plate_variant(v, int(s)) for v, s in zip(f5["vid"], rng.integers(0, 3, len(f5)), strict=True)
+        ]
+        style = rng.choice(["offset", "naive", "z", "epoch"], size=len(f5), p=[0.4, 0.3, 0.15, 0.15])
+        ts = np.empty(len(f5), dtype=object)
+        for s in ("offset", "naive", "z", "epoch"):
+            sel = style == s
+            if sel.any():
+                ts[sel] = _fmt_ts(f5["t"].to_numpy()[sel], s)
+        counts["mixed_ts_rows"] += len(f5)
+        f5 = _csv_frame(rng, f5, list(ts))
+        f5["upload_note"] = "补传"
+        files.append(("gps/part-005.csv", write_csv(ddir / "gps/part-005.csv", f5)))
+        return files
+
+    # ---- truth ---------------------------------------------------------------------------------------
+    def truth(self, landing: Path) -> dict:
+        events = []
+        for e in self.events:
+            events.append({k: v for k, v in e.items() if not k.startswith("_")})
+        reports = [
+            {
+                "report_id": r["report_id"],
+                "date": r["date"],
+                "event_id": r["_event"]["event_id"] if r["_event"] is not None else None,
+                "vehicle_id": r["_vehicle"],
+                "event_ids": [e["event_id"] for e in r["_events"]],
+                "vehicle_ids": sorted({e["vehicle_id"] for e in r["_events"]} | ({r["_vehicle"]} - {""})),
+                "expected": r["_expected"],
+            }
+            for r in self.reports
+        ]
+        stops = []
+        for pl in self.planners:
+            for s in pl.stops:
+                if s.end <= self.world.win_start or s.start >= self.world.win_end:
+                    continue
+                stops.append(
+                    {
+                        "vehicle_id": s.vehicle_id,
+                        "start": _iso(max(s.start, self.world.win_start)),
+                        "end": _iso(min(s.end, self.world.win_end)),
+                        "lon": round(s.lon, 6),
+                        "lat": round(s.lat, 6),
+                        "loaded": bool(s.loaded),
+                        "kind": s.kind,
+                    }
+                )
+        stops.sort(key=lambda s: (s["start"], s["vehicle_id"]))
+        legit = [h for h in self.hauls if h.kind == "legit" and h.load_start >= self.world.win_start]
+        return {
+            "version": 1,
+            "seed": self.seed,
+            "dates": [d.isoformat() for d in self.dates],
+            "landing": str(landing),
+            "events": events,
+            "reports": reports,
+            "legit_long_stops": stops,
+            "defects": dict(sorted(self.counts.items())),
+            "stats": {
+                "trucks": len(self.trucks),
+                "hauls": len(self.hauls),
+                "legit_hauls_in_window": len(legit),
+                "manifests": len(self.manifests),
+                "sites": len(self.sites),
+                "receivers": len(self.receivers),
+            },
+        }
+
+
+def simulate(
+    out_dir: Path | str,
+    truth_path: Path | str,
+    seed: int,
+    days: int,
+    trucks: int,
+    start_date: str = "2026-11-19",
+) -> Path:
+    """Write a landing directory for ``days`` days and ``trucks`` trucks, and its truth JSON.
+
+    Returns the landing directory. The truth file must lie outside it.
+    """
+    out_dir = Path(out_dir).resolve()
+    truth_path = Path(truth_path).resolve()
+    if out_dir == truth_path or out_dir in truth_path.parents:
+        raise ValueError(f"truth file {truth_path} must not be inside the landing directory {out_dir}")
+    if days < 1 or trucks < 1:
+        raise ValueError("days and trucks must be >= 1")
+    sc = _Scenario(int(seed), int(days), int(trucks), start_date)
+    sc.build_world()
+    sc.plan()
+    sc.sample()
+    sc.build_events_and_reports()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.iterdir():  # a re-run replaces the landing's own parts, nothing else
+        if old.is_dir() and (old.name == "reference" or re.fullmatch(r"\d{4}-\d{2}-\d{2}", old.name)):
+            shutil.rmtree(old)
+    sc.write(out_dir)
+    truth = sc.truth(out_dir)
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    truth_path.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return out_dir
