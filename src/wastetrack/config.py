@@ -29,6 +29,8 @@ class Params:
     #: a stay within this distance of a fence counts as at the site (GPS noise, queues at the gate)
     fence_tolerance_m: float = 60.0
     # --- hauls ----------------------------------------------------------------------------------
+    #: stays at one construction site this close in time are one visit (queue, then loading)
+    load_visit_merge_gap_s: float = 600.0
     #: silence while loaded long enough to unload; shorter drop-outs are normal and never leads
     track_gap_min_s: float = 720.0
     #: longer silences are a terminal switched off between shifts, not a haul gone dark

@@ -86,13 +86,20 @@ def label_stays(
     lon = stays["lon"].to_numpy(float)
     lat = stays["lat"].to_numpy(float)
     site = match_sites(lon, lat, sites, params.fence_tolerance_m)
+    # a stay also counts at a site when it began or ended there (queue at the gate, then inside)
+    for a, b in (("last_lon", "last_lat"), ("first_lon", "first_lat")):
+        if a in stays:
+            alt = match_sites(stays[a].to_numpy(float), stays[b].to_numpy(float), sites, params.fence_tolerance_m)
+            better = alt["distance_m"].to_numpy() < site["distance_m"].to_numpy()
+            site.loc[better] = alt.loc[better]
     where = bnd.locate(lon, lat, boundaries)
     out = stays.copy()
     out["site_id"] = site["site_id"].to_numpy()
     out["site_kind"] = site["site_kind"].to_numpy()
     for col in ("county_adcode", "city_adcode", "province_adcode"):
         out[col] = where[col].to_numpy() if len(out) else pd.Series(dtype=str)
-    return out[[*STAY_COLUMNS, *PLACE_COLUMNS]]
+    extra = [c for c in out.columns if c not in STAY_COLUMNS and c not in PLACE_COLUMNS]
+    return out[[*STAY_COLUMNS, *PLACE_COLUMNS, *extra]]
 
 
 def is_receiver(kind: pd.Series) -> pd.Series:

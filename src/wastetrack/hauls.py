@@ -33,13 +33,21 @@ from wastetrack.models import HAUL_COLUMNS, PLACE_COLUMNS, RECEIVER_KINDS, STAY_
 EVIDENCE_RANK = {"sensor": 0, "receiver": 1, "gap": 2, "dwell": 3}
 
 
-def loading_visits(stays: pd.DataFrame) -> pd.DataFrame:
-    """Consecutive stays of one vehicle at one construction site, collapsed into one loading visit."""
+def loading_visits(stays: pd.DataFrame, merge_gap_s: float = DEFAULT_PARAMS.load_visit_merge_gap_s) -> pd.DataFrame:
+    """Consecutive stays of one vehicle at one construction site, close in time, as one loading visit.
+
+    Queue at the gate, then loading inside: two stays, one visit. A truck that
+    left and came back to the same site later made a trip in between (maybe a
+    dark one): two visits.
+    """
     s = stays.sort_values(["vehicle_id", "start"], kind="stable").reset_index(drop=True)
     is_load = (s["site_kind"] == "construction").to_numpy()
     veh = s["vehicle_id"].to_numpy()
     site = s["site_id"].to_numpy()
+    t0, t1 = epoch_seconds(s["start"]), epoch_seconds(s["end"])
+    close = np.r_[False, (t0[1:] - t1[:-1]) <= merge_gap_s] if len(s) else np.zeros(0, bool)
     same_as_prev = np.r_[False, (veh[1:] == veh[:-1]) & (site[1:] == site[:-1]) & is_load[1:] & is_load[:-1]]
+    same_as_prev &= close
     visit = np.cumsum(~same_as_prev)
     s["_visit"] = visit
     loads = s.loc[is_load]
@@ -101,7 +109,7 @@ def _assign(events: pd.DataFrame, on: str, visits: pd.DataFrame) -> pd.DataFrame
 def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
     """Hauls (``models.HAUL_COLUMNS``) of every vehicle, with the unloading chosen as described above."""
     require_columns(stays, [*STAY_COLUMNS, *PLACE_COLUMNS], "labelled stays")
-    visits = loading_visits(stays)
+    visits = loading_visits(stays, params.load_visit_merge_gap_s)
     if visits.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in HAUL_COLUMNS})
     visits["haul_id"] = visits["vehicle_id"] + "@" + pd.Series(

@@ -83,8 +83,10 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     seg = np.cumsum(new_seg)
     stand = standing_mask(seg, t, x, y, params.stay_window_s, params.stay_max_speed_kmh / 3.6)
 
-    # runs of standing fixes within one vehicle (a run may span a short silence: parked, terminal off)
-    brk = np.r_[True, (stand[1:] != stand[:-1]) | (veh[1:] != veh[:-1])]
+    # runs of standing fixes within one segment: a silence ends a run, because what happened in it
+    # is unknown (the truck may have driven off and back); runs on both sides of a short silence at
+    # the same spot are joined again by the merge below
+    brk = np.r_[True, (stand[1:] != stand[:-1]) | (seg[1:] != seg[:-1])]
     starts = np.flatnonzero(brk)
     ends = np.r_[starts[1:] - 1, n - 1]
     keep = stand[starts]
@@ -151,6 +153,11 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
             "lon": s_lon,
             "lat": s_lat,
             "n_fixes": n_fixes,
+            # where it stood first and last: a queue creeping to a gate pulls the mean outside the fence
+            "first_lon": lon[s_idx],
+            "first_lat": lat[s_idx],
+            "last_lon": lon[e_idx],
+            "last_lat": lat[e_idx],
             "tipping_any": pd.Series(pd.array(any_tip, dtype="boolean")).mask(~known_tip),
             "loaded_before": _state(load[before], load[s_idx]),
             "loaded_after": _state(load[after], load[e_idx]),

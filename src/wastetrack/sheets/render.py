@@ -540,8 +540,9 @@ def _sites_at(ctx: SheetContext | None, lon: np.ndarray, lat: np.ndarray) -> lis
     )
     kinds = sites["kind"].astype(str).to_numpy() if "kind" in sites else np.full(len(sites), "")
     for i, j in zip(pairs[0].tolist(), pairs[1].tolist(), strict=True):
+        kind = SITE_KIND_LABELS.get(kinds[j], kinds[j])
         if not out[i]:
-            out[i] = f"{names[j]}（{SITE_KIND_LABELS.get(kinds[j], kinds[j])}）"
+            out[i] = names[j] if names[j].endswith(kind) else f"{names[j]}（{kind}）"
     return out
 
 
