@@ -55,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     timings = res.run["timings_s"]
     n = res.run["counts"]["fixes"]
     detect_s = sum(v for k, v in timings.items() if k not in ("read", "sheets", "write", "registry"))
-    print(f"\nnight {date}: {n:,} fixes, {res.run['counts']['stays']:,} stays, {res.run['counts']['hauls']:,} hauls,"
-          f" {res.run['leads_total']} leads")
+    print(
+        f"\nnight {date}: {n:,} fixes, {res.run['counts']['stays']:,} stays, {res.run['counts']['hauls']:,} hauls,"
+        f" {res.run['leads_total']} leads"
+    )
     for stage, secs in timings.items():
         print(f"  {stage:<10} {secs:8.2f} s")
     print(f"  {'total':<10} {wall:8.2f} s")

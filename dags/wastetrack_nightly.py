@@ -20,7 +20,7 @@ def _store_url() -> str | None:
         from airflow.sdk import BaseHook
 
         return BaseHook.get_connection("wastetrack_store").get_uri()
-    except Exception:  # noqa: BLE001 - no connection configured: the env var or the embedded default
+    except Exception:
         return None
 
 

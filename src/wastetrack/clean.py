@@ -38,10 +38,15 @@ def sort_fixes(fixes: pd.DataFrame) -> pd.DataFrame:
 
 def epoch_seconds(ts: pd.Series) -> np.ndarray:
     """Seconds since the epoch as float64, whatever the datetime resolution pandas chose."""
-    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ms]").astype(np.int64) / 1000.0
+    return (
+        ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ms]").astype(np.int64)
+        / 1000.0
+    )
 
 
-def _spikes(vehicle: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.ndarray, max_mps: float) -> np.ndarray:
+def _spikes(
+    vehicle: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.ndarray, max_mps: float
+) -> np.ndarray:
     """Fixes whose implied speed to BOTH neighbours exceeds ``max_mps``: a spike out and back."""
     n = len(t)
     bad = np.zeros(n, dtype=bool)
@@ -81,7 +86,9 @@ def clean_fixes(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> tuple[p
     max_mps = params.teleport_speed_kmh / 3.6
     for _ in range(3):
         codes = pd.factorize(f["vehicle_id"])[0]
-        bad = _spikes(codes, epoch_seconds(f["ts"]), f["lon"].to_numpy(float), f["lat"].to_numpy(float), max_mps)
+        bad = _spikes(
+            codes, epoch_seconds(f["ts"]), f["lon"].to_numpy(float), f["lat"].to_numpy(float), max_mps
+        )
         if not bad.any():
             break
         n_tele += int(bad.sum())

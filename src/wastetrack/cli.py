@@ -21,7 +21,7 @@ from wastetrack import __version__
 STORE_ENV = "WASTETRACK_STORE"  # e.g. postgresql://user@host/db — credentials never go in code or flags
 
 
-def _progress(prefix: str):  # noqa: ANN202 - a tiny closure
+def _progress(prefix: str):
     t0 = time.perf_counter()
 
     def show(stage: str) -> None:
@@ -30,11 +30,13 @@ def _progress(prefix: str):  # noqa: ANN202 - a tiny closure
     return show
 
 
-def _summary_line(res) -> str:  # noqa: ANN001
+def _summary_line(res) -> str:
     kinds = ", ".join(f"{k} {v}" for k, v in res.run["leads"].items() if v)
-    return (f"{res.date}: {res.run['leads_total']} leads ({kinds or 'none'}), "
-            f"{len(res.run['untraced_reports'])} untraced reports, "
-            f"{res.run['rows_quarantined']} rows quarantined → {res.out_dir}")
+    return (
+        f"{res.date}: {res.run['leads_total']} leads ({kinds or 'none'}), "
+        f"{len(res.run['untraced_reports'])} untraced reports, "
+        f"{res.run['rows_quarantined']} rows quarantined → {res.out_dir}"
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -42,8 +44,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     store = args.store or os.environ.get(STORE_ENV)
     for date in args.date:
-        res = run_night(args.landing, date, args.out, store_url=store,
-                        progress=None if args.quiet else _progress(date), write_sheets=not args.no_sheets)
+        res = run_night(
+            args.landing,
+            date,
+            args.out,
+            store_url=store,
+            progress=None if args.quiet else _progress(date),
+            write_sheets=not args.no_sheets,
+        )
         print(_summary_line(res))
     return 0
 
@@ -51,8 +59,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from wastetrack.simulate import simulate
 
-    simulate(Path(args.out), Path(args.truth), seed=args.seed, days=args.days, trucks=args.trucks,
-             start_date=args.start_date)
+    simulate(
+        Path(args.out),
+        Path(args.truth),
+        seed=args.seed,
+        days=args.days,
+        trucks=args.trucks,
+        start_date=args.start_date,
+    )
     print(f"landing directory: {args.out}\nground truth: {args.truth}")
     return 0
 
@@ -85,16 +99,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
         rows.append(res)
         print(_summary_line(res), flush=True)
     kinds = ["illegal_dump", "diverted", "unmanifested", "track_gap", "report_trace"]
-    print("\nnight        fixes    stays  hauls  " + "  ".join(f"{k[:12]:>12}" for k in kinds) + "  cross-border")
+    print(
+        "\nnight        fixes    stays  hauls  "
+        + "  ".join(f"{k[:12]:>12}" for k in kinds)
+        + "  cross-border"
+    )
     for r in rows:
-        print(f"{r.date}  {r.run['counts']['fixes']:>8}  {r.run['counts']['stays']:>6}  "
-              f"{r.run['counts']['hauls']:>5}  " + "  ".join(f"{r.run['leads'][k]:>12}" for k in kinds)
-              + f"  {r.run['cross_border_leads']:>12}")
+        print(
+            f"{r.date}  {r.run['counts']['fixes']:>8}  {r.run['counts']['stays']:>6}  "
+            f"{r.run['counts']['hauls']:>5}  "
+            + "  ".join(f"{r.run['leads'][k]:>12}" for k in kinds)
+            + f"  {r.run['cross_border_leads']:>12}"
+        )
     print()
     print(format_report(evaluate(truth, out)))
     print(f"\noutputs: {out}/<date>/leads.geojson, run.json, quarantine/, sheets/index.html")
-    print(f"store:   {out / 'wastetrack.db'}   (notebook: wastetrack.store.read_table('{out / 'wastetrack.db'}', "
-          "'leads'))")
+    print(
+        f"store:   {out / 'wastetrack.db'}   (notebook: wastetrack.store.read_table('{out / 'wastetrack.db'}', "
+        "'leads'))"
+    )
     print(f"done in {time.perf_counter() - t0:.1f}s")
     return 0
 
@@ -106,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run the night job for one or more dates of a landing directory")
-    r.add_argument("--landing", required=True, type=Path, help="landing directory (the data contract's LANDING)")
+    r.add_argument(
+        "--landing", required=True, type=Path, help="landing directory (the data contract's LANDING)"
+    )
     r.add_argument("--date", required=True, action="append", help="batch date YYYY-MM-DD (repeatable)")
     r.add_argument("--out", required=True, type=Path, help="output directory; OUT/<date>/ is replaced")
     r.add_argument("--store", help=f"store URL or file (default: OUT/wastetrack.db; env {STORE_ENV})")
@@ -116,7 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="write a simulated landing directory and its ground truth")
     s.add_argument("--out", required=True, help="landing directory to write")
-    s.add_argument("--truth", required=True, help="ground-truth JSON to write (outside the landing directory)")
+    s.add_argument(
+        "--truth", required=True, help="ground-truth JSON to write (outside the landing directory)"
+    )
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--days", type=int, default=2)
     s.add_argument("--trucks", type=int, default=40)
@@ -124,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_simulate)
 
     d = sub.add_parser("demo", help="simulate a small scenario, run every night of it, print a summary")
-    d.add_argument("--dir", default="demo", help="where to put the landing, truth and outputs (default ./demo)")
+    d.add_argument(
+        "--dir", default="demo", help="where to put the landing, truth and outputs (default ./demo)"
+    )
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--days", type=int, default=2)
     d.add_argument("--trucks", type=int, default=40)
@@ -143,8 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from wastetrack.contract import ContractError
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.func(args) or 0)
     except ContractError as exc:

@@ -75,8 +75,11 @@ def classify_hauls(
     # where it happened: stays already carry admin units; silences are located here
     missing = h["unload_county_adcode"].astype(str) == ""
     if missing.any():
-        where = bnd.locate(h.loc[missing, "unload_lon"].to_numpy(float), h.loc[missing, "unload_lat"].to_numpy(float),
-                           boundaries)
+        where = bnd.locate(
+            h.loc[missing, "unload_lon"].to_numpy(float),
+            h.loc[missing, "unload_lat"].to_numpy(float),
+            boundaries,
+        )
         h.loc[missing, "unload_county_adcode"] = where["county_adcode"].to_numpy()
         h.loc[missing, "unload_province_adcode"] = where["province_adcode"].to_numpy()
     receivers = sites.loc[sites["kind"].isin(RECEIVER_KINDS)]
@@ -98,27 +101,42 @@ def classify_hauls(
             "depart": _iso(r.depart),
             "unload_evidence": evidence_kind,
             "nearest_receiver_id": r.nearest_receiver_id,
-            "nearest_receiver_m": None if pd.isna(r.nearest_receiver_m) else round(float(r.nearest_receiver_m)),
+            "nearest_receiver_m": None
+            if pd.isna(r.nearest_receiver_m)
+            else round(float(r.nearest_receiver_m)),
         }
         if manifest_id:
-            ev.update(manifest_dest_site_id=r.manifest_dest_site_id, waste_type=waste,
-                      volume_m3=None if pd.isna(r.manifest_volume_m3) else float(r.manifest_volume_m3),
-                      manifest_status=r.manifest_status)
+            ev.update(
+                manifest_dest_site_id=r.manifest_dest_site_id,
+                waste_type=waste,
+                volume_m3=None if pd.isna(r.manifest_volume_m3) else float(r.manifest_volume_m3),
+                manifest_status=r.manifest_status,
+            )
         if evidence_kind == "gap":
             kind = "track_gap"
             gap_min = (pd.Timestamp(r.gap_end) - pd.Timestamp(r.gap_start)).total_seconds() / 60.0
-            ev.update(gap_min=round(gap_min, 1), gap_start=_iso(r.gap_start), gap_end=_iso(r.gap_end),
-                      max_reach_km=round(float(r.gap_max_reach_m) / 1000.0, 1),
-                      reason="车辆重车状态下终端静默，期间可能卸载，恢复信号后空车返回")
+            ev.update(
+                gap_min=round(gap_min, 1),
+                gap_start=_iso(r.gap_start),
+                gap_end=_iso(r.gap_end),
+                max_reach_km=round(float(r.gap_max_reach_m) / 1000.0, 1),
+                reason="车辆重车状态下终端静默，期间可能卸载，恢复信号后空车返回",
+            )
         else:
             stay = getattr(r, "unload_stay_id", "")
-            ev.update(unload_stay_id=stay, dwell_min=round(
-                (pd.Timestamp(r.unload_end) - pd.Timestamp(r.unload_start)).total_seconds() / 60.0, 1))
+            ev.update(
+                unload_stay_id=stay,
+                dwell_min=round(
+                    (pd.Timestamp(r.unload_end) - pd.Timestamp(r.unload_start)).total_seconds() / 60.0, 1
+                ),
+            )
             site_id = r.unload_site_id or ""
             if evidence_kind in ("sensor", "dwell") and not site_id:
                 kind = "illegal_dump"
                 ev["reason"] = "重车在无消纳资质的地点停留卸载"
-            elif site_id and site_id in site_by_id.index and site_by_id.loc[site_id, "kind"] in RECEIVER_KINDS:
+            elif (
+                site_id and site_id in site_by_id.index and site_by_id.loc[site_id, "kind"] in RECEIVER_KINDS
+            ):
                 ev["unload_site_id"] = site_id
                 problems = receiver_approval(site_by_id.loc[site_id], waste, local_day)
                 if not manifest_id:
@@ -147,7 +165,9 @@ def classify_hauls(
                 "county_adcode": r.unload_county_adcode or "",
                 "province_adcode": r.unload_province_adcode or "",
                 "origin_site_id": r.origin_site_id or "",
-                "origin_county_adcode": origin_county.get(r.origin_site_id, "") or r.origin_county_adcode or "",
+                "origin_county_adcode": origin_county.get(r.origin_site_id, "")
+                or r.origin_county_adcode
+                or "",
                 "manifest_id": manifest_id,
                 "report_ids": [],
                 "candidates": [],
@@ -160,9 +180,7 @@ def classify_hauls(
     leads = pd.DataFrame(rows)
     stays_cols = hauls.set_index("haul_id")
     # sensor states of the unloading stay, for facts and score
-    leads["evidence"] = [
-        {**ev, **_sensor_facts(stays_cols, ev)} for ev in leads["evidence"]
-    ]
+    leads["evidence"] = [{**ev, **_sensor_facts(stays_cols, ev)} for ev in leads["evidence"]]
     origin_prov = leads["origin_county_adcode"].astype(str).str[:2]
     place_prov = leads["province_adcode"].astype(str).str[:2]
     leads["cross_border"] = (origin_prov != "") & (place_prov != "") & (origin_prov != place_prov)

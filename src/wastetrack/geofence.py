@@ -38,7 +38,9 @@ def complete_site_counties(sites: gpd.GeoDataFrame, boundaries: gpd.GeoDataFrame
     return sites
 
 
-def match_sites(lon: np.ndarray, lat: np.ndarray, sites: gpd.GeoDataFrame, tolerance_m: float) -> pd.DataFrame:
+def match_sites(
+    lon: np.ndarray, lat: np.ndarray, sites: gpd.GeoDataFrame, tolerance_m: float
+) -> pd.DataFrame:
     """For each point, the nearest site fence within ``tolerance_m``: columns site_id, site_kind, distance_m."""
     n = len(lon)
     out = pd.DataFrame({"site_id": [""] * n, "site_kind": [""] * n, "distance_m": np.full(n, np.inf)})
@@ -89,7 +91,9 @@ def label_stays(
     # a stay also counts at a site when it began or ended there (queue at the gate, then inside)
     for a, b in (("last_lon", "last_lat"), ("first_lon", "first_lat")):
         if a in stays:
-            alt = match_sites(stays[a].to_numpy(float), stays[b].to_numpy(float), sites, params.fence_tolerance_m)
+            alt = match_sites(
+                stays[a].to_numpy(float), stays[b].to_numpy(float), sites, params.fence_tolerance_m
+            )
             better = alt["distance_m"].to_numpy() < site["distance_m"].to_numpy()
             site.loc[better] = alt.loc[better]
     where = bnd.locate(lon, lat, boundaries)

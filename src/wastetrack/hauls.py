@@ -33,7 +33,9 @@ from wastetrack.models import HAUL_COLUMNS, PLACE_COLUMNS, RECEIVER_KINDS, STAY_
 EVIDENCE_RANK = {"sensor": 0, "receiver": 1, "gap": 2, "dwell": 3}
 
 
-def loading_visits(stays: pd.DataFrame, merge_gap_s: float = DEFAULT_PARAMS.load_visit_merge_gap_s) -> pd.DataFrame:
+def loading_visits(
+    stays: pd.DataFrame, merge_gap_s: float = DEFAULT_PARAMS.load_visit_merge_gap_s
+) -> pd.DataFrame:
     """Consecutive stays of one vehicle at one construction site, close in time, as one loading visit.
 
     Queue at the gate, then loading inside: two stays, one visit. A truck that
@@ -52,8 +54,18 @@ def loading_visits(stays: pd.DataFrame, merge_gap_s: float = DEFAULT_PARAMS.load
     s["_visit"] = visit
     loads = s.loc[is_load]
     if loads.empty:
-        return pd.DataFrame(columns=["vehicle_id", "origin_site_id", "origin_stay_id", "load_start", "depart",
-                                     "origin_lon", "origin_lat", "origin_county_adcode"])
+        return pd.DataFrame(
+            columns=[
+                "vehicle_id",
+                "origin_site_id",
+                "origin_stay_id",
+                "load_start",
+                "depart",
+                "origin_lon",
+                "origin_lat",
+                "origin_county_adcode",
+            ]
+        )
     g = loads.groupby("_visit", sort=True)
     v = pd.DataFrame(
         {
@@ -75,8 +87,20 @@ def silences(fixes: pd.DataFrame, min_s: float) -> pd.DataFrame:
     t = epoch_seconds(fixes["ts"])
     veh = fixes["vehicle_id"].to_numpy()
     if len(t) < 2:
-        return pd.DataFrame(columns=["vehicle_id", "gap_start", "gap_end", "gap_s", "lon0", "lat0", "lon1",
-                                     "lat1", "loaded_before_gap", "loaded_after_gap"])
+        return pd.DataFrame(
+            columns=[
+                "vehicle_id",
+                "gap_start",
+                "gap_end",
+                "gap_s",
+                "lon0",
+                "lat0",
+                "lon1",
+                "lat1",
+                "loaded_before_gap",
+                "loaded_after_gap",
+            ]
+        )
     i = np.flatnonzero((veh[1:] == veh[:-1]) & (np.diff(t) >= min_s))
     loaded = fixes["loaded"].astype("boolean") if "loaded" in fixes else pd.Series(pd.NA, index=fixes.index)
     return pd.DataFrame(
@@ -112,9 +136,9 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
     visits = loading_visits(stays, params.load_visit_merge_gap_s)
     if visits.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in HAUL_COLUMNS})
-    visits["haul_id"] = visits["vehicle_id"] + "@" + pd.Series(
-        epoch_seconds(visits["depart"]).astype(np.int64)
-    ).astype(str)
+    visits["haul_id"] = (
+        visits["vehicle_id"] + "@" + pd.Series(epoch_seconds(visits["depart"]).astype(np.int64)).astype(str)
+    )
     nxt = visits.groupby("vehicle_id", sort=False)["load_start"].shift(-1)
     visits["next_load"] = nxt
     last_fix = fixes.groupby("vehicle_id", sort=False)["ts"].max()
@@ -197,7 +221,12 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
     for col in HAUL_COLUMNS:
         if col not in h:
             h[col] = np.nan if col.endswith(("_lon", "_lat", "_m")) else pd.NA
-    for col in ("unload_stay_id", "unload_site_id", "unload_county_adcode", "unload_province_adcode",
-                "unload_evidence"):
+    for col in (
+        "unload_stay_id",
+        "unload_site_id",
+        "unload_county_adcode",
+        "unload_province_adcode",
+        "unload_evidence",
+    ):
         h[col] = h[col].fillna("").astype(object)
     return h[[*HAUL_COLUMNS, "origin_county_adcode", "origin_lon", "origin_lat"]]

@@ -20,7 +20,13 @@ from wastetrack.models import LEAD_COLUMNS
 from wastetrack.scoring import apply_scores
 
 TZ = "Asia/Shanghai"
-KIND_CODE = {"illegal_dump": "ID", "diverted": "DV", "unmanifested": "UM", "track_gap": "TG", "report_trace": "RT"}
+KIND_CODE = {
+    "illegal_dump": "ID",
+    "diverted": "DV",
+    "unmanifested": "UM",
+    "track_gap": "TG",
+    "report_trace": "RT",
+}
 
 
 def lead_id(kind: str, key: str, start: pd.Timestamp) -> str:
@@ -35,7 +41,8 @@ def assign_ids(leads: pd.DataFrame) -> pd.DataFrame:
         return leads
     out = leads.copy()
     keys = [
-        f"{r.evidence.get('report_id')}" if r.kind == "report_trace"
+        f"{r.evidence.get('report_id')}"
+        if r.kind == "report_trace"
         else f"{r.vehicle_id}|{pd.Timestamp(r.start).tz_convert(TZ).isoformat(timespec='minutes')}"
         for r in out.itertuples(index=False)
     ]
@@ -70,9 +77,15 @@ def report_trace_leads(
             "top_is_stay": bool(top["is_stay"]),
             "n_candidates": len(c),
             "candidates_detail": [
-                {"vehicle_id": v, "distance_m": round(float(d)), "dwell_min": round(float(w), 1),
-                 "at": pd.Timestamp(s).tz_convert(TZ).isoformat(timespec="seconds")}
-                for v, d, w, s in zip(c["vehicle_id"], c["distance_m"], c["dwell_min"], c["start"], strict=True)
+                {
+                    "vehicle_id": v,
+                    "distance_m": round(float(d)),
+                    "dwell_min": round(float(w), 1),
+                    "at": pd.Timestamp(s).tz_convert(TZ).isoformat(timespec="seconds"),
+                }
+                for v, d, w, s in zip(
+                    c["vehicle_id"], c["distance_m"], c["dwell_min"], c["start"], strict=True
+                )
             ][:10],
             "reason": "举报点附近在举报时间窗内有渣土车停留或经过",
         }
@@ -144,16 +157,31 @@ def feature_collection(leads: pd.DataFrame) -> dict:
         props["score"] = float(props["score"])
         for k in ("report_ids", "candidates", "cc_liaison_ids"):
             props[k] = [str(x) for x in props[k]]
-        for k in ("vehicle_id", "carrier_id", "county_adcode", "province_adcode", "origin_site_id",
-                  "origin_county_adcode", "manifest_id", "primary_liaison_id"):
-            props[k] = "" if props[k] is None or (isinstance(props[k], float) and np.isnan(props[k])) else str(props[k])
+        for k in (
+            "vehicle_id",
+            "carrier_id",
+            "county_adcode",
+            "province_adcode",
+            "origin_site_id",
+            "origin_county_adcode",
+            "manifest_id",
+            "primary_liaison_id",
+        ):
+            props[k] = (
+                ""
+                if props[k] is None or (isinstance(props[k], float) and np.isnan(props[k]))
+                else str(props[k])
+            )
         props["evidence"] = _jsonable(r.get("evidence") or {})
         if r.get("sheet"):
             props["sheet"] = r["sheet"]
         feats.append(
             {
                 "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [round(float(r["lon"]), 7), round(float(r["lat"]), 7)]},
+                "geometry": {
+                    "type": "Point",
+                    "coordinates": [round(float(r["lon"]), 7), round(float(r["lat"]), 7)],
+                },
                 "properties": _jsonable(props),
             }
         )

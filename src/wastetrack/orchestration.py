@@ -62,5 +62,9 @@ def nightly(date: str, landing: str | None = None, out: str | None = None, store
     Date.fromisoformat(date)  # fail early on a malformed date
     cfg = settings(landing, out, store)
     res = run_night(cfg["landing"], date, cfg["out"], store_url=cfg["store"] or None)
-    return {"date": date, "leads": res.run["leads"], "leads_total": res.run["leads_total"],
-            "out_dir": str(res.out_dir)}
+    return {
+        "date": date,
+        "leads": res.run["leads"],
+        "leads_total": res.run["leads_total"],
+        "out_dir": str(res.out_dir),
+    }

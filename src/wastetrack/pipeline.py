@@ -121,6 +121,7 @@ def split_by_night(
     margin = pd.Timedelta(seconds=params.open_event_margin_s)
     end = leads["end"]
     ended = end.dt.tz_convert(TZ).dt.strftime("%Y-%m-%d")
+
     def last_fix_before(t: pd.Timestamp) -> pd.Series:
         last = fixes.loc[fixes["ts"] < t].groupby("vehicle_id")["ts"].max().rename("_last")
         return leads[["vehicle_id"]].merge(last, left_on="vehicle_id", right_index=True, how="left")["_last"]
@@ -165,10 +166,14 @@ def detect_night(
             rest = reports.loc[~reports["report_id"].isin(by_today.keys())]
             by_earlier = explain_by_leads(rest, earlier, params) if len(earlier) else {}
             for rid, lid in by_earlier.items():
-                untraced.append({"report_id": rid, "reason": f"explained by lead {lid} reported on an earlier night"})
+                untraced.append(
+                    {"report_id": rid, "reason": f"explained by lead {lid} reported on an earlier night"}
+                )
             rest = rest.loc[~rest["report_id"].isin(by_earlier.keys())]
             if len(today):
-                today["report_ids"] = [sorted(r for r, l in by_today.items() if l == lid) for lid in today["lead_id"]]
+                today["report_ids"] = [
+                    sorted(r for r, owner in by_today.items() if owner == lid) for lid in today["lead_id"]
+                ]
             cands = candidates_for(rest, stays, fixes, params)
             traced, untraced_more = report_trace_leads(rest, cands, hauls, ref.vehicles, sites, boundaries)
             untraced += untraced_more
@@ -181,7 +186,12 @@ def detect_night(
         if len(today):
             today = today.sort_values(["score", "lead_id"], ascending=[False, True], ignore_index=True)
     return {
-        "leads": today, "untraced": untraced, "stays": stays, "hauls": hauls, "fixes": fixes, "sites": sites,
+        "leads": today,
+        "untraced": untraced,
+        "stays": stays,
+        "hauls": hauls,
+        "fixes": fixes,
+        "sites": sites,
         "clean": clean_stats.as_dict(),
     }
 
@@ -208,11 +218,16 @@ def _tracks(leads: pd.DataFrame, fixes: pd.DataFrame) -> dict[str, pd.DataFrame]
 
 def _of_the_day(stays: pd.DataFrame, hauls: pd.DataFrame, date: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stays and hauls that ended on ``date``: each lands in exactly one night of the store."""
+
     def ended_on(frame: pd.DataFrame) -> pd.Series:
         return frame["end"].dt.tz_convert(TZ).dt.strftime("%Y-%m-%d") == date
 
     s = stays.loc[ended_on(stays)] if len(stays) else stays
-    h = hauls.loc[ended_on(hauls), list(HAUL_COLUMNS)] if len(hauls) else hauls.reindex(columns=list(HAUL_COLUMNS))
+    h = (
+        hauls.loc[ended_on(hauls), list(HAUL_COLUMNS)]
+        if len(hauls)
+        else hauls.reindex(columns=list(HAUL_COLUMNS))
+    )
     return s.reset_index(drop=True), h.reset_index(drop=True)
 
 
@@ -257,9 +272,14 @@ def run_night(
                 from wastetrack.sheets import write_sheets as _write_sheets
 
                 ctx = SheetContext(
-                    date=date, sites=result["sites"], vehicles=inputs.reference.vehicles,
-                    carriers=inputs.reference.carriers, liaisons=inputs.reference.liaisons,
-                    manifests=_night_manifests(inputs, context), reports=inputs.reports, boundaries=boundaries,
+                    date=date,
+                    sites=result["sites"],
+                    vehicles=inputs.reference.vehicles,
+                    carriers=inputs.reference.carriers,
+                    liaisons=inputs.reference.liaisons,
+                    manifests=_night_manifests(inputs, context),
+                    reports=inputs.reports,
+                    boundaries=boundaries,
                 )
                 _write_sheets(leads, _tracks(leads, result["fixes"]), ctx, tmp / "sheets")
                 leads = leads.assign(sheet=[f"sheets/{lid}.html" for lid in leads["lead_id"]])
@@ -276,7 +296,11 @@ def run_night(
             "untraced_reports": result["untraced"],
             "context": {"previous_batch": previous_day(date) if context is not None else None},
             "cleaning": result["clean"],
-            "counts": {"fixes": len(result["fixes"]), "stays": len(result["stays"]), "hauls": len(result["hauls"])},
+            "counts": {
+                "fixes": len(result["fixes"]),
+                "stays": len(result["stays"]),
+                "hauls": len(result["hauls"]),
+            },
             "params": params.as_dict(),
             "timings_s": timer.timings,
         }

@@ -17,8 +17,19 @@ import pandas as pd
 from wastetrack.clean import epoch_seconds
 from wastetrack.config import DEFAULT_PARAMS, Params
 
-MANIFEST_FIELDS = ("manifest_id", "dest_site_id", "waste_type", "volume_m3", "status", "carrier_id",
-                   "cross_region_filing", "issued_at", "departed_at", "received_at", "origin_site_id")
+MANIFEST_FIELDS = (
+    "manifest_id",
+    "dest_site_id",
+    "waste_type",
+    "volume_m3",
+    "status",
+    "carrier_id",
+    "cross_region_filing",
+    "issued_at",
+    "departed_at",
+    "received_at",
+    "origin_site_id",
+)
 _ORIGIN_MISMATCH_COST_S = 3600.0
 
 
@@ -32,11 +43,15 @@ def _greedy_one_to_one(pairs: pd.DataFrame) -> pd.DataFrame:
         take = pairs.loc[first_h & first_m]
         # a pair is safe when it is the cheapest remaining for both its haul and its manifest
         chosen.append(take)
-        pairs = pairs.loc[~pairs["haul_id"].isin(take["haul_id"]) & ~pairs["manifest_id"].isin(take["manifest_id"])]
+        pairs = pairs.loc[
+            ~pairs["haul_id"].isin(take["haul_id"]) & ~pairs["manifest_id"].isin(take["manifest_id"])
+        ]
     return pd.concat(chosen, ignore_index=True) if chosen else pairs
 
 
-def match_manifests(hauls: pd.DataFrame, manifests: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+def match_manifests(
+    hauls: pd.DataFrame, manifests: pd.DataFrame, params: Params = DEFAULT_PARAMS
+) -> pd.DataFrame:
     """Hauls with ``manifest_*`` columns from their matched manifest (empty strings / NaN when none)."""
     out = hauls.copy()
     m = manifests.loc[manifests["status"] != "cancelled"] if len(manifests) else manifests
@@ -46,7 +61,7 @@ def match_manifests(hauls: pd.DataFrame, manifests: pd.DataFrame, params: Params
             out[c] = "" if f not in ("volume_m3", "issued_at", "departed_at", "received_at") else pd.NA
         return out
     pairs = out[["haul_id", "vehicle_id", "depart", "origin_site_id", "unload_start", "unload_end"]].merge(
-        m[list(MANIFEST_FIELDS) + ["vehicle_id"]].rename(columns={"origin_site_id": "m_origin"}),
+        m[[*MANIFEST_FIELDS, "vehicle_id"]].rename(columns={"origin_site_id": "m_origin"}),
         on="vehicle_id",
     )
     dep = epoch_seconds(pairs["depart"])
@@ -62,11 +77,14 @@ def match_manifests(hauls: pd.DataFrame, manifests: pd.DataFrame, params: Params
     recv_cost = np.maximum(np.maximum(u0 - recv, recv - u1), 0.0)
     by_gate = has_gate & (gate_cost <= params.manifest_depart_tolerance_s)
     by_recv = has_recv & (recv_cost <= params.manifest_receive_tolerance_s) & (recv >= dep)
-    by_issue = ~has_gate & ~has_recv & (issued <= dep + 1800.0) & (dep - issued <= params.manifest_issue_lead_s)
+    by_issue = (
+        ~has_gate & ~has_recv & (issued <= dep + 1800.0) & (dep - issued <= params.manifest_issue_lead_s)
+    )
     cost = np.fmin(np.where(by_gate, gate_cost, np.inf), np.where(by_recv, recv_cost, np.inf))
     cost = np.where(by_issue, np.abs(dep - issued) / 4.0, cost)
-    cost = cost + np.where(pairs["m_origin"].to_numpy() == pairs["origin_site_id"].to_numpy(), 0.0,
-                           _ORIGIN_MISMATCH_COST_S)
+    cost = cost + np.where(
+        pairs["m_origin"].to_numpy() == pairs["origin_site_id"].to_numpy(), 0.0, _ORIGIN_MISMATCH_COST_S
+    )
     pairs = pairs.assign(cost=cost).loc[by_gate | by_recv | by_issue]
     chosen = _greedy_one_to_one(pairs[["haul_id", "manifest_id", "cost"]])
     man = m[list(MANIFEST_FIELDS)].rename(columns={k: v for k, v in cols.items()})

@@ -31,7 +31,7 @@ class LiaisonDirectory:
             self.city_of = dict(zip(b["adcode"].astype(str), b["city_adcode"].astype(str), strict=True))
 
     def _city(self, county: str) -> str:
-        if county in self.city_of and self.city_of[county]:
+        if self.city_of.get(county):
             return self.city_of[county]
         if county.startswith(("11", "12", "31", "50")):  # municipalities: one city code per municipality
             return county[:2] + "0100"
@@ -73,7 +73,10 @@ def route_leads(leads: pd.DataFrame, directory: LiaisonDirectory, carriers: pd.D
     prim, ccs = [], []
     for r in leads.itertuples(index=False):
         p = directory.resolve(r.county_adcode)
-        cc = [directory.resolve(r.origin_county_adcode), directory.resolve(carrier_county.get(r.carrier_id, ""))]
+        cc = [
+            directory.resolve(r.origin_county_adcode),
+            directory.resolve(carrier_county.get(r.carrier_id, "")),
+        ]
         if r.cross_border:
             cc += [directory.province(r.province_adcode), directory.province(r.origin_county_adcode)]
         prim.append(p)

@@ -42,7 +42,7 @@ def _bool_codes(s: pd.Series) -> np.ndarray:
 def standing_mask(
     seg: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray, window_s: float, max_speed_mps: float
 ) -> np.ndarray:
-    """True where the speed over the window before or after a fix (within its segment) is below the threshold."""
+    """True where the speed over the window before or after a fix (in its segment) is below threshold."""
     n = len(t)
     if n == 0:
         return np.zeros(0, dtype=bool)

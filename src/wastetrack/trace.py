@@ -28,7 +28,9 @@ def report_windows(reports: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd
     ofrom = r["observed_from"]
     oto = r["observed_to"]
     w1 = np.where(oto.notna(), epoch_seconds(oto.fillna(r["reported_at"])), reported)
-    w0 = np.where(ofrom.notna(), epoch_seconds(ofrom.fillna(r["reported_at"])), w1 - params.report_default_window_s)
+    w0 = np.where(
+        ofrom.notna(), epoch_seconds(ofrom.fillna(r["reported_at"])), w1 - params.report_default_window_s
+    )
     r["w0"], r["w1"] = np.minimum(w0, w1), np.maximum(w0, w1)
     return r
 
@@ -47,13 +49,18 @@ def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params)
     s, e = epoch_seconds(pairs["start"]), epoch_seconds(pairs["end"])
     overlap = (s <= pairs["w1"].to_numpy() + 1800) & (e >= pairs["w0"].to_numpy() - 1800)
     reach = np.array(
-        [float(ev.get("max_reach_km") or 0.0) * 1000.0 if k == "track_gap" else 0.0
-         for k, ev in zip(pairs["kind"], pairs["evidence"], strict=True)]
+        [
+            float(ev.get("max_reach_km") or 0.0) * 1000.0 if k == "track_gap" else 0.0
+            for k, ev in zip(pairs["kind"], pairs["evidence"], strict=True)
+        ]
     )
     limit = np.maximum(params.report_lead_match_m, reach)
     ok = overlap & (d <= limit)
-    best = pairs.assign(d=d / np.maximum(limit, 1.0)).loc[ok].sort_values(["report_id", "d"]).drop_duplicates(
-        "report_id"
+    best = (
+        pairs.assign(d=d / np.maximum(limit, 1.0))
+        .loc[ok]
+        .sort_values(["report_id", "d"])
+        .drop_duplicates("report_id")
     )
     return dict(zip(best["report_id"], best["lead_id"], strict=True))
 
@@ -81,17 +88,26 @@ def candidates_for(
     if not fixes.empty:
         # drive-bys: only fixes inside the reports' joint bounding box are looked at (cheap on big nights)
         pad = params.report_radius_m / 90000.0
-        box = (fixes["lon"].between(reports["lon"].min() - pad * 1.2, reports["lon"].max() + pad * 1.2)
-               & fixes["lat"].between(reports["lat"].min() - pad, reports["lat"].max() + pad))
+        box = fixes["lon"].between(
+            reports["lon"].min() - pad * 1.2, reports["lon"].max() + pad * 1.2
+        ) & fixes["lat"].between(reports["lat"].min() - pad, reports["lat"].max() + pad)
         f = fixes.loc[box, ["vehicle_id", "ts", "lon", "lat"]]
         if not f.empty:
             pairs = reports[["report_id", "lon", "lat", "w0", "w1"]].merge(
-                f.rename(columns={"lon": "flon", "lat": "flat"}), how="cross")
+                f.rename(columns={"lon": "flon", "lat": "flat"}), how="cross"
+            )
             d = haversine_m(pairs["lon"], pairs["lat"], pairs["flon"], pairs["flat"])
             t = epoch_seconds(pairs["ts"])
             ok = (d <= params.report_radius_m) & (t >= pairs["w0"].to_numpy()) & (t <= pairs["w1"].to_numpy())
-            p = pairs.loc[ok].assign(distance_m=d[ok], is_stay=False, dwell_min=0.0, start=pairs.loc[ok, "ts"],
-                                     end=pairs.loc[ok, "ts"], lon=pairs.loc[ok, "flon"], lat=pairs.loc[ok, "flat"])
+            p = pairs.loc[ok].assign(
+                distance_m=d[ok],
+                is_stay=False,
+                dwell_min=0.0,
+                start=pairs.loc[ok, "ts"],
+                end=pairs.loc[ok, "ts"],
+                lon=pairs.loc[ok, "flon"],
+                lat=pairs.loc[ok, "flat"],
+            )
             out.append(p[cols])
     if not out:
         return pd.DataFrame(columns=cols)
