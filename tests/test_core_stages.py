@@ -247,3 +247,38 @@ def test_stays_robust_to_sampling_interval(every_s: int) -> None:
     assert len(stays) == 2
     # the second stay starts after midnight: one stay, not cut at the day boundary
     assert stays["start"].iloc[1].day == 21 and stays["duration_s"].iloc[1] >= 500
+
+
+def test_haul_verdicts_apply_the_contract_definitions() -> None:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from wastetrack.detect import haul_verdicts
+
+    sites = gpd.GeoDataFrame(
+        {
+            "site_id": ["XN-1", "XN-2", "XN-OLD", "GD-1"],
+            "kind": ["disposal", "recycling", "disposal", "construction"],
+            "accepts": [["muck", "mud"], ["demolition"], ["muck"], []],
+            "valid_from": [None, None, pd.Timestamp("2025-01-01").date(), None],
+            "valid_to": [None, None, pd.Timestamp("2026-11-19").date(), None],
+        },
+        geometry=[Point(121.0, 31.0)] * 4,
+        crs="EPSG:4326",
+    )
+    end = pd.Timestamp("2026-11-20 01:00", tz=TZ)
+    h = pd.DataFrame(
+        {
+            "unload_site_id": ["XN-1", "XN-2", "XN-1", "XN-OLD", "", "", "XN-1"],
+            "unload_evidence": ["receiver", "receiver", "receiver", "receiver", "sensor", "gap", "receiver"],
+            "manifest_id": ["m1", "m2", "m3", "m4", "m5", "", ""],
+            "manifest_dest_site_id": ["XN-1", "XN-2", "XN-2", "XN-OLD", "XN-1", "", ""],
+            "manifest_waste_type": ["muck", "muck", "muck", "muck", "muck", "", ""],
+            "unload_end": [end] * 7,
+        }
+    )
+    v = haul_verdicts(h, sites)
+    assert list(v["kind"]) == ["", "diverted", "diverted", "diverted", "illegal_dump", "track_gap", "unmanifested"]
+    assert v["problems"].iloc[1] == ["not_accepted"]
+    assert v["problems"].iloc[2] == ["wrong_receiver"]
+    assert v["problems"].iloc[3] == ["permit_invalid"]  # valid_to 2026-11-19, unloaded 2026-11-20 local

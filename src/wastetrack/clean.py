@@ -31,17 +31,25 @@ class CleanStats:
         return dict(self.__dict__)
 
 
+def _ts_i8(ts: pd.Series) -> np.ndarray:
+    """Microseconds since the epoch (int64) for ordering; NaT never reaches here (readers quarantine it)."""
+    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]").astype(np.int64)
+
+
 def sort_fixes(fixes: pd.DataFrame) -> pd.DataFrame:
-    """Vehicle-then-time order with a stable tie-break, so every later stage can use array neighbours."""
-    return fixes.sort_values(["vehicle_id", "ts"], kind="stable", ignore_index=True)
+    """Vehicle-then-time order with a stable tie-break, so every later stage can use array neighbours.
+
+    Sorting on integer codes with ``np.lexsort`` is several times faster than
+    ``sort_values`` on a string column, which matters at 100 million fixes.
+    """
+    codes = pd.factorize(fixes["vehicle_id"], sort=True)[0]
+    order = np.lexsort((_ts_i8(fixes["ts"]), codes))
+    return fixes.take(order).reset_index(drop=True)
 
 
 def epoch_seconds(ts: pd.Series) -> np.ndarray:
     """Seconds since the epoch as float64, whatever the datetime resolution pandas chose."""
-    return (
-        ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ms]").astype(np.int64)
-        / 1000.0
-    )
+    return _ts_i8(ts) / 1e6
 
 
 def _spikes(
@@ -80,7 +88,10 @@ def clean_fixes(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> tuple[p
     require_columns(fixes, FIX_COLUMNS[:4], "fixes")
     n_in = len(fixes)
     f = sort_fixes(fixes)
-    dup = f.duplicated(["vehicle_id", "ts"], keep="first").to_numpy()
+    # after sorting, a duplicate is the same vehicle at the same instant as its predecessor
+    veh = f["vehicle_id"].to_numpy()
+    t = _ts_i8(f["ts"])
+    dup = np.r_[False, (veh[1:] == veh[:-1]) & (t[1:] == t[:-1])] if len(f) else np.zeros(0, bool)
     f = f.loc[~dup].reset_index(drop=True)
     n_tele = 0
     max_mps = params.teleport_speed_kmh / 3.6

@@ -15,8 +15,6 @@ midnight is reported once, by the run of the day it ended.
 
 from __future__ import annotations
 
-from datetime import date as Date
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -39,22 +37,46 @@ def _opt_bool(v: object) -> bool | None:
     return None if v is None or pd.isna(v) else bool(v)
 
 
-def receiver_approval(site: pd.Series | None, waste_type: str, on: Date) -> list[str]:
-    """Why a receiving site may NOT take this load on this date (empty list: it may)."""
-    if site is None:
-        return ["not_a_receiver"]
-    problems = []
-    if site["kind"] not in RECEIVER_KINDS:
-        problems.append("not_a_receiver")
-    accepts = site.get("accepts")
-    if waste_type and isinstance(accepts, (list, tuple, np.ndarray)) and waste_type not in list(accepts):
-        problems.append("not_accepted")
-    vf, vt = site.get("valid_from"), site.get("valid_to")
-    if (vf is not None and not pd.isna(vf) and on < pd.Timestamp(vf).date()) or (
-        vt is not None and not pd.isna(vt) and on > pd.Timestamp(vt).date()
-    ):
-        problems.append("permit_invalid")
-    return problems
+def haul_verdicts(h: pd.DataFrame, sites: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Per haul, vectorised: ``kind`` ('' for a legitimate haul) and ``problems`` of the receiver.
+
+    The per-lead loop that writes evidence then only runs over the few hauls
+    that are leads, not over every haul of the night.
+    """
+    s = sites.drop_duplicates("site_id").set_index("site_id")
+    site = h["unload_site_id"].astype(str)
+    known = site.isin(s.index)
+    skind = site.map(s["kind"]).where(known, "")
+    at_receiver = (site != "") & skind.isin(RECEIVER_KINDS)
+    day = h["unload_end"].dt.tz_convert(TZ).dt.tz_localize(None).dt.normalize()
+    vf = pd.to_datetime(site.map(s["valid_from"]).where(known), errors="coerce")
+    vt = pd.to_datetime(site.map(s["valid_to"]).where(known), errors="coerce")
+    permit_bad = at_receiver & ((vf.notna() & (day < vf)) | (vt.notna() & (day > vt)))
+    waste = h["manifest_waste_type"].fillna("").astype(str)
+    accepts = site.map(s["accepts"]).where(known)
+    refused = [
+        bool(w) and isinstance(a, (list, tuple, np.ndarray)) and w not in list(a)
+        for w, a in zip(waste, accepts, strict=True)
+    ]
+    not_accepted = at_receiver & pd.Series(refused, index=h.index, dtype=bool)
+    has_manifest = h["manifest_id"].fillna("").astype(str) != ""
+    wrong_receiver = has_manifest & at_receiver & (site != h["manifest_dest_site_id"].fillna("").astype(str))
+    ev = h["unload_evidence"].astype(str)
+    kind = np.select(
+        [
+            ev == "gap",
+            ev.isin(["sensor", "dwell"]) & (site == ""),
+            at_receiver & ~has_manifest,
+            at_receiver & (wrong_receiver | not_accepted | permit_bad),
+        ],
+        ["track_gap", "illegal_dump", "unmanifested", "diverted"],
+        default="",
+    )
+    problems = [
+        [name for name, flag in (("wrong_receiver", a), ("not_accepted", b), ("permit_invalid", c)) if flag]
+        for a, b, c in zip(wrong_receiver, not_accepted, permit_bad, strict=True)
+    ]
+    return pd.DataFrame({"kind": kind, "problems": problems}, index=h.index)
 
 
 def classify_hauls(
@@ -72,6 +94,10 @@ def classify_hauls(
         h = h.loc[h["unload_end"].dt.tz_convert(TZ).dt.strftime("%Y-%m-%d") == run_date]
     if h.empty:
         return pd.DataFrame()
+    h = h.join(haul_verdicts(h, sites))
+    h = h.loc[h["kind"] != ""]
+    if h.empty:
+        return pd.DataFrame()
     # where it happened: stays already carry admin units; silences are located here
     missing = h["unload_county_adcode"].astype(str) == ""
     if missing.any():
@@ -86,7 +112,6 @@ def classify_hauls(
     near = nearest_site(h["unload_lon"].to_numpy(float), h["unload_lat"].to_numpy(float), receivers)
     h["nearest_receiver_id"] = near["site_id"].to_numpy()
     h["nearest_receiver_m"] = near["distance_m"].to_numpy()
-    site_by_id = sites.set_index("site_id", drop=False)
     carrier_of = dict(zip(vehicles["vehicle_id"], vehicles["carrier_id"], strict=False))
     origin_county = dict(zip(sites["site_id"], sites["county_adcode"], strict=False))
 
@@ -95,7 +120,6 @@ def classify_hauls(
         evidence_kind = r.unload_evidence
         manifest_id = r.manifest_id or ""
         waste = r.manifest_waste_type or ""
-        local_day = pd.Timestamp(r.unload_end).tz_convert(TZ).date()
         ev: dict = {
             "haul_id": r.haul_id,
             "depart": _iso(r.depart),
@@ -112,7 +136,7 @@ def classify_hauls(
                 volume_m3=None if pd.isna(r.manifest_volume_m3) else float(r.manifest_volume_m3),
                 manifest_status=r.manifest_status,
             )
-        if evidence_kind == "gap":
+        if r.kind == "track_gap":
             kind = "track_gap"
             gap_min = (pd.Timestamp(r.gap_end) - pd.Timestamp(r.gap_start)).total_seconds() / 60.0
             ev.update(
@@ -130,29 +154,18 @@ def classify_hauls(
                     (pd.Timestamp(r.unload_end) - pd.Timestamp(r.unload_start)).total_seconds() / 60.0, 1
                 ),
             )
-            site_id = r.unload_site_id or ""
-            if evidence_kind in ("sensor", "dwell") and not site_id:
-                kind = "illegal_dump"
+            kind = r.kind
+            if kind == "illegal_dump":
                 ev["reason"] = "重车在无消纳资质的地点停留卸载"
-            elif (
-                site_id and site_id in site_by_id.index and site_by_id.loc[site_id, "kind"] in RECEIVER_KINDS
-            ):
-                ev["unload_site_id"] = site_id
-                problems = receiver_approval(site_by_id.loc[site_id], waste, local_day)
-                if not manifest_id:
-                    kind = "unmanifested"
-                    ev["reason"] = "从工地运至消纳场所，但无对应电子联单"
-                    if problems:
-                        ev["receiver_problems"] = problems
-                elif site_id != r.manifest_dest_site_id or problems:
-                    kind = "diverted"
-                    why = ([] if site_id == r.manifest_dest_site_id else ["wrong_receiver"]) + problems
-                    ev["diverted_because"] = why
-                    ev["reason"] = "实际卸载地点与电子联单不符或该场所不得接收此类垃圾"
-                else:
-                    continue  # a legitimate haul
-            else:
-                continue
+            elif kind == "unmanifested":
+                ev["unload_site_id"] = r.unload_site_id
+                ev["reason"] = "从工地运至消纳场所，但无对应电子联单"
+                if r.problems:
+                    ev["receiver_problems"] = list(r.problems)
+            else:  # diverted
+                ev["unload_site_id"] = r.unload_site_id
+                ev["diverted_because"] = list(r.problems)
+                ev["reason"] = "实际卸载地点与电子联单不符或该场所不得接收此类垃圾"
         rows.append(
             {
                 "kind": kind,
