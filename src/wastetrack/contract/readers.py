@@ -376,6 +376,9 @@ def read_night(landing: Path, date: str) -> NightInputs:
 
 def read_context(landing: Path, date: str) -> NightInputs | None:
     """The previous day, only as context for stitching across midnight: None (and a warning) if unusable."""
+    if not (Path(landing) / date / "batch.json").exists():
+        log.info("no context day %s: the night starts without the previous day's tail", date)
+        return None
     try:
         return read_night(landing, date)
     except ContractError as exc:
