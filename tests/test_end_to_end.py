@@ -83,6 +83,14 @@ def test_event_reported_once_across_nights(scenario: dict) -> None:
     assert len(ids) == len(set(ids))
 
 
+def test_stays_and_hauls_stored_once_across_nights(scenario: dict) -> None:
+    db = scenario["out"] / "wastetrack.db"
+    stays, hauls = read_table(db, "stays"), read_table(db, "hauls")
+    assert len(stays) > 0 and len(hauls) > 0
+    assert not stays["stay_id"].duplicated().any()
+    assert not hauls["haul_id"].duplicated().any()
+
+
 def test_refused_batch_writes_nothing(scenario: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     landing = tmp_path / "landing"
     shutil.copytree(scenario["landing"], landing)

@@ -2,64 +2,149 @@
 
 Kept out of ``dags/`` so the scheduler's constant re-parsing of DAG files costs
 nothing (no pandas import at parse time) and so this logic is tested without an
-Airflow installation. Paths and the store URL come from the environment or an
-Airflow connection, never from code.
+Airflow installation: nothing here imports Airflow. Paths and the store URL come
+from the environment or an Airflow connection, never from code.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Mapping
 from datetime import date as Date
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 TZ = ZoneInfo("Asia/Shanghai")
 LANDING_ENV, OUT_ENV, STORE_ENV = "WASTETRACK_LANDING", "WASTETRACK_OUT", "WASTETRACK_STORE"
+#: Airflow connection holding the store (optional; ``WASTETRACK_STORE`` or OUT/wastetrack.db otherwise)
+STORE_CONN_ID = "wastetrack_store"
+
+log = logging.getLogger(__name__)
 
 
 def batch_date_for(run_time: datetime) -> str:
     """The batch a run works on: the local calendar day before the run's logical time.
 
     The nightly DAG is triggered the morning after (06:30 Asia/Shanghai), so a
-    run at 2026-11-21 06:30 processes the batch of 2026-11-20. Re-running an old
-    DAG run processes the same date again (idempotent, by the partition).
+    run at 2026-11-21 06:30 processes the batch of 2026-11-20. Airflow hands out
+    UTC times (22:30 UTC the evening before), so the conversion to local time
+    comes first; a naive time is taken as local. Re-running an old DAG run
+    processes the same date again (idempotent, by the partition).
     """
     local = run_time.astimezone(TZ) if run_time.tzinfo else run_time.replace(tzinfo=TZ)
     return (local.date() - timedelta(days=1)).isoformat()
 
 
+def valid_date(date: str) -> str:
+    """``date`` if it is a real ISO calendar date (YYYY-MM-DD), else ValueError: a bad date must never
+    become a path (``OUT/<date>``) or a store partition."""
+    text = str(date).strip()
+    if len(text) != 10 or Date.fromisoformat(text).isoformat() != text:
+        raise ValueError(f"wastetrack: {date!r} is not a date YYYY-MM-DD")
+    return text
+
+
+def run_time_of(context: Mapping[str, Any]) -> datetime:
+    """The moment a DAG run stands for, from an Airflow task context.
+
+    ``logical_date`` when the run has one (every scheduled run, and a manual
+    run given a date). Airflow 3 lets a manual run have none: the context then
+    lacks ``logical_date`` and ``data_interval_*`` altogether (not even None),
+    and the run's ``run_after`` (when it was triggered) is used instead.
+    """
+    for key in ("logical_date", "data_interval_end"):
+        if (value := context.get(key)) is not None:
+            return value
+    run_after = getattr(context.get("dag_run"), "run_after", None)
+    if run_after is None:
+        raise RuntimeError("wastetrack: the run has neither logical_date, data_interval_end nor run_after")
+    return run_after
+
+
+def batch_date_of_run(context: Mapping[str, Any]) -> str:
+    """The batch date of a DAG run: the ``date`` param when the run was triggered with one
+    (re-running a given day from the UI or CLI), else the local day before the run's time."""
+    requested = (context.get("params") or {}).get("date")
+    if requested:
+        return valid_date(requested)
+    return batch_date_for(run_time_of(context))
+
+
 def batch_ready(landing: str | Path, date: str) -> bool:
-    """True when the producer has marked the batch complete (a cheap check for a sensor: no hashing)."""
-    path = Path(landing) / date / "batch.json"
-    if not path.exists():
+    """True when the producer has marked the batch complete (a cheap check for a sensor: no hashing).
+
+    A missing, partly written (invalid JSON) or not-yet-complete ``batch.json``
+    means "wait"; the full check (rows and hashes) is ``run_night``'s, which
+    refuses a batch not exactly as declared. A missing landing directory is a
+    configuration error, not a late batch: it raises instead of waiting hours.
+    """
+    root = Path(landing)
+    if not root.is_dir():
+        raise FileNotFoundError(f"wastetrack: landing directory {root} does not exist (check {LANDING_ENV})")
+    path = root / date / "batch.json"
+    if not path.is_file():
+        log.info("batch %s: no %s yet", date, path)
         return False
     try:
         meta = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        log.info("batch %s: %s not readable yet (%s)", date, path, exc)
         return False
-    return meta.get("complete") is True and meta.get("date") == date
+    if not isinstance(meta, dict):
+        log.warning("batch %s: %s is not a JSON object", date, path)
+        return False
+    if meta.get("date") != date:
+        log.warning("batch %s: %s declares date %r", date, path, meta.get("date"))
+        return False
+    if meta.get("complete") is not True:
+        log.info("batch %s: complete is %r, waiting for the producer", date, meta.get("complete"))
+        return False
+    return True
 
 
 def settings(landing: str | None = None, out: str | None = None, store: str | None = None) -> dict[str, str]:
-    """Resolve paths and the store URL from arguments, else the environment."""
+    """Resolve paths and the store URL from arguments, else the environment (``store`` may stay empty:
+    the night then uses OUT/wastetrack.db)."""
     res = {
         "landing": landing or os.environ.get(LANDING_ENV, ""),
         "out": out or os.environ.get(OUT_ENV, ""),
         "store": store or os.environ.get(STORE_ENV, ""),
     }
-    missing = [k for k in ("landing", "out") if not res[k]]
-    if missing:
-        raise RuntimeError(f"wastetrack: set {', '.join(missing)} (env {LANDING_ENV} / {OUT_ENV})")
+    missing = {"landing": LANDING_ENV, "out": OUT_ENV}
+    unset = [f"{k} (env {env})" for k, env in missing.items() if not res[k]]
+    if unset:
+        raise RuntimeError(f"wastetrack: set {', '.join(unset)}")
     return res
+
+
+def store_url_of(conn: Any) -> str:
+    """The store URL ``open_store`` understands, from an Airflow connection.
+
+    ``Connection.get_uri()`` is not usable as is for SQLite: it percent-encodes
+    an absolute path (``sqlite:///%2Fdata%2Fwt.db``), which would silently open
+    a new, empty store under a strange relative name. A SQLite connection keeps
+    its file in ``host`` (as Airflow's SQLite form does) or, when built from a
+    URI ``sqlite:////data/wt.db``, in ``schema``; both are returned as a path.
+    Any other type (postgres) is its URI.
+    """
+    if (conn.conn_type or "").lower() == "sqlite":
+        path = unquote(conn.host or conn.schema or "")
+        if not path:
+            raise ValueError(f"wastetrack: SQLite connection {conn.conn_id!r} has no file path (set its host)")
+        return path
+    return conn.get_uri()
 
 
 def nightly(date: str, landing: str | None = None, out: str | None = None, store: str | None = None) -> dict:
     """Run the night for ``date`` and return a small summary (what the DAG pushes to XCom)."""
     from wastetrack.pipeline import run_night
 
-    Date.fromisoformat(date)  # fail early on a malformed date
+    date = valid_date(date)  # fail early on a malformed date
     cfg = settings(landing, out, store)
     res = run_night(cfg["landing"], date, cfg["out"], store_url=cfg["store"] or None)
     return {

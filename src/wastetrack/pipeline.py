@@ -24,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from wastetrack import __version__
@@ -103,33 +104,51 @@ def load_boundaries_for(landing: Path) -> gpd.GeoDataFrame:
     return bnd.load_boundaries(override if override.exists() else None)
 
 
-def split_by_night(
-    leads: pd.DataFrame, fixes: pd.DataFrame, date: str, params: Params
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(leads this night reports, leads earlier nights reported) — each event is reported once.
+class NightBoundary:
+    """Decides which night an event, stay or haul belongs to, so each is reported and stored once.
 
-    An event belongs to the night on which it ended. One caveat: an event still
+    An item belongs to the night on which it ended. One caveat: an item still
     open when a vehicle's data stops in the last ``open_event_margin_s`` of a day
     (its end is then just the last fix we have) is left to the next night,
     which sees how it really ended; that next night, in turn, takes back such
-    events of the previous day.
+    items of the previous day.
     """
-    if leads.empty:
-        return leads, leads
-    day0 = pd.Timestamp(date, tz=TZ)
-    day1 = day0 + pd.Timedelta(days=1)
-    margin = pd.Timedelta(seconds=params.open_event_margin_s)
-    end = leads["end"]
-    ended = end.dt.tz_convert(TZ).dt.strftime("%Y-%m-%d")
 
-    def last_fix_before(t: pd.Timestamp) -> pd.Series:
-        last = fixes.loc[fixes["ts"] < t].groupby("vehicle_id")["ts"].max().rename("_last")
-        return leads[["vehicle_id"]].merge(last, left_on="vehicle_id", right_index=True, how="left")["_last"]
+    def __init__(self, fixes: pd.DataFrame, date: str, params: Params) -> None:
+        self.date = date
+        self.day0 = pd.Timestamp(date, tz=TZ)
+        self.day1 = self.day0 + pd.Timedelta(days=1)
+        self.margin = pd.Timedelta(seconds=params.open_event_margin_s)
+        before0 = fixes["ts"] < self.day0
+        before1 = fixes["ts"] < self.day1
+        self.last0 = fixes.loc[before0].groupby("vehicle_id")["ts"].max().rename("_last")
+        self.last1 = fixes.loc[before1].groupby("vehicle_id")["ts"].max().rename("_last")
 
-    open_now = (end == last_fix_before(day1).to_numpy()) & (end >= day1 - margin)
-    left_to_us = (ended < date) & (end == last_fix_before(day0).to_numpy()) & (end >= day0 - margin)
-    mine = ((ended == date) & ~open_now) | left_to_us
-    return leads.loc[mine].copy(), leads.loc[~mine & (ended < date)]
+    @staticmethod
+    def _last(frame: pd.DataFrame, last: pd.Series) -> np.ndarray:
+        merged = frame[["vehicle_id"]].merge(last, left_on="vehicle_id", right_index=True, how="left")
+        return merged["_last"].to_numpy()
+
+    def masks(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(belongs to this night, belonged to an earlier night) for rows with ``vehicle_id`` and ``end``."""
+        if frame.empty:
+            return np.zeros(0, bool), np.zeros(0, bool)
+        end = frame["end"]
+        ended = end.dt.tz_convert(TZ).dt.strftime("%Y-%m-%d").to_numpy()
+        open_now = (end.to_numpy() == self._last(frame, self.last1)) & (end >= self.day1 - self.margin).to_numpy()
+        left_to_us = (
+            (ended < self.date)
+            & (end.to_numpy() == self._last(frame, self.last0))
+            & (end >= self.day0 - self.margin).to_numpy()
+        )
+        mine = ((ended == self.date) & ~open_now) | left_to_us
+        return mine, ~mine & (ended < self.date)
+
+
+def split_by_night(leads: pd.DataFrame, boundary: NightBoundary) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(leads this night reports, leads earlier nights reported) — each event is reported once."""
+    mine, earlier = boundary.masks(leads)
+    return leads.loc[mine].copy(), leads.loc[earlier]
 
 
 def detect_night(
@@ -157,7 +176,8 @@ def detect_night(
     with timer("detect"):
         all_leads = classify_hauls(hauls, sites, ref.vehicles, boundaries, None)
         all_leads = assign_ids(all_leads)
-        today, earlier = split_by_night(all_leads, fixes, date, params)
+        boundary = NightBoundary(fixes, date, params)
+        today, earlier = split_by_night(all_leads, boundary)
     with timer("trace"):
         reports = report_windows(inputs.reports, params) if len(inputs.reports) else inputs.reports
         untraced: list[dict] = []
@@ -166,9 +186,7 @@ def detect_night(
             rest = reports.loc[~reports["report_id"].isin(by_today.keys())]
             by_earlier = explain_by_leads(rest, earlier, params) if len(earlier) else {}
             for rid, lid in by_earlier.items():
-                untraced.append(
-                    {"report_id": rid, "reason": f"explained by lead {lid} reported on an earlier night"}
-                )
+                untraced.append({"report_id": rid, "reason": f"explained by lead {lid} reported on an earlier night"})
             rest = rest.loc[~rest["report_id"].isin(by_earlier.keys())]
             if len(today):
                 today["report_ids"] = [
@@ -193,6 +211,7 @@ def detect_night(
         "fixes": fixes,
         "sites": sites,
         "clean": clean_stats.as_dict(),
+        "boundary": boundary,
     }
 
 
@@ -216,15 +235,11 @@ def _tracks(leads: pd.DataFrame, fixes: pd.DataFrame) -> dict[str, pd.DataFrame]
     return out
 
 
-def _of_the_day(stays: pd.DataFrame, hauls: pd.DataFrame, date: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stays and hauls that ended on ``date``: each lands in exactly one night of the store."""
-
-    def ended_on(frame: pd.DataFrame) -> pd.Series:
-        return frame["end"].dt.tz_convert(TZ).dt.strftime("%Y-%m-%d") == date
-
-    s = stays.loc[ended_on(stays)] if len(stays) else stays
+def _of_the_day(stays: pd.DataFrame, hauls: pd.DataFrame, boundary: NightBoundary) -> tuple[pd.DataFrame, ...]:
+    """Stays and hauls of this night (same rule as leads): each lands in exactly one night of the store."""
+    s = stays.loc[boundary.masks(stays)[0]] if len(stays) else stays
     h = (
-        hauls.loc[ended_on(hauls), list(HAUL_COLUMNS)]
+        hauls.loc[boundary.masks(hauls)[0], list(HAUL_COLUMNS)]
         if len(hauls)
         else hauls.reindex(columns=list(HAUL_COLUMNS))
     )
@@ -310,7 +325,7 @@ def run_night(
             run["timings_s"] = timer.timings
             run["finished_at"] = pd.Timestamp.now(tz=TZ).isoformat(timespec="seconds")
             (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=1, default=str), "utf-8")
-            store.replace_night(date, *_of_the_day(result["stays"], result["hauls"], date), leads, run)
+            store.replace_night(date, *_of_the_day(result["stays"], result["hauls"], result["boundary"]), leads, run)
             if final.exists():
                 old = out / f".{date}.old-{os.getpid()}"
                 final.rename(old)
