@@ -282,8 +282,8 @@ def run_night(
             shutil.rmtree(tmp)
         (tmp / "quarantine").mkdir(parents=True)
         with timer("sheets"):
-            if write_sheets and len(leads):
-                from wastetrack.sheets import SheetContext
+            if write_sheets:
+                from wastetrack.sheets import SheetContext, sheet_filename
                 from wastetrack.sheets import write_sheets as _write_sheets
 
                 ctx = SheetContext(
@@ -295,9 +295,11 @@ def run_night(
                     manifests=_night_manifests(inputs, context),
                     reports=inputs.reports,
                     boundaries=boundaries,
+                    generated_at=started,
                 )
                 _write_sheets(leads, _tracks(leads, result["fixes"]), ctx, tmp / "sheets")
-                leads = leads.assign(sheet=[f"sheets/{lid}.html" for lid in leads["lead_id"]])
+                if len(leads):
+                    leads = leads.assign(sheet=[f"sheets/{sheet_filename(lid)}" for lid in leads["lead_id"]])
         run = {
             "date": date,
             "version": __version__,
