@@ -282,3 +282,12 @@ def test_haul_verdicts_apply_the_contract_definitions() -> None:
     assert v["problems"].iloc[1] == ["not_accepted"]
     assert v["problems"].iloc[2] == ["wrong_receiver"]
     assert v["problems"].iloc[3] == ["permit_invalid"]  # valid_to 2026-11-19, unloaded 2026-11-20 local
+
+
+def test_parked_truck_reporting_every_five_minutes_is_one_stay() -> None:
+    # terminals report every 300 s with the ignition off (as in the contract example)
+    f = track("沪AD1234", "2026-11-20 06:00", [("stand", 4 * 3600, *A)], every_s=300)
+    f = pd.concat([f, track("沪AD1234", "2026-11-20 10:00", [("stand", 15, *A), ("drive", 600, *B)])])
+    stays = detect_stays(clean_fixes(f)[0])
+    assert len(stays) == 1
+    assert stays["duration_s"].iloc[0] >= 4 * 3600 - 301

@@ -22,6 +22,9 @@ class Params:
     stay_max_speed_kmh: float = 3.5
     #: shortest stay kept: longer than a red light, shorter than the quickest unloading (~4 min)
     stay_min_duration_s: float = 150.0
+    #: a silence longer than this splits stays (parked terminals report every 300 s with ACC off, so
+    #: shorter silences are normal; a truck cannot drive off, unload and come back in 7 minutes)
+    stay_silence_split_s: float = 420.0
     #: two stays this close in time and space are one (a truck shunting inside a site)
     stay_merge_gap_s: float = 180.0
     stay_merge_distance_m: float = 150.0

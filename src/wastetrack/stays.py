@@ -6,7 +6,7 @@ fixes. Instead each fix gets a *smoothed speed*: the distance between the fixes
 ``stay_window_s`` before and after it, divided by the time between them. GPS
 jitter of a parked truck is metres over two minutes (≈1 km/h) while a truck
 creeping in a queue moves hundreds of metres, so one threshold separates them.
-Windows never reach across a silence longer than ``_SEGMENT_SPLIT_S``: a truck
+Windows never reach across a silence longer than ``stay_silence_split_s``: a truck
 that goes dark, drives off and comes back to the same spot must not look like
 it stood still (that is exactly the track gap we look for later).
 
@@ -25,8 +25,6 @@ from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import local_xy_m
 from wastetrack.models import FIX_COLUMNS, STAY_COLUMNS, require_columns
 
-#: a silence longer than this splits the smoothing windows (a drop-out of a minute or two does not)
-_SEGMENT_SPLIT_S = 300.0
 _LON0, _LAT0 = 120.5, 31.0  # centre of the delta for the local metric frame
 
 
@@ -79,7 +77,7 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     lon = fixes["lon"].to_numpy(float)
     lat = fixes["lat"].to_numpy(float)
     x, y = local_xy_m(lon, lat, _LON0, _LAT0)
-    new_seg = np.r_[True, (veh[1:] != veh[:-1]) | (np.diff(t) > _SEGMENT_SPLIT_S)]
+    new_seg = np.r_[True, (veh[1:] != veh[:-1]) | (np.diff(t) > params.stay_silence_split_s)]
     seg = np.cumsum(new_seg)
     stand = standing_mask(seg, t, x, y, params.stay_window_s, params.stay_max_speed_kmh / 3.6)
 
