@@ -44,7 +44,11 @@ def valid_date(date: str) -> str:
     """``date`` if it is a real ISO calendar date (YYYY-MM-DD), else ValueError: a bad date must never
     become a path (``OUT/<date>``) or a store partition."""
     text = str(date).strip()
-    if len(text) != 10 or Date.fromisoformat(text).isoformat() != text:
+    try:
+        ok = len(text) == 10 and Date.fromisoformat(text).isoformat() == text
+    except ValueError:  # 2026-02-30, 2026-13-01
+        ok = False
+    if not ok:
         raise ValueError(f"wastetrack: {date!r} is not a date YYYY-MM-DD")
     return text
 
