@@ -43,7 +43,7 @@ def score_parts(kind: str, ev: dict) -> dict[str, float]:
             parts["stood_there"] = 0.15
         n = int(ev.get("n_candidates") or 1)
         parts["few_candidates"] = round(0.15 / n, 3)
-    if ev.get("report_ids"):
+    if ev.get("report_ids") and kind != "report_trace":  # a report_trace is built on its report already
         parts["dumping_report"] = 0.15
     return parts
 
