@@ -148,7 +148,7 @@ def test_bad_plate_is_quarantined_and_variants_are_not(landing):
     assert gps.loc[8, "vehicle_id"] == "沪AD25866"
 
 
-def test_bad_credit_code_is_quarantined_in_manifests_and_reference(landing):
+def test_bad_credit_code_flags_a_manifest_and_quarantines_a_carrier(landing):
     def flip_check(code: str) -> str:
         return code[:-1] + ("0" if code[-1] != "0" else "1")
 
@@ -164,7 +164,12 @@ def test_bad_credit_code_is_quarantined_in_manifests_and_reference(landing):
     )
     reason = "carrier_id: invalid unified social credit code (check character)"
     night = read_night(landing, DAY)
-    assert quarantined(night, MAN).loc[4, "reason"] == reason
+    # a manifest is evidence of a legal haul: kept (dropping it would accuse its truck), flagged
+    assert 4 not in quarantined(night, MAN).index
+    bad = night.manifests.loc[~night.manifests["carrier_id_valid"]]
+    assert list(bad["source_row"]) == [4]
+    assert night.manifests["carrier_id_valid"].sum() == len(night.manifests) - 1
+    # the carrier registry must be clean: a carrier with a bad code is quarantined
     assert quarantined(night, "reference/carriers.csv").loc[2, "reason"] == reason
     c = count_of(night, "reference/carriers.csv")
     assert (c.rows_in, c.rows_accepted, c.rows_quarantined) == (15, 14, 1)

@@ -117,3 +117,21 @@ def test_shared_example_runs_clean(tmp_path: Path) -> None:
         check=False,
     )
     assert res.returncode == 0, res.stdout
+
+
+def test_refused_previous_batch_refuses_the_night_unless_accepted_degraded(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    landing = tmp_path / "landing"
+    shutil.copytree(EXAMPLE, landing)
+    meta = json.loads((landing / "2026-11-19" / "batch.json").read_text(encoding="utf-8"))
+    meta["complete"] = False
+    (landing / "2026-11-19" / "batch.json").write_text(json.dumps(meta), encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["run", "--landing", str(landing), "--date", "2026-11-20", "--out", str(out), "-q", "--no-sheets"]
+    assert main(args) == 2
+    assert "previous day's batch" in capsys.readouterr().err
+    assert not (out / "2026-11-20").exists()
+    assert main([*args, "--without-context"]) == 0
+    run = json.loads((out / "2026-11-20" / "run.json").read_text(encoding="utf-8"))
+    assert run["status"] == "degraded" and "2026-11-19" in run["context"]["note"]

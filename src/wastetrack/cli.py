@@ -51,6 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             store_url=store,
             progress=None if args.quiet else _progress(date),
             write_sheets=not args.no_sheets,
+            without_context=args.without_context,
         )
         print(_summary_line(res))
     return 0
@@ -136,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, type=Path, help="output directory; OUT/<date>/ is replaced")
     r.add_argument("--store", help=f"store URL or file (default: OUT/wastetrack.db; env {STORE_ENV})")
     r.add_argument("--no-sheets", action="store_true", help="skip the HTML lead sheets")
+    r.add_argument(
+        "--without-context",
+        action="store_true",
+        help="run even if the previous day's batch is refused (the night is marked degraded)",
+    )
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     r.set_defaults(func=cmd_run)
 

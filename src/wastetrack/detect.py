@@ -136,6 +136,9 @@ def classify_hauls(
                 volume_m3=None if pd.isna(r.manifest_volume_m3) else float(r.manifest_volume_m3),
                 manifest_status=r.manifest_status,
             )
+            valid = getattr(r, "manifest_carrier_id_valid", True)
+            if valid is not None and not pd.isna(valid) and not bool(valid):
+                ev["manifest_carrier_code_invalid"] = True
         if r.kind == "track_gap":
             kind = "track_gap"
             gap_min = (pd.Timestamp(r.gap_end) - pd.Timestamp(r.gap_start)).total_seconds() / 60.0
@@ -173,6 +176,9 @@ def classify_hauls(
                 "carrier_id": (r.manifest_carrier_id or carrier_of.get(r.vehicle_id, "")) or "",
                 "start": pd.Timestamp(r.unload_start).tz_convert(TZ),
                 "end": pd.Timestamp(r.unload_end).tz_convert(TZ),
+                "decided_at": pd.Timestamp(r.decided_at).tz_convert(TZ)
+                if not pd.isna(r.decided_at)
+                else pd.Timestamp(r.unload_end).tz_convert(TZ),
                 "lon": float(r.unload_lon),
                 "lat": float(r.unload_lat),
                 "county_adcode": r.unload_county_adcode or "",

@@ -160,9 +160,13 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
     dwell = (cs["site_kind"] == "").to_numpy() & dwell_ok & closed & ~still_loaded & ~tip_says_no
     rank = np.select([sensor, receiver, dwell], [0, 1, 3], default=9)
     away = haversine_m(cs["lon"], cs["lat"], cs["origin_lon"], cs["origin_lat"]) if len(cs) else np.zeros(0)
+    # when the night could know: a sensor or a receiver tells at once; an off-site dwell only once
+    # the truck came back to load again (so an event ending 23:35 may be decided after midnight)
+    decided_s = cs["end"].where(rank != 3, cs["next_load"]) if len(cs) else cs["end"]
     cand_s = pd.DataFrame(
         {
             "haul_id": cs["haul_id"],
+            "decided_at": decided_s,
             "rank": rank,
             "order": np.where(rank == 3, -away, epoch_seconds(cs["start"]) if len(cs) else 0.0),
             "unload_stay_id": cs["stay_id"],
@@ -190,9 +194,11 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
         gap_lat=(gaps["lat0"] + gaps["lat1"]) / 2.0,
         gap_max_reach_m=gaps["gap_s"] * params.reach_speed_kmh / 3.6 / 2.0,
     )
+    empty_by_sensor = (gaps["loaded_after_gap"].astype("boolean") == False).fillna(False)  # noqa: E712
     cand_g = pd.DataFrame(
         {
             "haul_id": gaps["haul_id"],
+            "decided_at": gaps["gap_end"].where(empty_by_sensor.to_numpy(bool), gaps["next_load"]),
             "rank": 2,
             "order": -gaps["gap_s"].to_numpy(float),
             "unload_stay_id": "",
@@ -216,6 +222,8 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
     else:
         best = pd.DataFrame(columns=["haul_id"])
     h = visits.merge(best, on="haul_id", how="left")
+    if "decided_at" not in h:
+        h["decided_at"] = pd.Series(pd.NaT, index=h.index, dtype=h["depart"].dtype)
     h["returned_empty"] = h["next_load"].notna()
     h["end"] = h["next_load"].where(h["next_load"].notna(), h["last_fix"])
     for col in HAUL_COLUMNS:
@@ -229,4 +237,4 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
         "unload_evidence",
     ):
         h[col] = h[col].fillna("").astype(object)
-    return h[[*HAUL_COLUMNS, "origin_county_adcode", "origin_lon", "origin_lat"]]
+    return h[[*HAUL_COLUMNS, "decided_at", "origin_county_adcode", "origin_lon", "origin_lat"]]

@@ -16,7 +16,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date as Date
@@ -31,7 +31,7 @@ from wastetrack import __version__
 from wastetrack import boundaries as bnd
 from wastetrack.clean import clean_fixes
 from wastetrack.config import DEFAULT_PARAMS, Params
-from wastetrack.contract import NightInputs, read_context, read_night
+from wastetrack.contract import BatchError, ContractError, NightInputs, read_night
 from wastetrack.detect import attach_stay_sensors, classify_hauls
 from wastetrack.geofence import complete_site_counties, label_stays
 from wastetrack.hauls import build_hauls
@@ -129,11 +129,17 @@ class NightBoundary:
         merged = frame[["vehicle_id"]].merge(last, left_on="vehicle_id", right_index=True, how="left")
         return merged["_last"].to_numpy()
 
-    def masks(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(belongs to this night, belonged to an earlier night) for rows with ``vehicle_id`` and ``end``."""
+    def masks(self, frame: pd.DataFrame, on: str = "end") -> tuple[np.ndarray, np.ndarray]:
+        """(belongs to this night, belonged to an earlier night) for rows with ``vehicle_id`` and ``on``.
+
+        Leads are placed by ``decided_at`` — when the evidence was complete (an
+        off-site stay is only an unloading once the truck came back to load) —
+        so an event that ended at 23:35 but was decided at 00:35 is reported by
+        the next night, not lost between the two.
+        """
         if frame.empty:
             return np.zeros(0, bool), np.zeros(0, bool)
-        end = frame["end"]
+        end = frame[on]
         ended = end.dt.tz_convert(TZ).dt.strftime("%Y-%m-%d").to_numpy()
         open_now = (end.to_numpy() == self._last(frame, self.last1)) & (end >= self.day1 - self.margin).to_numpy()
         left_to_us = (
@@ -147,7 +153,7 @@ class NightBoundary:
 
 def split_by_night(leads: pd.DataFrame, boundary: NightBoundary) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(leads this night reports, leads earlier nights reported) — each event is reported once."""
-    mine, earlier = boundary.masks(leads)
+    mine, earlier = boundary.masks(leads, on="decided_at" if "decided_at" in leads else "end")
     return leads.loc[mine].copy(), leads.loc[earlier]
 
 
@@ -157,8 +163,14 @@ def detect_night(
     boundaries: gpd.GeoDataFrame,
     params: Params = DEFAULT_PARAMS,
     timer: StageTimer | None = None,
+    reported_before: Callable[[Iterable[str]], set[str]] | None = None,
 ) -> dict:
-    """All computation of a night, no I/O: returns leads, untraced reports, stays, hauls, fixes and stats."""
+    """All computation of a night, no I/O: returns leads, untraced reports, stays, hauls, fixes and stats.
+
+    ``reported_before`` (from the store) confirms which leads of earlier nights
+    were really reported; a report is only set aside as explained by such a
+    lead when it was. Without it (notebooks), earlier nights are assumed run.
+    """
     timer = timer or StageTimer()
     date = inputs.date
     ref = inputs.reference
@@ -185,6 +197,9 @@ def detect_night(
             by_today = explain_by_leads(reports, today, params)
             rest = reports.loc[~reports["report_id"].isin(by_today.keys())]
             by_earlier = explain_by_leads(rest, earlier, params) if len(earlier) else {}
+            if by_earlier and reported_before is not None:
+                confirmed = reported_before(set(by_earlier.values()))
+                by_earlier = {r: lid for r, lid in by_earlier.items() if lid in confirmed}
             for rid, lid in by_earlier.items():
                 untraced.append({"report_id": rid, "reason": f"explained by lead {lid} reported on an earlier night"})
             rest = rest.loc[~rest["report_id"].isin(by_earlier.keys())]
@@ -246,6 +261,29 @@ def _of_the_day(stays: pd.DataFrame, hauls: pd.DataFrame, boundary: NightBoundar
     return s.reset_index(drop=True), h.reset_index(drop=True)
 
 
+def _read_previous(landing: Path, date: str, without_context: bool) -> tuple[NightInputs | None, str]:
+    """The previous day's batch as context, or why there is none.
+
+    Absent (the first night of a landing) is normal. Present but refused is not:
+    without its tail, hauls after midnight lose their manifests and midnight
+    events are lost, so the night is refused too — unless the operator accepts
+    a ``degraded`` night with ``without_context``.
+    """
+    prev = previous_day(date)
+    if not (landing / prev / "batch.json").exists():
+        return None, ""
+    try:
+        return read_night(landing, prev), ""
+    except ContractError as exc:
+        if not without_context:
+            raise BatchError(
+                f"batch {date} not processed: the previous day's batch is needed to stitch trips across "
+                f"midnight, and it is refused ({exc}). Fix it, or run with --without-context to accept "
+                "a degraded night."
+            ) from exc
+        return None, f"previous batch {prev} refused, night run without it: {exc}"
+
+
 def run_night(
     landing: Path | str,
     date: str,
@@ -254,6 +292,7 @@ def run_night(
     params: Params = DEFAULT_PARAMS,
     progress: Callable[[str], None] | None = None,
     write_sheets: bool = True,
+    without_context: bool = False,
 ) -> NightResult:
     """Run one night end to end. Raises ``contract.BatchError`` (nothing written) for a refused batch."""
     landing, out = Path(landing), Path(out)
@@ -261,15 +300,22 @@ def run_night(
     started = pd.Timestamp.now(tz=TZ)
     with timer("read"):
         inputs = read_night(landing, date)
-        context = read_context(landing, previous_day(date))
+        context, context_note = _read_previous(landing, date, without_context)
         boundaries = load_boundaries_for(landing)
-    result = detect_night(inputs, context, boundaries, params, timer)
-    leads = result["leads"]
 
     from wastetrack.store import open_store  # imported here: the store is optional for detect_night users
 
     store = open_store(store_url or out / "wastetrack.db")
     try:
+        result = detect_night(
+            inputs,
+            context,
+            boundaries,
+            params,
+            timer,
+            reported_before=lambda ids: store.leads_reported_before(date, ids),
+        )
+        leads = result["leads"]
         with timer("registry"):
             if len(inputs.feedback):
                 store.apply_feedback(inputs.feedback)
@@ -303,7 +349,7 @@ def run_night(
         run = {
             "date": date,
             "version": __version__,
-            "status": "ok",
+            "status": "degraded" if context_note else "ok",
             "started_at": started.isoformat(timespec="seconds"),
             "files": [c.__dict__ for c in inputs.counts],
             "rows_quarantined": len(inputs.quarantine),
@@ -311,7 +357,10 @@ def run_night(
             "leads_total": len(leads),
             "cross_border_leads": int(leads["cross_border"].sum()) if len(leads) else 0,
             "untraced_reports": result["untraced"],
-            "context": {"previous_batch": previous_day(date) if context is not None else None},
+            "context": {
+                "previous_batch": previous_day(date) if context is not None else None,
+                **({"note": context_note} if context_note else {}),
+            },
             "cleaning": result["clean"],
             "counts": {
                 "fixes": len(result["fixes"]),

@@ -87,7 +87,8 @@ def match_manifests(
     )
     pairs = pairs.assign(cost=cost).loc[by_gate | by_recv | by_issue]
     chosen = _greedy_one_to_one(pairs[["haul_id", "manifest_id", "cost"]])
-    man = m[list(MANIFEST_FIELDS)].rename(columns={k: v for k, v in cols.items()})
+    fields = [*MANIFEST_FIELDS, *(["carrier_id_valid"] if "carrier_id_valid" in m else [])]
+    man = m[fields].rename(columns={**cols, "carrier_id_valid": "manifest_carrier_id_valid"})
     matched = chosen[["haul_id", "manifest_id"]].merge(man, on="manifest_id", how="left")
     out = out.merge(matched, on="haul_id", how="left")
     for f, c in cols.items():

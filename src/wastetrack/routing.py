@@ -21,7 +21,9 @@ class LiaisonDirectory:
     """Resolved routing table: adcode → the liaison who answers for it (after the primary/backup rule)."""
 
     def __init__(self, liaisons: pd.DataFrame, boundaries: gpd.GeoDataFrame | None = None) -> None:
-        act = liaisons.loc[liaisons["active"].astype(bool)].copy()
+        # v1 routes at county level: a town liaison filed under its county's code never answers for it
+        county_up = liaisons["level"].astype(str) != "town" if "level" in liaisons else True
+        act = liaisons.loc[liaisons["active"].astype(bool) & county_up].copy()
         act["_rank"] = act["role"].map({"primary": 0, "backup": 1}).fillna(2)
         act = act.sort_values(["adcode", "_rank", "liaison_id"], kind="stable").drop_duplicates("adcode")
         self.by_adcode: dict[str, str] = dict(zip(act["adcode"].astype(str), act["liaison_id"], strict=True))

@@ -21,8 +21,8 @@ from wastetrack.contract.batch import Batch, BatchError, ContractError, read_bat
 from wastetrack.contract.columns import (
     RowErrors,
     check_range,
+    credit_code_valid,
     parse_bool,
-    parse_credit_code,
     parse_enum,
     parse_float,
     parse_plate,
@@ -244,7 +244,9 @@ def _parse_manifests(raw: RawTable, tz: str, quarantine: Quarantine, counts: lis
     cols: dict[str, object] = {
         "manifest_id": to_str_series(manifest_id),
         "vehicle_id": to_str_series(parse_plate(raw.column("vehicle_id"), "vehicle_id", errors)),
-        "carrier_id": to_str_series(parse_credit_code(raw.column("carrier_id"), "carrier_id", errors)),
+        # a mistyped check character does not void a manifest: dropping it would turn its haul into a
+        # false "unmanifested" lead; the row is kept and flagged (carrier_id_valid), leads say so
+        "carrier_id": to_str_series(parse_str(raw.column("carrier_id"), "carrier_id", errors, required=True)),
         "origin_site_id": to_str_series(
             parse_str(raw.column("origin_site_id"), "origin_site_id", errors, True)
         ),
@@ -265,7 +267,9 @@ def _parse_manifests(raw: RawTable, tz: str, quarantine: Quarantine, counts: lis
     filing = parse_str(raw.column("cross_region_filing"), "cross_region_filing", errors, required=False)
     cols["cross_region_filing"] = to_str_series(filing)
     duplicates(manifest_id, errors, "manifest_id")
-    return finish(raw, errors, _model_frame(cols, MANIFEST_COLUMNS, raw), quarantine, counts)
+    frame = _model_frame(cols, MANIFEST_COLUMNS, raw)
+    frame["carrier_id_valid"] = credit_code_valid(frame["carrier_id"]).to_numpy()
+    return finish(raw, errors, frame, quarantine, counts)
 
 
 # ---------------------------------------------------------------- reports

@@ -182,6 +182,7 @@ EVIDENCE_LABELS: dict[str, str] = {
     "manifest_status": "联单状态",
     "diverted_because": "改变去向原因",
     "receiver_problems": "消纳场所问题",
+    "manifest_carrier_code_invalid": "联单运输企业信用代码校验位错误",
     "report_id": "举报编号",
     "top_distance_m": "首选车辆距举报点（米）",
     "top_is_stay": "首选车辆在举报点停留",
