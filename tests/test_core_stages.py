@@ -291,3 +291,18 @@ def test_parked_truck_reporting_every_five_minutes_is_one_stay() -> None:
     stays = detect_stays(clean_fixes(f)[0])
     assert len(stays) == 1
     assert stays["duration_s"].iloc[0] >= 4 * 3600 - 301
+
+
+def test_silence_on_a_straight_drive_back_does_not_hide_the_dump_before_it() -> None:
+    # dump at C (7 min), then the terminal is off for 15 min while driving straight back towards A
+    mid = (121.315, 31.15)  # on the straight line C → A, ~6 km from C
+    f = track("沪AD1234", "2026-11-20 22:00", [
+        ("stand", 900, *A), ("drive", 600, *C), ("stand", 420, *C), ("drive", 60, 121.329, 31.195),
+        ("dark", 900, *mid), ("drive", 300, *A), ("stand", 900, *A),
+    ])
+    fixes = clean_fixes(f)[0]
+    stays = detect_stays(fixes)
+    places = {i: ("GD-1", "construction") for i in stays.index[np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002]}
+    hauls = build_hauls(_labelled(stays, places), fixes)
+    assert hauls["unload_evidence"].iloc[0] == "dwell"
+    assert abs(hauls["unload_lon"].iloc[0] - C[0]) < 0.001

@@ -45,6 +45,11 @@ class Params:
     dump_dwell_max_s: float = 45 * 60.0
     #: speed used to bound where a silent truck could have been
     reach_speed_kmh: float = 50.0
+    #: a silence is a possible unloading only if it lasted this much longer than driving straight between
+    #: where the truck went dark and where it reappeared (at ``gap_explained_speed_kmh``, road factor 1.3):
+    #: a truck silent on its way somewhere is not hiding a detour
+    gap_unexplained_min_s: float = 480.0
+    gap_explained_speed_kmh: float = 30.0
     # --- manifests ------------------------------------------------------------------------------
     #: gate-out scan vs. GPS departure from the site
     manifest_depart_tolerance_s: float = 90 * 60.0

@@ -9,8 +9,10 @@ how much we trust the evidence:
                 went from loaded to empty;
 2. ``receiver`` a stay at an approved-kind receiving site (disposal, recycling,
                 transfer) — approval for *this* load is judged later;
-3. ``gap``      a silence of at least ``track_gap_min_s`` after which the truck
-                comes back empty (next load, or the load sensor says empty);
+3. ``gap``      a silence of at least ``track_gap_min_s``, long enough to hide a
+                detour (``gap_unexplained_min_s`` more than driving straight
+                between where it went dark and where it reappeared), after
+                which the truck comes back empty (next load, or the sensor);
 4. ``dwell``    an off-site stay with an unloading-like dwell, when the truck came
                 back to load again without visiting any receiver; the one
                 farthest from the origin wins (dumpers drive away, then back).
@@ -184,7 +186,12 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
 
     # --- candidate silences -----------------------------------------------------------------
     gaps = silences(fixes, params.track_gap_min_s)
-    gaps = _assign(gaps.loc[gaps["gap_s"] <= params.track_gap_max_s], "gap_start", visits)
+    straight_s = haversine_m(gaps["lon0"], gaps["lat0"], gaps["lon1"], gaps["lat1"]) * 1.3 / (
+        params.gap_explained_speed_kmh / 3.6
+    )
+    unexplained = gaps["gap_s"].to_numpy(float) - np.asarray(straight_s, dtype=float)
+    plausible = (gaps["gap_s"] <= params.track_gap_max_s).to_numpy() & (unexplained >= params.gap_unexplained_min_s)
+    gaps = _assign(gaps.loc[plausible], "gap_start", visits)
     gaps = gaps.merge(visits[["haul_id", "next_load"]], on="haul_id", how="left")
     came_back_empty = gaps["next_load"].notna() | (gaps["loaded_after_gap"].astype("boolean") == False)  # noqa: E712
     was_loaded = gaps["loaded_before_gap"].astype("boolean").fillna(True)
