@@ -302,7 +302,7 @@ def test_silence_on_a_straight_drive_back_does_not_hide_the_dump_before_it() -> 
     ])
     fixes = clean_fixes(f)[0]
     stays = detect_stays(fixes)
-    places = {i: ("GD-1", "construction") for i in stays.index[np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002]}
-    hauls = build_hauls(_labelled(stays, places), fixes)
+    at_a = stays.index[np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002]
+    hauls = build_hauls(_labelled(stays, {i: ("GD-1", "construction") for i in at_a}), fixes)
     assert hauls["unload_evidence"].iloc[0] == "dwell"
     assert abs(hauls["unload_lon"].iloc[0] - C[0]) < 0.001
