@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from wastetrack import boundaries as bnd
+from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.models import LEAD_COLUMNS
 from wastetrack.scoring import apply_scores
 
@@ -57,6 +58,7 @@ def report_trace_leads(
     vehicles: pd.DataFrame,
     sites: gpd.GeoDataFrame,
     boundaries: gpd.GeoDataFrame,
+    params: Params = DEFAULT_PARAMS,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """report_trace leads for reports with candidates; the rest as untraced entries for run.json."""
     untraced: list[dict] = []
@@ -64,10 +66,12 @@ def report_trace_leads(
     carrier_of = dict(zip(vehicles["vehicle_id"], vehicles["carrier_id"], strict=False))
     site_county = dict(zip(sites["site_id"], sites["county_adcode"], strict=False))
     where = bnd.locate(reports["lon"].to_numpy(float), reports["lat"].to_numpy(float), boundaries)
+    r_m = params.report_radius_m
+    radius = f"{r_m / 1000:g} km" if r_m >= 1000 else f"{r_m:g} m"
     for i, rep in enumerate(reports.itertuples(index=False)):
         c = candidates.loc[candidates["report_id"] == rep.report_id] if len(candidates) else candidates
         if c.empty:
-            untraced.append({"report_id": rep.report_id, "reason": "no truck within 1 km in the window"})
+            untraced.append({"report_id": rep.report_id, "reason": f"no truck within {radius} in the window"})
             continue
         top = c.iloc[0]
         origin = _origin_of(hauls, top["vehicle_id"], top["start"])
@@ -83,9 +87,7 @@ def report_trace_leads(
                     "dwell_min": round(float(w), 1),
                     "at": pd.Timestamp(s).tz_convert(TZ).isoformat(timespec="seconds"),
                 }
-                for v, d, w, s in zip(
-                    c["vehicle_id"], c["distance_m"], c["dwell_min"], c["start"], strict=True
-                )
+                for v, d, w, s in zip(c["vehicle_id"], c["distance_m"], c["dwell_min"], c["start"], strict=True)
             ][:10],
             "reason": "举报点附近在举报时间窗内有渣土车停留或经过",
         }
@@ -167,11 +169,7 @@ def feature_collection(leads: pd.DataFrame) -> dict:
             "manifest_id",
             "primary_liaison_id",
         ):
-            props[k] = (
-                ""
-                if props[k] is None or (isinstance(props[k], float) and np.isnan(props[k]))
-                else str(props[k])
-            )
+            props[k] = "" if props[k] is None or (isinstance(props[k], float) and np.isnan(props[k])) else str(props[k])
         props["evidence"] = _jsonable(r.get("evidence") or {})
         if r.get("sheet"):
             props["sheet"] = r["sheet"]

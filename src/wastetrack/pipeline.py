@@ -35,13 +35,12 @@ from wastetrack.contract import BatchError, ContractError, NightInputs, read_nig
 from wastetrack.detect import attach_stay_sensors, classify_hauls
 from wastetrack.geofence import complete_site_counties, label_stays
 from wastetrack.hauls import build_hauls
-from wastetrack.leads import assign_ids, report_trace_leads, write_geojson
+from wastetrack.leads import assign_ids, write_geojson
 from wastetrack.models import HAUL_COLUMNS, LEAD_COLUMNS, LEAD_KINDS
 from wastetrack.reconcile import match_manifests
 from wastetrack.routing import LiaisonDirectory, route_leads
-from wastetrack.scoring import apply_scores
 from wastetrack.stays import detect_stays
-from wastetrack.trace import candidates_for, explain_by_leads, report_windows
+from wastetrack.trace import trace_reports
 
 log = logging.getLogger("wastetrack")
 TZ = "Asia/Shanghai"
@@ -191,28 +190,9 @@ def detect_night(
         boundary = NightBoundary(fixes, date, params)
         today, earlier = split_by_night(all_leads, boundary)
     with timer("trace"):
-        reports = report_windows(inputs.reports, params) if len(inputs.reports) else inputs.reports
-        untraced: list[dict] = []
-        if len(reports):
-            by_today = explain_by_leads(reports, today, params)
-            rest = reports.loc[~reports["report_id"].isin(by_today.keys())]
-            by_earlier = explain_by_leads(rest, earlier, params) if len(earlier) else {}
-            if by_earlier and reported_before is not None:
-                confirmed = reported_before(set(by_earlier.values()))
-                by_earlier = {r: lid for r, lid in by_earlier.items() if lid in confirmed}
-            for rid, lid in by_earlier.items():
-                untraced.append({"report_id": rid, "reason": f"explained by lead {lid} reported on an earlier night"})
-            rest = rest.loc[~rest["report_id"].isin(by_earlier.keys())]
-            if len(today):
-                today["report_ids"] = [
-                    sorted(r for r, owner in by_today.items() if owner == lid) for lid in today["lead_id"]
-                ]
-            cands = candidates_for(rest, stays, fixes, params)
-            traced, untraced_more = report_trace_leads(rest, cands, hauls, ref.vehicles, sites, boundaries)
-            untraced += untraced_more
-            if len(traced):
-                today = pd.concat([today, assign_ids(traced)], ignore_index=True)
-        today = apply_scores(today) if len(today) else today
+        today, untraced = trace_reports(
+            inputs.reports, today, earlier, stays, fixes, hauls, ref, sites, boundaries, params, reported_before
+        )
     with timer("route"):
         directory = LiaisonDirectory(ref.liaisons, boundaries)
         today = route_leads(today, directory, ref.carriers) if len(today) else _empty_leads()
@@ -239,7 +219,8 @@ def _tracks(leads: pd.DataFrame, fixes: pd.DataFrame) -> dict[str, pd.DataFrame]
     out: dict[str, pd.DataFrame] = {}
     if leads.empty:
         return out
-    by_vehicle = dict(tuple(fixes.groupby("vehicle_id", sort=False)))
+    suspects = fixes.loc[fixes["vehicle_id"].isin(set(leads["vehicle_id"]))]
+    by_vehicle = dict(tuple(suspects.groupby("vehicle_id", sort=False)))
     for r in leads.itertuples(index=False):
         f = by_vehicle.get(r.vehicle_id)
         if f is None:

@@ -13,12 +13,17 @@ Windows: ``observed_from``–``observed_to`` when given, else the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from wastetrack.clean import epoch_seconds
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import haversine_m
+from wastetrack.scoring import apply_scores
 
 
 def report_windows(reports: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
@@ -28,9 +33,7 @@ def report_windows(reports: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd
     ofrom = r["observed_from"]
     oto = r["observed_to"]
     w1 = np.where(oto.notna(), epoch_seconds(oto.fillna(r["reported_at"])), reported)
-    w0 = np.where(
-        ofrom.notna(), epoch_seconds(ofrom.fillna(r["reported_at"])), w1 - params.report_default_window_s
-    )
+    w0 = np.where(ofrom.notna(), epoch_seconds(ofrom.fillna(r["reported_at"])), w1 - params.report_default_window_s)
     r["w0"], r["w1"] = np.minimum(w0, w1), np.maximum(w0, w1)
     return r
 
@@ -57,17 +60,12 @@ def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params)
     limit = np.maximum(params.report_lead_match_m, reach)
     ok = overlap & (d <= limit)
     best = (
-        pairs.assign(d=d / np.maximum(limit, 1.0))
-        .loc[ok]
-        .sort_values(["report_id", "d"])
-        .drop_duplicates("report_id")
+        pairs.assign(d=d / np.maximum(limit, 1.0)).loc[ok].sort_values(["report_id", "d"]).drop_duplicates("report_id")
     )
     return dict(zip(best["report_id"], best["lead_id"], strict=True))
 
 
-def candidates_for(
-    reports: pd.DataFrame, stays: pd.DataFrame, fixes: pd.DataFrame, params: Params
-) -> pd.DataFrame:
+def candidates_for(reports: pd.DataFrame, stays: pd.DataFrame, fixes: pd.DataFrame, params: Params) -> pd.DataFrame:
     """Candidate trucks per report: report_id, vehicle_id, distance_m, is_stay, dwell_min, start, end."""
     cols = ["report_id", "vehicle_id", "distance_m", "is_stay", "dwell_min", "start", "end", "lon", "lat"]
     if reports.empty:
@@ -88,9 +86,9 @@ def candidates_for(
     if not fixes.empty:
         # drive-bys: only fixes inside the reports' joint bounding box are looked at (cheap on big nights)
         pad = params.report_radius_m / 90000.0
-        box = fixes["lon"].between(
-            reports["lon"].min() - pad * 1.2, reports["lon"].max() + pad * 1.2
-        ) & fixes["lat"].between(reports["lat"].min() - pad, reports["lat"].max() + pad)
+        box = fixes["lon"].between(reports["lon"].min() - pad * 1.2, reports["lon"].max() + pad * 1.2) & fixes[
+            "lat"
+        ].between(reports["lat"].min() - pad, reports["lat"].max() + pad)
         f = fixes.loc[box, ["vehicle_id", "ts", "lon", "lat"]]
         if not f.empty:
             pairs = reports[["report_id", "lon", "lat", "w0", "w1"]].merge(
@@ -115,3 +113,53 @@ def candidates_for(
     # best observation per (report, vehicle): a stay beats a drive-by, then nearer
     c = c.sort_values(["report_id", "is_stay", "distance_m"], ascending=[True, False, True], kind="stable")
     return c.drop_duplicates(["report_id", "vehicle_id"]).reset_index(drop=True)
+
+
+def trace_reports(
+    reports: pd.DataFrame,
+    today: pd.DataFrame,
+    earlier: pd.DataFrame,
+    stays: pd.DataFrame,
+    fixes: pd.DataFrame,
+    hauls: pd.DataFrame,
+    reference: Any,
+    sites: gpd.GeoDataFrame,
+    boundaries: gpd.GeoDataFrame,
+    params: Params = DEFAULT_PARAMS,
+    reported_before: Callable[[Iterable[str]], set[str]] | None = None,
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Every report of the night ends up explained by a lead, traced, or untraced with a reason.
+
+    Order: tonight's leads explain first; then leads earlier nights reported
+    (confirmed by ``reported_before`` when a store is there); what is left is
+    traced to candidate trucks (``report_trace`` leads) or listed as untraced.
+    Returns tonight's leads (with ``report_ids`` and the new report_trace
+    leads, rescored) and the untraced entries for ``run.json``.
+    """
+    from wastetrack.leads import assign_ids, report_trace_leads
+
+    untraced: list[dict] = []
+    if len(reports):
+        reports = report_windows(reports, params)
+        by_today = explain_by_leads(reports, today, params)
+        rest = reports.loc[~reports["report_id"].isin(by_today.keys())]
+        by_earlier = explain_by_leads(rest, earlier, params) if len(earlier) else {}
+        if by_earlier and reported_before is not None:
+            confirmed = reported_before(set(by_earlier.values()))
+            by_earlier = {r: lid for r, lid in by_earlier.items() if lid in confirmed}
+        untraced += [
+            {"report_id": rid, "reason": f"explained by lead {lid} reported on an earlier night"}
+            for rid, lid in by_earlier.items()
+        ]
+        rest = rest.loc[~rest["report_id"].isin(by_earlier.keys())]
+        if len(today):
+            today = today.copy()
+            today["report_ids"] = [
+                sorted(r for r, owner in by_today.items() if owner == lid) for lid in today["lead_id"]
+            ]
+        cands = candidates_for(rest, stays, fixes, params)
+        traced, more = report_trace_leads(rest, cands, hauls, reference.vehicles, sites, boundaries, params)
+        untraced += more
+        if len(traced):
+            today = pd.concat([today, assign_ids(traced)], ignore_index=True)
+    return (apply_scores(today) if len(today) else today), untraced
