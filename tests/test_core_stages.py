@@ -139,7 +139,9 @@ def test_haul_unloads_at_receiver_not_at_fuel_stop() -> None:
     assert first["unload_evidence"] == "receiver" and first["unload_site_id"] == "XN-1"
 
 
-def test_haul_without_receiver_unloads_at_dwell_and_gap_wins_over_fuel_stop() -> None:
+def test_haul_without_receiver_unloads_at_dwell_and_gap_wins_over_a_short_stop() -> None:
+    # the truck is loaded until its first plausible unloading: a 4-minute stop (a jam, a light)
+    # before a dark detour is not one, so the silence is the unloading
     f = track(
         "沪AD1234",
         "2026-11-20 22:00",
@@ -150,7 +152,7 @@ def test_haul_without_receiver_unloads_at_dwell_and_gap_wins_over_fuel_stop() ->
             ("drive", 600, *A),
             ("stand", 900, *A),
             ("drive", 200, 121.31, 31.12),
-            ("stand", 600, 121.31, 31.12),
+            ("stand", 240, 121.31, 31.12),
             ("dark", 1800, 121.31, 31.125),
             ("drive", 200, *A),
             ("stand", 600, *A),
@@ -159,8 +161,7 @@ def test_haul_without_receiver_unloads_at_dwell_and_gap_wins_over_fuel_stop() ->
     fixes = clean_fixes(f)[0]
     stays = detect_stays(fixes)
     places = {
-        i: ("GD-1", "construction")
-        for i in stays.index[np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002]
+        i: ("GD-1", "construction") for i in stays.index[np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002]
     }
     hauls = build_hauls(_labelled(stays, places), fixes, Params())
     ev = list(hauls["unload_evidence"])
@@ -296,13 +297,43 @@ def test_parked_truck_reporting_every_five_minutes_is_one_stay() -> None:
 def test_silence_on_a_straight_drive_back_does_not_hide_the_dump_before_it() -> None:
     # dump at C (7 min), then the terminal is off for 15 min while driving straight back towards A
     mid = (121.315, 31.15)  # on the straight line C → A, ~6 km from C
-    f = track("沪AD1234", "2026-11-20 22:00", [
-        ("stand", 900, *A), ("drive", 600, *C), ("stand", 420, *C), ("drive", 60, 121.329, 31.195),
-        ("dark", 900, *mid), ("drive", 300, *A), ("stand", 900, *A),
-    ])
+    f = track(
+        "沪AD1234",
+        "2026-11-20 22:00",
+        [
+            ("stand", 900, *A),
+            ("drive", 600, *C),
+            ("stand", 420, *C),
+            ("drive", 60, 121.329, 31.195),
+            ("dark", 900, *mid),
+            ("drive", 300, *A),
+            ("stand", 900, *A),
+        ],
+    )
     fixes = clean_fixes(f)[0]
     stays = detect_stays(fixes)
     at_a = stays.index[np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002]
     hauls = build_hauls(_labelled(stays, {i: ("GD-1", "construction") for i in at_a}), fixes)
     assert hauls["unload_evidence"].iloc[0] == "dwell"
     assert abs(hauls["unload_lon"].iloc[0] - C[0]) < 0.001
+
+
+def test_a_long_off_site_stop_before_a_silence_is_the_unloading() -> None:
+    # stood 10 min off-site, then dark for 30 min: the truck was most likely empty when it went dark
+    f = track(
+        "沪AD1234",
+        "2026-11-20 22:00",
+        [
+            ("stand", 900, *A),
+            ("drive", 300, *C),
+            ("stand", 600, *C),
+            ("dark", 1800, 121.32, 31.15),
+            ("drive", 300, *A),
+            ("stand", 900, *A),
+        ],
+    )
+    fixes = clean_fixes(f)[0]
+    stays = detect_stays(fixes)
+    at_a = stays.index[np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002]
+    hauls = build_hauls(_labelled(stays, {i: ("GD-1", "construction") for i in at_a}), fixes)
+    assert hauls["unload_evidence"].iloc[0] == "dwell"

@@ -132,3 +132,37 @@ def test_match_is_one_to_one_and_tolerant():
     assert match([far], ev) == []
     assert match([near, dict(near)], ev) == [(0, 0)]
     assert normalise_plate(" 沪A D1234 ") == "沪AD1234"
+
+
+def test_misses_and_false_positives_carry_features(truth_file, tmp_path):
+    """A missed event lists its adversarial features; a false positive the truth haul under it."""
+    truth = json.loads(truth_file.read_text(encoding="utf-8"))
+    leads, untraced = _perfect(truth)
+    day = truth["dates"][0]
+    legit = next(h for h in truth["hauls"] if h["kind"] == "legit" and h["unload_end"][:10] == day)
+    leads.setdefault(day, []).append(
+        {
+            "lead_id": "FP1",
+            "kind": "illegal_dump",
+            "vehicle_id": legit["vehicle_id"],
+            "start": legit["unload_start"],
+            "end": legit["unload_end"],
+            "report_ids": [],
+            "candidates": [],
+        }
+    )
+    dropped = next(lead for d in truth["dates"] for lead in leads.get(d, []) if lead["kind"] != "report_trace")
+    dropped_event = next(e for e in truth["events"] if e["start"] == dropped["start"])
+    for d in truth["dates"]:
+        leads[d] = [lead for lead in leads.get(d, []) if lead is not dropped]
+    _write_run(tmp_path, truth, leads, untraced)
+    res = evaluate(truth_file, tmp_path)
+    fp = next(f for f in res["false_positives"] if f["lead_id"] == "FP1")
+    assert fp["haul_kind"] == "legit" and fp["haul_features"] == legit["features"]
+    fn = next(e for e in res["false_negatives"] if e["event_id"] == dropped_event["event_id"])
+    assert fn["features"] == dropped_event["features"]
+    assert res["location"]["n"] >= 1 and res["location"]["accuracy"] is not None
+    for f in dropped_event["features"]:
+        assert res["by_feature"][f]["events"] >= 1
+    text = format_report(res)
+    assert "FP1" in text and "on legit haul" in text and "by adversarial feature" in text

@@ -10,6 +10,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -219,9 +220,10 @@ def test_events_are_in_the_feed(scenario):
             assert inside.empty, e["event_id"]
             assert 15 * 60 <= t - s <= 61 * 60
             assert not mine[(mine["t"] > t) & (mine["t"] < t + 3600)].empty
-        else:
+        else:  # multipath at a receiver puts the fixes 60-150 m outside its fence (site radius + 150 m)
+            limit = 60 if "gps_drift_unload" not in e.get("features", []) else 700
             d = haversine_m(inside["lon"], inside["lat"], e["lon"], e["lat"])
-            assert (d < 60).sum() >= 3, e["event_id"]
+            assert (d < limit).sum() >= 3, e["event_id"]
     for stop in truth["legit_long_stops"][:20]:
         s, t = pd.Timestamp(stop["start"]).timestamp(), pd.Timestamp(stop["end"]).timestamp()
         mine = gps[(gps["vehicle_id"] == stop["vehicle_id"]) & (gps["t"] >= s) & (gps["t"] <= t)]
@@ -253,3 +255,129 @@ def test_routing_rule_fallbacks():
 def test_credit_codes():
     assert is_valid_credit_code("91310118MA6MXA7G0K")
     assert not is_valid_credit_code("91310118MA6MXA7G0J")
+
+
+# ---- adversarial realism ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def adversarial(tmp_path_factory):
+    root = tmp_path_factory.mktemp("adv")
+    landing = simulate(root / "landing", root / "truth.json", seed=5, days=3, trucks=20)
+    return landing, json.loads((root / "truth.json").read_text(encoding="utf-8"))
+
+
+def _t(v: str) -> float:
+    return pd.Timestamp(v).timestamp()
+
+
+def test_adversarial_features_present(adversarial):
+    """Each adversarial feature of the brief is in a moderately sized scenario, and recorded."""
+    _, truth = adversarial
+    adv = truth["adversarial"]
+    stats = truth["stats"]["adversarial"]
+    # sensor faults: only on sensor-equipped trucks
+    assert adv["sensor_faults"]["tipping_stuck_false"] and adv["sensor_faults"]["load_flapping"]
+    assert stats["load_flap_windows"] == len(adv["load_flaps"]) > 0
+    assert all(60 <= _t(f["end"]) - _t(f["start"]) <= 6 * 60 for f in adv["load_flaps"])
+    # multipath: loadings and unloadings, 60-150 m off the fence (fence distance measured with shapely)
+    assert {d["what"] for d in adv["gps_drift"]} == {"load", "unload"}
+    assert all(59 <= d["fence_distance_m"] <= 152 for d in adv["gps_drift"])
+    events = truth["events"]
+    feats = Counter(f for e in events for f in e["features"])
+    assert feats["near_receiver_dump"] and feats["red_light_dump"], feats
+    near = [e for e in events if "near_receiver_dump" in e["features"]]
+    assert all(300 <= e["notes"]["near_receiver_fence_m"] <= 905 for e in near)
+    assert all(e["kind"] == "illegal_dump" and not e["unload_site_id"] for e in near)
+    light = [e for e in events if "red_light_dump" in e["features"]]
+    assert sum(e["notes"]["light_stops_nearby"] for e in light) > 0  # honest trucks stand there too
+    sensorless_dumps = [e for e in events if e["kind"] == "illegal_dump" and "no_sensors" in e["features"]]
+    assert any(f.endswith("_dump") and "_stop_" in f for e in sensorless_dumps for f in e["features"])
+    dark = [e for e in sensorless_dumps if "dark_after_dump" in e["features"]]
+    assert dark and len(adv["dark_after_dump"]) == len(dark)
+    for d in adv["dark_after_dump"]:  # the silence starts after the dump and lasts 20-40 min
+        ev = next(e for e in events if e["event_id"] == d["event_id"])
+        assert _t(d["start"]) > _t(ev["end"]) and 20 * 60 - 1 <= _t(d["end"]) - _t(d["start"]) <= 40 * 60 + 1
+    assert adv["empty_silences"] and stats["empty_silences"] == len(adv["empty_silences"])
+    assert any(s["kind"] in ("fuel", "jam") and s["loaded"] for s in truth["legit_long_stops"])
+    assert any(s["kind"] == "red_light" for s in truth["legit_long_stops"])
+
+
+def test_adversarial_features_in_the_feed(adversarial):
+    """The feed shows what the truth says: drifted fixes, silences, stuck and flapping sensors."""
+    landing, truth = adversarial
+    gps = _read_gps_sensors(landing, truth["dates"])
+    adv = truth["adversarial"]
+    for d in adv["gps_drift"][:15]:
+        mine = gps[(gps["vehicle_id"] == d["vehicle_id"]) & gps["t"].between(_t(d["start"]) + 60, _t(d["end"]) - 60)]
+        if len(mine) >= 3:
+            assert np.median(haversine_m(mine["lon"], mine["lat"], d["lon"], d["lat"])) < 25, d
+    for s in adv["empty_silences"] + adv["dark_after_dump"]:
+        mine = gps[(gps["vehicle_id"] == s["vehicle_id"]) & (gps["t"] > _t(s["start"]) + 1)]
+        assert mine.empty or mine["t"].min() >= _t(s["end"]) - 1, s
+    for vid in adv["sensor_faults"]["tipping_stuck_false"]:
+        mine = gps[gps["vehicle_id"] == vid]
+        assert len(mine) and not (mine["tipping"] == "true").any()
+    flips = 0
+    for f in adv["load_flaps"]:
+        mine = gps[(gps["vehicle_id"] == f["vehicle_id"]) & gps["t"].between(_t(f["start"]), _t(f["end"]))]
+        flips += int((mine["loaded"] == "false").sum())
+    assert flips > 0  # a loaded truck reading empty
+
+
+def test_manifest_scans_never_after_the_scenario_end(scenario, adversarial):
+    for landing, truth in (scenario, adversarial):
+        end = pd.Timestamp(truth["dates"][-1]).tz_localize("Asia/Shanghai") + pd.Timedelta(days=1)
+        for day in truth["dates"]:
+            m = pd.read_csv(landing / day / "manifests.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            for col in ("departed_at", "received_at"):
+                ts = pd.to_datetime(m[col].where(m[col] != ""), errors="coerce", format="ISO8601", utc=True)
+                assert (ts.dropna() < end).all(), (day, col)
+            assert not ((m["status"] == "received") & (m["received_at"] == "")).any()
+
+
+def test_truth_hauls_carry_manifests_and_features(adversarial):
+    _, truth = adversarial
+    hauls = truth["hauls"]
+    assert sum(h["kind"] == "legit" for h in hauls) > 100
+    assert {h["event_id"] for h in hauls if h["event_id"]} == {e["event_id"] for e in truth["events"]}
+    assert any("gps_drift_unload" in h["features"] for h in hauls if h["kind"] == "legit")
+    assert any("empty_silence_after_unload" in h["features"] for h in hauls)
+
+
+def _read_gps_sensors(landing: Path, dates: list[str]) -> pd.DataFrame:
+    """GPS with the sensor columns as text ('true'/'false'/''), from the CSV parts (parquet parts too)."""
+    frames = []
+    for day in dates:
+        for p in sorted((landing / day / "gps").iterdir()):
+            if p.suffix == ".parquet":
+                df = pd.read_parquet(p)
+                if "loaded" not in df:
+                    continue
+                t = _secs(df["ts"]) if df["ts"].dtype != "int64" else df["ts"] / 1000.0
+                sens = {c: df[c].map({True: "true", False: "false"}).fillna("") for c in ("loaded", "tipping")}
+            else:
+                df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+                raw = df["ts"]
+                ok = raw.str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)?")
+                df, raw = df[ok], raw[ok]
+                tz = raw.str.contains(r"(?:Z|[+-]\d\d:\d\d)$")
+                t = pd.Series(float("nan"), index=df.index)
+                t[tz] = _secs(pd.to_datetime(raw[tz], utc=True, format="ISO8601", errors="coerce"))
+                t[~tz] = _secs(
+                    pd.to_datetime(raw[~tz], format="ISO8601", errors="coerce").dt.tz_localize("Asia/Shanghai")
+                )
+                norm = {"1": "true", "0": "false", "true": "true", "false": "false"}
+                sens = {c: df[c].map(norm).fillna("") for c in ("loaded", "tipping")}
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "vehicle_id": df["vehicle_id"].astype(str).str.replace("·", "").str.replace(" ", ""),
+                        "t": t.astype(float),
+                        "lon": pd.to_numeric(df["lon"], errors="coerce"),
+                        "lat": pd.to_numeric(df["lat"], errors="coerce"),
+                        **sens,
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True).dropna(subset=["t", "lon", "lat"])

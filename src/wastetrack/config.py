@@ -29,9 +29,15 @@ class Params:
     stay_merge_gap_s: float = 180.0
     stay_merge_distance_m: float = 150.0
     # --- geofence -------------------------------------------------------------------------------
-    #: a stay within this distance of a fence counts as at the site (GPS noise, queues at the gate)
-    fence_tolerance_m: float = 60.0
+    #: a stay within this distance of a fence counts as at the site (GPS drift in urban canyons and
+    #: queues on the road outside the gate put a truck that is at the site 60-150 m off its fence)
+    fence_tolerance_m: float = 150.0
+    #: an off-fence unloading this close to the manifest's receiver, with its gate-in scan during the stay,
+    #: is at that receiver (the receiver's scan outweighs a drifting GPS)
+    receiver_scan_distance_m: float = 300.0
     # --- hauls ----------------------------------------------------------------------------------
+    #: a construction-site visit shorter than this is not a loading (an excavator needs minutes)
+    load_min_dwell_s: float = 300.0
     #: stays at one construction site this close in time are one visit (queue, then loading)
     load_visit_merge_gap_s: float = 600.0
     #: silence while loaded long enough to unload; shorter drop-outs are normal and never leads
@@ -43,6 +49,11 @@ class Params:
     #: off-site stays of this dwell are plausible unloadings (tipping takes 3-30 min)
     dump_dwell_min_s: float = 180.0
     dump_dwell_max_s: float = 45 * 60.0
+    #: a load-sensor drop counts as an unloading only if the truck then reads empty this share of the time
+    #: until it loads again (a sensor that flaps for a few minutes does not unload a truck)
+    load_drop_empty_share: float = 0.8
+    #: an off-site stay this long before a silence is taken as the unloading (the truck went dark empty)
+    dump_confident_dwell_s: float = 300.0
     #: speed used to bound where a silent truck could have been
     reach_speed_kmh: float = 50.0
     #: a silence is a possible unloading only if it lasted this much longer than driving straight between

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from wastetrack import boundaries as bnd
-from wastetrack.geofence import nearest_site
+from wastetrack.coords import METRIC_CRS
+from wastetrack.geofence import metric_points, nearest_site
 from wastetrack.models import RECEIVER_KINDS
 from wastetrack.scoring import apply_scores
 
@@ -35,6 +36,36 @@ def _iso(ts: pd.Timestamp | None) -> str:
 
 def _opt_bool(v: object) -> bool | None:
     return None if v is None or pd.isna(v) else bool(v)
+
+
+def confirm_by_gate_scan(h: pd.DataFrame, sites: gpd.GeoDataFrame, max_distance_m: float) -> pd.DataFrame:
+    """An off-fence unloading is at the manifest's receiver when that receiver's gate-in scan says so.
+
+    GPS near a receiver can sit well outside its fence (urban canyons, a queue
+    on the road). When the manifest's ``received_at`` falls within the stay and
+    the stay is within ``max_distance_m`` of that receiver's fence, the receiver's
+    own scan outweighs the GPS: the haul unloaded there, not in a field.
+    """
+    off = (h["unload_site_id"].astype(str) == "") & h["unload_evidence"].isin(["sensor", "dwell"])
+    dest = h["manifest_dest_site_id"].fillna("").astype(str)
+    recv = h["manifest_received_at"] if "manifest_received_at" in h else pd.Series(pd.NaT, index=h.index)
+    slack = pd.Timedelta(minutes=10)
+    in_stay = recv.notna() & (recv >= h["unload_start"] - slack) & (recv <= h["unload_end"] + slack)
+    todo = off & (dest != "") & in_stay.fillna(False).astype(bool)
+    if not todo.any():
+        return h
+    fences = sites.drop_duplicates("site_id").set_index("site_id")
+    cand = h.loc[todo & dest.isin(fences.index)]
+    if cand.empty:
+        return h
+    pts = metric_points(cand["unload_lon"].to_numpy(float), cand["unload_lat"].to_numpy(float))
+    fence = gpd.GeoSeries(fences.loc[cand["manifest_dest_site_id"], "geometry"].to_numpy(), crs=sites.crs)
+    d = pts.distance(fence.to_crs(METRIC_CRS), align=False).to_numpy()
+    near = cand.index[d <= max_distance_m]
+    out = h.copy()
+    out.loc[near, "unload_site_id"] = out.loc[near, "manifest_dest_site_id"]
+    out.loc[near, "unload_evidence"] = "receiver_scan"
+    return out
 
 
 def haul_verdicts(h: pd.DataFrame, sites: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -85,6 +116,7 @@ def classify_hauls(
     vehicles: pd.DataFrame,
     boundaries: gpd.GeoDataFrame,
     run_date: str | None = None,
+    scan_distance_m: float = 300.0,
 ) -> pd.DataFrame:
     """Leads (without ids and routing yet) for hauls whose unloading ended on ``run_date`` (None: all)."""
     h = hauls.loc[hauls["unload_evidence"].astype(str) != ""].copy()
@@ -94,6 +126,7 @@ def classify_hauls(
         h = h.loc[h["unload_end"].dt.tz_convert(TZ).dt.strftime("%Y-%m-%d") == run_date]
     if h.empty:
         return pd.DataFrame()
+    h = confirm_by_gate_scan(h, sites, scan_distance_m)
     h = h.join(haul_verdicts(h, sites))
     h = h.loc[h["kind"] != ""]
     if h.empty:

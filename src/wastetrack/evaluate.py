@@ -13,16 +13,30 @@ true vehicle, decoys must be listed untraced in ``run.json``.
 
 Conventions: a kind with no events and no leads scores 1 (nothing to find,
 nothing wrongly found); a date whose output is missing counts as empty.
+
+Diagnostics for the detector's engineers: every missed event carries the
+simulator's adversarial ``features`` (``sensor_stuck``-like faults, drift,
+stops around a dump, …); every false positive carries the truth haul it sits on
+(kind, features) and the adversarial instances around it (load-sensor flaps,
+GPS drift, silences); ``by_feature`` gives recall per feature and false
+positives per feature; matched leads are also checked for *where*
+(``location``: within ``LOCATION_TOLERANCE_M`` of the true unloading).
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 TOLERANCE_S = 30 * 60
+#: a matched lead (other than track_gap, whose place is an estimate) this close to the truth is well placed
+LOCATION_TOLERANCE_M = 300.0
+#: adversarial instances this close in time to a false positive are listed as its context
+CONTEXT_S = 10 * 60
 EVENT_KINDS = ("illegal_dump", "diverted", "unmanifested", "track_gap")
 
 
@@ -103,6 +117,57 @@ def match(leads: list[dict], events: list[dict], tolerance_s: float = TOLERANCE_
         used_e.add(j)
         out.append((i, j))
     return out
+
+
+def _dist_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _fp_context(truth: dict, lead: dict) -> dict:
+    """What the simulator did around a false positive: the truth haul under it, adversarial instances."""
+    ls, le = _ts(lead.get("start")), _ts(lead.get("end"))
+    if ls is None:
+        return {"haul_kind": "", "haul_features": [], "haul_event_id": "", "context": []}
+    le = ls if le is None else le
+    vid = normalise_plate(lead.get("vehicle_id"))
+    best, best_ov = None, -1.0
+    for h in truth.get("hauls", []) or []:
+        if normalise_plate(h["vehicle_id"]) != vid:
+            continue
+        a, b = _ts(h["load_start"]), _ts(h.get("end") or h["unload_end"])
+        if a is None or b is None or a > le + 300 or b < ls - 300:
+            continue
+        ov = min(b, le) - max(a, ls)
+        if ov > best_ov:
+            best, best_ov = h, ov
+    context = []
+    adv = truth.get("adversarial", {}) or {}
+    for key, label in (
+        ("load_flaps", "load_flap"),
+        ("gps_drift", "gps_drift"),
+        ("empty_silences", "empty_silence"),
+        ("dark_after_dump", "dark_after_dump"),
+    ):
+        for inst in adv.get(key, []) or []:
+            if normalise_plate(inst["vehicle_id"]) != vid:
+                continue
+            a, b = _ts(inst["start"]), _ts(inst["end"])
+            if a is not None and b is not None and a <= le + CONTEXT_S and b >= ls - CONTEXT_S:
+                context.append(f"{label}_{inst['what']}" if label == "gps_drift" else label)
+    for s in truth.get("legit_long_stops", []) or []:
+        if normalise_plate(s["vehicle_id"]) != vid:
+            continue
+        a, b = _ts(s["start"]), _ts(s["end"])
+        if a is not None and b is not None and a <= le and b >= ls:
+            context.append(f"legit_stop_{s.get('kind', '')}")
+    return {
+        "haul_kind": best["kind"] if best else "",
+        "haul_features": list(best.get("features", [])) if best else [],
+        "haul_event_id": best.get("event_id", "") if best else "",
+        "context": sorted(set(context)),
+    }
 
 
 def evaluate(truth_path: Path, out_dir: Path, dates: list[str] | None = None) -> dict:
@@ -188,6 +253,28 @@ def evaluate(truth_path: Path, out_dir: Path, dates: list[str] | None = None) ->
                 break
 
     routing_ok = county_ok = both = xb_ok = origin_ok = 0
+    loc_n = loc_ok = 0
+    mislocated = []
+    for i, j in pairs:
+        lead, e = det_leads[i], events[j]
+        if e["kind"] != "track_gap" and "_lon" in lead and e.get("lon") is not None:
+            d = _dist_m(float(lead["_lon"]), float(lead["_lat"]), float(e["lon"]), float(e["lat"]))
+            loc_n += 1
+            if d <= LOCATION_TOLERANCE_M:
+                loc_ok += 1
+            else:
+                mislocated.append(
+                    {
+                        "event_id": e["event_id"],
+                        "lead_id": lead.get("lead_id"),
+                        "kind": e["kind"],
+                        "vehicle_id": e["vehicle_id"],
+                        "distance_m": round(d),
+                        "lead_start": lead.get("start"),
+                        "event_start": e["start"],
+                        "features": list(e.get("features", [])),
+                    }
+                )
     for i, j in pairs:
         lead, e = det_leads[i], events[j]
         r = str(lead.get("primary_liaison_id", "")) == e["primary_liaison_id"]
@@ -233,6 +320,29 @@ def evaluate(truth_path: Path, out_dir: Path, dates: list[str] | None = None) ->
     reports = {k: _acc(c, n) for k, (c, n) in rep_res.items()}
     reports["overall"] = _acc(sum(c for c, _ in rep_res.values()), sum(n for _, n in rep_res.values()))
 
+    # per adversarial feature: recall of the events that have it, false positives on hauls that have it
+    fps = [(lead, _fp_context(truth, lead)) for i, lead in enumerate(det_leads) if i not in matched_l]
+    feat_ev: Counter = Counter()
+    feat_tp: Counter = Counter()
+    for j, e in enumerate(events):
+        for f in e.get("features", []) or []:
+            feat_ev[f] += 1
+            feat_tp[f] += j in matched_e
+    feat_fp: Counter = Counter()
+    for _, ctx in fps:
+        for f in set(ctx["haul_features"]) | set(ctx["context"]):
+            feat_fp[f] += 1
+    by_feature = {
+        f: {
+            "events": feat_ev[f],
+            "detected": feat_tp[f],
+            "recall": round(feat_tp[f] / feat_ev[f], 4) if feat_ev[f] else None,
+            "false_positives": feat_fp[f],
+        }
+        for f in sorted(set(feat_ev) | set(feat_fp))
+    }
+    confused = {c["event_id"]: c["lead_kind"] for c in confusions}
+
     n = len(pairs)
     return {
         "dates": dates,
@@ -248,6 +358,9 @@ def evaluate(truth_path: Path, out_dir: Path, dates: list[str] | None = None) ->
         },
         "cross_border": _acc(xb_ok, n),
         "origin": _acc(origin_ok, n),
+        "location": {**_acc(loc_ok, loc_n), "tolerance_m": LOCATION_TOLERANCE_M},
+        "mislocated": mislocated,
+        "by_feature": by_feature,
         "false_negatives": [
             {
                 "event_id": events[j]["event_id"],
@@ -256,6 +369,8 @@ def evaluate(truth_path: Path, out_dir: Path, dates: list[str] | None = None) ->
                 "vehicle_id": events[j]["vehicle_id"],
                 "start": events[j]["start"],
                 "end": events[j]["end"],
+                "features": list(events[j].get("features", []) or []),
+                "lead_kind": confused.get(events[j]["event_id"], ""),
             }
             for j in range(len(events))
             if j not in matched_e
@@ -267,9 +382,9 @@ def evaluate(truth_path: Path, out_dir: Path, dates: list[str] | None = None) ->
                 "vehicle_id": lead.get("vehicle_id"),
                 "start": lead.get("start"),
                 "end": lead.get("end"),
+                **ctx,
             }
-            for i, lead in enumerate(det_leads)
-            if i not in matched_l
+            for lead, ctx in fps
         ],
         "confusions": confusions,
         "fp_on_legit_stops": fp_on_stops,
@@ -330,13 +445,33 @@ def format_report(result: dict) -> str:
         ["cross_border", *[result["cross_border"][k] for k in ("n", "correct", "accuracy")]],
         ["origin_site_id", *[result["origin"][k] for k in ("n", "correct", "accuracy")]],
     ]
+    if "location" in result:
+        loc = result["location"]
+        rows.append([f"location (≤{loc['tolerance_m']:.0f} m)", loc["n"], loc["correct"], loc["accuracy"]])
     lines += _table(["matched leads", "n", "correct", "accuracy"], rows)
+    if result.get("by_feature"):
+        lines += ["", "by adversarial feature (events with it, detected, recall; false positives on it):"]
+        rows = [
+            [f, v["events"], v["detected"], v["recall"], v["false_positives"]]
+            for f, v in result["by_feature"].items()
+        ]
+        lines += _table(["feature", "events", "detected", "recall", "fp"], rows)
     if result["false_negatives"]:
         lines += ["", "missed events:"]
         lines += [
             f"  {e['event_id']}  {e['kind']}/{e['subkind'] or '-'}  {e['vehicle_id']}  "
             f"{e['start']} → {e['end']}"
+            + (f"  [{', '.join(e['features'])}]" if e.get("features") else "")
+            + (f"  (lead: {e['lead_kind']})" if e.get("lead_kind") else "")
             for e in result["false_negatives"]
+        ]
+    if result.get("mislocated"):
+        lines += ["", f"matched but mislocated (> {result['location']['tolerance_m']:.0f} m):"]
+        lines += [
+            f"  {m['event_id']}  {m['kind']}  {m['vehicle_id']}  {m['distance_m']} m  "
+            f"lead {m['lead_start']} vs event {m['event_start']}"
+            + (f"  [{', '.join(m['features'])}]" if m["features"] else "")
+            for m in result["mislocated"]
         ]
     if result["confusions"]:
         lines += ["", "kind confusions (event covered by a lead of another kind):"]
@@ -357,7 +492,11 @@ def format_report(result: dict) -> str:
         lines += ["", f"false positives: {len(result['false_positives'])}"]
         lines += [
             f"  {f['lead_id']}  {f['kind']}  {f['vehicle_id']}  {f['start']} → {f['end']}"
-            for f in result["false_positives"][:30]
+            + (f"  on {f['haul_kind']} haul" if f.get("haul_kind") else "")
+            + (f" {f['haul_event_id']}" if f.get("haul_event_id") else "")
+            + (f"  [{', '.join(f['haul_features'])}]" if f.get("haul_features") else "")
+            + (f"  near: {', '.join(f['context'])}" if f.get("context") else "")
+            for f in result["false_positives"][:60]
         ]
     if result["wrong_reports"]:
         lines += ["", "reports not handled as expected:"]

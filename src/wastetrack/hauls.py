@@ -16,6 +16,11 @@ how much we trust the evidence:
 4. ``dwell``    an off-site stay with an unloading-like dwell, when the truck came
                 back to load again without visiting any receiver; the one
                 farthest from the origin wins (dumpers drive away, then back).
+                A silence *after* such a stay (of ``dump_confident_dwell_s``)
+                ranks below it: the truck went dark already empty.
+
+A load-sensor drop counts as ``sensor`` evidence only if the truck then reads
+empty (``load_drop_empty_share``) until it loads again: sensors flap.
 
 Stops at truck parks and fuel stations are stays too; they never win over a
 receiver or a sensor reading, so legitimate long stops are not leads.
@@ -35,9 +40,7 @@ from wastetrack.models import HAUL_COLUMNS, PLACE_COLUMNS, RECEIVER_KINDS, STAY_
 EVIDENCE_RANK = {"sensor": 0, "receiver": 1, "gap": 2, "dwell": 3}
 
 
-def loading_visits(
-    stays: pd.DataFrame, merge_gap_s: float = DEFAULT_PARAMS.load_visit_merge_gap_s
-) -> pd.DataFrame:
+def loading_visits(stays: pd.DataFrame, merge_gap_s: float = DEFAULT_PARAMS.load_visit_merge_gap_s) -> pd.DataFrame:
     """Consecutive stays of one vehicle at one construction site, close in time, as one loading visit.
 
     Queue at the gate, then loading inside: two stays, one visit. A truck that
@@ -121,6 +124,33 @@ def silences(fixes: pd.DataFrame, min_s: float) -> pd.DataFrame:
     )
 
 
+def load_readings(
+    fixes: pd.DataFrame, vehicle_id: pd.Series, t0: pd.Series, t1: pd.Series
+) -> tuple[np.ndarray, np.ndarray]:
+    """(known, loaded) counts of load-sensor readings of each vehicle in the window (t0, t1], vectorised.
+
+    Fixes are sorted by vehicle and time; one composite key makes every window
+    two binary searches and two cumulative-sum look-ups.
+    """
+    n = len(vehicle_id)
+    if n == 0 or "loaded" not in fixes or len(fixes) == 0:
+        return np.zeros(n, np.int64), np.zeros(n, np.int64)
+    codes, uniques = pd.factorize(fixes["vehicle_id"])
+    t = epoch_seconds(fixes["ts"])
+    span = float(t.max() - t.min()) + 1e6
+    key = codes.astype(np.float64) * span + (t - t.min())
+    vc = pd.Index(uniques).get_indexer(vehicle_id.to_numpy())
+    a = epoch_seconds(t0) - t.min()
+    b = epoch_seconds(t1) - t.min()
+    lo = np.searchsorted(key, vc * span + a, side="right")
+    hi = np.searchsorted(key, vc * span + b, side="right")
+    lo, hi = np.where(vc >= 0, lo, 0), np.where(vc >= 0, hi, 0)
+    load = fixes["loaded"].astype("boolean")
+    known_cs = np.r_[0, np.cumsum(load.notna().to_numpy())]
+    loaded_cs = np.r_[0, np.cumsum(load.fillna(False).to_numpy(bool))]
+    return known_cs[hi] - known_cs[lo], loaded_cs[hi] - loaded_cs[lo]
+
+
 def _assign(events: pd.DataFrame, on: str, visits: pd.DataFrame) -> pd.DataFrame:
     """Attach each event to the haul (loading visit) of its vehicle that departed last before it."""
     if events.empty or visits.empty:
@@ -136,6 +166,8 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
     """Hauls (``models.HAUL_COLUMNS``) of every vehicle, with the unloading chosen as described above."""
     require_columns(stays, [*STAY_COLUMNS, *PLACE_COLUMNS], "labelled stays")
     visits = loading_visits(stays, params.load_visit_merge_gap_s)
+    visits = visits.loc[visits["depart"] - visits["load_start"] >= pd.Timedelta(seconds=params.load_min_dwell_s)]
+    visits = visits.reset_index(drop=True)
     if visits.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in HAUL_COLUMNS})
     visits["haul_id"] = (
@@ -154,7 +186,17 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
     tip = cs["tipping_any"].astype("boolean")
     lb = cs["loaded_before"].astype("boolean")
     la = cs["loaded_after"].astype("boolean")
-    sensor = (tip.fillna(False) | (lb.fillna(False) & ~la.fillna(True))).to_numpy(bool)
+    # a load drop is an unloading only if the truck then stays empty until it loads again
+    horizon = cs["end"] + pd.Timedelta(hours=2)
+    until = cs["next_load"].where(cs["next_load"].notna() & (cs["next_load"] < horizon), horizon)
+    known_after, loaded_after = load_readings(fixes, cs["vehicle_id"], cs["end"], until) if len(cs) else (0, 0)
+    stays_empty = (known_after >= 3) & (
+        (known_after - loaded_after) >= params.load_drop_empty_share * np.maximum(known_after, 1)
+    )
+    # ... and only during a stay as long as unloading takes (not a day-long park across a sensor reset)
+    short = (cs["duration_s"] <= 2 * params.dump_dwell_max_s).to_numpy(bool)
+    drop = (lb.fillna(False) & ~la.fillna(True)).to_numpy(bool) & stays_empty & short
+    sensor = tip.fillna(False).to_numpy(bool) | drop
     receiver = cs["site_kind"].isin(RECEIVER_KINDS).to_numpy()
     still_loaded = la.fillna(False).to_numpy(bool)
     tip_says_no = (tip.notna() & ~tip.fillna(False)).to_numpy(bool)
@@ -186,8 +228,10 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
 
     # --- candidate silences -----------------------------------------------------------------
     gaps = silences(fixes, params.track_gap_min_s)
-    straight_s = haversine_m(gaps["lon0"], gaps["lat0"], gaps["lon1"], gaps["lat1"]) * 1.3 / (
-        params.gap_explained_speed_kmh / 3.6
+    straight_s = (
+        haversine_m(gaps["lon0"], gaps["lat0"], gaps["lon1"], gaps["lat1"])
+        * 1.3
+        / (params.gap_explained_speed_kmh / 3.6)
     )
     unexplained = gaps["gap_s"].to_numpy(float) - np.asarray(straight_s, dtype=float)
     plausible = (gaps["gap_s"] <= params.track_gap_max_s).to_numpy() & (unexplained >= params.gap_unexplained_min_s)
@@ -202,11 +246,19 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
         gap_max_reach_m=gaps["gap_s"] * params.reach_speed_kmh / 3.6 / 2.0,
     )
     empty_by_sensor = (gaps["loaded_after_gap"].astype("boolean") == False).fillna(False)  # noqa: E712
+    # a truck that already stood off-site long enough to unload was probably empty when it went dark
+    confident = cand_s.loc[
+        (cand_s["rank"] == 3)
+        & (cand_s["unload_end"] - cand_s["unload_start"] >= pd.Timedelta(seconds=params.dump_confident_dwell_s))
+    ]
+    first_dump = confident.groupby("haul_id")["unload_start"].min().rename("_first_dump")
+    dump_at = gaps[["haul_id"]].merge(first_dump, left_on="haul_id", right_index=True, how="left")["_first_dump"]
+    after_dump = (dump_at.notna() & (gaps["gap_start"].to_numpy() > dump_at.to_numpy())).to_numpy(bool)
     cand_g = pd.DataFrame(
         {
             "haul_id": gaps["haul_id"],
             "decided_at": gaps["gap_end"].where(empty_by_sensor.to_numpy(bool), gaps["next_load"]),
-            "rank": 2,
+            "rank": np.where(after_dump, 4, 2),
             "order": -gaps["gap_s"].to_numpy(float),
             "unload_stay_id": "",
             "unload_start": gaps["gap_start"],

@@ -185,7 +185,7 @@ def detect_night(
     with timer("reconcile"):
         hauls = match_manifests(hauls, _night_manifests(inputs, context), params)
     with timer("detect"):
-        all_leads = classify_hauls(hauls, sites, ref.vehicles, boundaries, None)
+        all_leads = classify_hauls(hauls, sites, ref.vehicles, boundaries, None, params.receiver_scan_distance_m)
         all_leads = assign_ids(all_leads)
         boundary = NightBoundary(fixes, date, params)
         today, earlier = split_by_night(all_leads, boundary)

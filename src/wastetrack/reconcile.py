@@ -80,6 +80,12 @@ def match_manifests(
     by_issue = (
         ~has_gate & ~has_recv & (issued <= dep + 1800.0) & (dep - issued <= params.manifest_issue_lead_s)
     )
+    # a manifest still "issued" (never scanned) in its own day's batch had not been used by the end of
+    # that day: it can only cover a haul that left after midnight (pre-booked for the next night)
+    issue_day_end = epoch_seconds(
+        pairs["issued_at"].dt.tz_convert("Asia/Shanghai").dt.normalize() + pd.Timedelta(days=1)
+    )
+    by_issue &= ~((pairs["status"].to_numpy() == "issued") & (dep < issue_day_end))
     cost = np.fmin(np.where(by_gate, gate_cost, np.inf), np.where(by_recv, recv_cost, np.inf))
     cost = np.where(by_issue, np.abs(dep - issued) / 4.0, cost)
     cost = cost + np.where(

@@ -26,6 +26,7 @@ from wastetrack.coords import local_xy_m
 from wastetrack.models import FIX_COLUMNS, STAY_COLUMNS, require_columns
 
 _LON0, _LAT0 = 120.5, 31.0  # centre of the delta for the local metric frame
+_NEIGHBOUR_S = 120.0  # a sensor reading just outside a stay still describes it
 
 
 def _bool_codes(s: pd.Series) -> np.ndarray:
@@ -84,7 +85,10 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     # runs of standing fixes within one segment: a silence ends a run, because what happened in it
     # is unknown (the truck may have driven off and back); runs on both sides of a short silence at
     # the same spot are joined again by the merge below
-    brk = np.r_[True, (stand[1:] != stand[:-1]) | (seg[1:] != seg[:-1])]
+    # a jump between consecutive fixes also ends a run (a quiet minute or two during which the truck
+    # moved: it did not stand still across it)
+    jump = np.hypot(np.diff(x), np.diff(y)) > params.stay_merge_distance_m
+    brk = np.r_[True, (stand[1:] != stand[:-1]) | (seg[1:] != seg[:-1]) | jump]
     starts = np.flatnonzero(brk)
     ends = np.r_[starts[1:] - 1, n - 1]
     keep = stand[starts]
@@ -128,10 +132,12 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     tip_known = np.r_[0, np.cumsum(tip >= 0)]
     any_tip = (tip_true[e_idx + 1] - tip_true[s_idx]) > 0
     known_tip = (tip_known[e_idx + 1] - tip_known[s_idx]) > 0
+    # the neighbouring fix counts only if it is close in time: after a silence its reading says
+    # nothing about the stay (the load may have gone during the silence)
     before = np.where(s_idx > 0, s_idx - 1, s_idx)
-    before = np.where(veh[before] == veh[s_idx], before, s_idx)
+    before = np.where((veh[before] == veh[s_idx]) & (t[s_idx] - t[before] <= _NEIGHBOUR_S), before, s_idx)
     after = np.where(e_idx < n - 1, e_idx + 1, e_idx)
-    after = np.where(veh[after] == veh[e_idx], after, e_idx)
+    after = np.where((veh[after] == veh[e_idx]) & (t[after] - t[e_idx] <= _NEIGHBOUR_S), after, e_idx)
 
     def _state(code: np.ndarray, fallback: np.ndarray) -> pd.Series:
         c = np.where(code >= 0, code, fallback)

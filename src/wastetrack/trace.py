@@ -130,36 +130,61 @@ def trace_reports(
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Every report of the night ends up explained by a lead, traced, or untraced with a reason.
 
-    Order: tonight's leads explain first; then leads earlier nights reported
-    (confirmed by ``reported_before`` when a store is there); what is left is
-    traced to candidate trucks (``report_trace`` leads) or listed as untraced.
+    Order, strongest evidence first: an unloading detected at the spot (tonight,
+    then one an earlier night reported — confirmed by ``reported_before`` when a
+    store is there); a truck that *stood* within the radius in the window
+    (``report_trace``); a silent truck that could have reached the spot
+    (``track_gap``); a truck that only passed (``report_trace``); else untraced.
     Returns tonight's leads (with ``report_ids`` and the new report_trace
     leads, rescored) and the untraced entries for ``run.json``.
     """
     from wastetrack.leads import assign_ids, report_trace_leads
 
     untraced: list[dict] = []
-    if len(reports):
-        reports = report_windows(reports, params)
-        by_today = explain_by_leads(reports, today, params)
-        rest = reports.loc[~reports["report_id"].isin(by_today.keys())]
-        by_earlier = explain_by_leads(rest, earlier, params) if len(earlier) else {}
-        if by_earlier and reported_before is not None:
-            confirmed = reported_before(set(by_earlier.values()))
-            by_earlier = {r: lid for r, lid in by_earlier.items() if lid in confirmed}
-        untraced += [
+    if not len(reports):
+        return (apply_scores(today) if len(today) else today), untraced
+    rest = report_windows(reports, params)
+    owner: dict[str, str] = {}  # report_id → tonight's lead that explains it
+    is_gap_today = today["kind"].eq("track_gap") if len(today) else pd.Series(dtype=bool)
+    is_gap_before = earlier["kind"].eq("track_gap") if len(earlier) else pd.Series(dtype=bool)
+
+    def settled(ids: Iterable[str]) -> None:
+        nonlocal rest
+        rest = rest.loc[~rest["report_id"].isin(set(ids))]
+
+    def by_earlier(leads: pd.DataFrame) -> None:
+        found = explain_by_leads(rest, leads, params) if len(leads) else {}
+        if found and reported_before is not None:
+            confirmed = reported_before(set(found.values()))
+            found = {r: lid for r, lid in found.items() if lid in confirmed}
+        untraced.extend(
             {"report_id": rid, "reason": f"explained by lead {lid} reported on an earlier night"}
-            for rid, lid in by_earlier.items()
-        ]
-        rest = rest.loc[~rest["report_id"].isin(by_earlier.keys())]
-        if len(today):
-            today = today.copy()
-            today["report_ids"] = [
-                sorted(r for r, owner in by_today.items() if owner == lid) for lid in today["lead_id"]
-            ]
-        cands = candidates_for(rest, stays, fixes, params)
-        traced, more = report_trace_leads(rest, cands, hauls, reference.vehicles, sites, boundaries, params)
-        untraced += more
-        if len(traced):
-            today = pd.concat([today, assign_ids(traced)], ignore_index=True)
+            for rid, lid in found.items()
+        )
+        settled(found)
+
+    # 1. direct evidence: a detected unloading at the spot (tonight, then an earlier night)
+    owner.update(explain_by_leads(rest, today.loc[~is_gap_today] if len(today) else today, params))
+    settled(owner)
+    by_earlier(earlier.loc[~is_gap_before] if len(earlier) else earlier)
+    # 2. a truck that stood within the radius in the window: a report_trace lead
+    cands = candidates_for(rest, stays, fixes, params)
+    stood = cands.loc[cands["is_stay"].astype(bool)] if len(cands) else cands
+    with_stay = rest.loc[rest["report_id"].isin(set(stood["report_id"]))] if len(stood) else rest.iloc[:0]
+    traced, _ = report_trace_leads(with_stay, cands, hauls, reference.vehicles, sites, boundaries, params)
+    settled(with_stay["report_id"])
+    # 3. indirect evidence: a silent truck that could have reached the spot
+    gap_owner = explain_by_leads(rest, today.loc[is_gap_today] if len(today) else today, params)
+    owner.update(gap_owner)
+    settled(gap_owner)
+    by_earlier(earlier.loc[is_gap_before] if len(earlier) else earlier)
+    # 4. trucks that only passed by, or nobody
+    more_traced, more_untraced = report_trace_leads(rest, cands, hauls, reference.vehicles, sites, boundaries, params)
+    untraced += more_untraced
+    if len(today):
+        today = today.copy()
+        today["report_ids"] = [sorted(r for r, o in owner.items() if o == lid) for lid in today["lead_id"]]
+    new = [f for f in (traced, more_traced) if len(f)]
+    if new:
+        today = pd.concat([today, *[assign_ids(f) for f in new]], ignore_index=True)
     return (apply_scores(today) if len(today) else today), untraced

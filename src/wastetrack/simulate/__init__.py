@@ -8,6 +8,13 @@ manifests and dumping reports (``manifests``, ``reports``), dirties the feed
 (``defects``) and writes it (``writer``). The ground truth (events, reports,
 legit long stops, defect counts) goes to ``truth_path``, never into the landing
 directory. Same seed, same bytes.
+
+Adversarial realism (``adversary``): sensor faults, multipath drift at canyon
+sites, dumps next to receivers and traffic lights, legit stops and dark
+terminals around the dumps of sensorless trucks, silences on empty drives. Each
+truth event lists its ``features``; ``hauls`` lists every haul in the window
+with its features and manifest; ``adversarial`` the instances (flap windows,
+drifts, silences) and ``stats["adversarial"]`` their counts.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import pandas as pd
 
 from wastetrack.coords import from_wgs84, haversine_m
 from wastetrack.models import REPORT_COLUMNS
+from wastetrack.simulate import adversary as adv
 from wastetrack.simulate import defects as dfx
 from wastetrack.simulate.admin import locate
 from wastetrack.simulate.fleet import make_carriers, make_trucks
@@ -137,6 +145,8 @@ class _Scenario:
         anchors += [(p.place_id, *p.xy, 0.0) for p in places]
         routes = RouteBook(self.seed, anchors)
         self.world = World(self.dates, self.sites, self.receivers, dumps, parks, fuel, routes=routes)
+        self.world.fences = adv.fence_geometries(everything)
+        self.world.canyon = adv.canyon_sites(np.random.default_rng([self.seed, 4]), self.sites, self.receivers)
         self.liaisons, self.county_city = make_liaisons(rng)
         self.carriers = carriers
 
@@ -190,14 +200,40 @@ class _Scenario:
             pl.plan(day_worker=bool(prng.random() < 0.15))
             self.planners.append(pl)
         self.hauls = [h for pl in self.planners for h in pl.hauls]
+        self._count_light_stops_near_dumps()
+
+    def _count_light_stops_near_dumps(self) -> None:
+        """How many red-light stops (any truck, any time) lie within 60 m of each red-light dump spot."""
+        arr = np.array([[x, y, t1 - t0] for pl in self.planners for t0, t1, x, y, _ in pl.light_stops])
+        if not len(arr):
+            return
+        for h in self.hauls:
+            if "red_light_dump" not in h.features:
+                continue
+            d = np.hypot(arr[:, 0] - h.notes["light_x"], arr[:, 1] - h.notes["light_y"])
+            near = d < 60
+            h.notes["light_stops_nearby"] = int(near.sum())
+            h.notes["long_light_stops_nearby"] = int((near & (arr[:, 2] >= 150)).sum())
 
     # ---- tracks --------------------------------------------------------------------------------------
     def sample(self) -> None:
         frames = []
+        stuck, flaky = adv.sensor_faults(np.random.default_rng([self.seed, 3]), [t.sensors for t in self.trucks])
+        self.tipping_stuck = sorted(stuck)
+        self.load_flapping = sorted(flaky)
+        self.flaps: dict[int, list[tuple[float, float]]] = {}
         for k, (truck, pl) in enumerate(zip(self.trucks, self.planners, strict=True)):
             srng = np.random.default_rng([self.seed, 2, k])
             s = sample_segments(srng, pl.segs, truck.interval_s)
             t = s["t"]
+            if k in stuck or k in flaky:
+                frng = np.random.default_rng([self.seed, 5, k])
+                flaps = adv.flap_windows(frng, pl.segs) if k in flaky else []
+                s["loaded"], s["tipping"] = adv.apply_sensor_faults(
+                    frng, t, s["loaded"], s["tipping"], k in stuck, flaps
+                )
+                self.flaps[k] = flaps
+            self._sensor_features(k, truck, pl)
             keep = (t >= self.world.win_start) & (t < self.world.win_end)
             for g0, g1 in pl.silent_windows():
                 keep &= ~((t > g0) & (t < g1))
@@ -231,6 +267,17 @@ class _Scenario:
         ]
         self.clean = fx
         self.counts["clean_fixes"] = len(fx)
+
+    def _sensor_features(self, k: int, truck, pl: NightPlanner) -> None:
+        flaps = self.flaps.get(k, [])
+        for h in pl.hauls:
+            if not truck.sensors:
+                h.features.insert(0, "no_sensors")
+                continue
+            if k in self.tipping_stuck:
+                h.features.append("tipping_stuck_false")
+            if any(a < h.unload_end and b > h.load_end for a, b in flaps):
+                h.features.append("load_flap_while_loaded")
 
     # ---- truth pieces --------------------------------------------------------------------------------
     def build_events_and_reports(self) -> None:
@@ -342,7 +389,7 @@ class _Scenario:
         for h in self.hauls:
             if h.kind != "legit":
                 out.setdefault(vcode[h.vehicle_id], []).append(
-                    (h.load_start - 10 * MIN, h.event_end + 40 * MIN)
+                    (h.load_start - 10 * MIN, max(h.event_end + 40 * MIN, h.end_t + 10 * MIN))
                 )
             if h.roadside is not None:
                 out.setdefault(vcode[h.vehicle_id], []).append(
@@ -545,6 +592,8 @@ class _Scenario:
                 )
         stops.sort(key=lambda s: (s["start"], s["vehicle_id"]))
         legit = [h for h in self.hauls if h.kind == "legit" and h.load_start >= self.world.win_start]
+        hauls, adversarial = self._adversarial_truth()
+        counts = Counter(f for h in hauls for f in h["features"])
         return {
             "version": 1,
             "seed": self.seed,
@@ -561,8 +610,98 @@ class _Scenario:
                 "manifests": len(self.manifests),
                 "sites": len(self.sites),
                 "receivers": len(self.receivers),
+                "sensor_trucks": sum(t.sensors for t in self.trucks),
+                "adversarial": {
+                    "trucks_tipping_stuck_false": len(adversarial["sensor_faults"]["tipping_stuck_false"]),
+                    "trucks_load_flapping": len(adversarial["sensor_faults"]["load_flapping"]),
+                    "load_flap_windows": len(adversarial["load_flaps"]),
+                    "gps_drift_visits": len(adversarial["gps_drift"]),
+                    "canyon_sites": len(self.world.canyon),
+                    "empty_silences": len(adversarial["empty_silences"]),
+                    "dark_after_dump": len(adversarial["dark_after_dump"]),
+                    "red_light_long_stops": sum(1 for s in stops if s["kind"] == "red_light"),
+                    "haul_features": dict(sorted(counts.items())),
+                },
             },
+            "hauls": hauls,
+            "adversarial": adversarial,
         }
+
+    def _adversarial_truth(self) -> tuple[list[dict], dict]:
+        """Every haul in the window with its features and manifest, and the adversarial instances."""
+        w0, w1 = self.world.win_start, self.world.win_end
+        event_of = {id(e["_haul"]): e["event_id"] for e in self.events}
+        hauls = []
+        for h in sorted(self.hauls, key=lambda h: (h.load_start, h.vehicle_id)):
+            if h.end_t <= w0 or h.load_start >= w1:
+                continue
+            hauls.append(
+                {
+                    "vehicle_id": h.vehicle_id,
+                    "kind": h.kind,
+                    "subkind": h.subkind,
+                    "event_id": event_of.get(id(h), ""),
+                    "origin_site_id": h.origin.site_id,
+                    "load_start": _iso(h.load_start),
+                    "load_end": _iso(h.load_end),
+                    "unload_start": _iso(h.unload_start),
+                    "unload_end": _iso(h.unload_end),
+                    "end": _iso(h.end_t),
+                    "unload_site_id": h.unload_site.site_id if h.unload_site else "",
+                    "unload_lon": round(h.unload_lon, 6),
+                    "unload_lat": round(h.unload_lat, 6),
+                    "manifest_id": h.manifest_id,
+                    "manifest_status": h.manifest_status,
+                    "features": list(dict.fromkeys(h.features)),
+                    "notes": {k: v for k, v in h.notes.items() if k not in ("light_x", "light_y")},
+                }
+            )
+        plate = {k: t.vehicle_id for k, t in enumerate(self.trucks)}
+        flaps = [
+            {"vehicle_id": plate[k], "start": _iso(a), "end": _iso(b)}
+            for k, ws in sorted(self.flaps.items())
+            for a, b in ws
+            if b > w0 and a < w1
+        ]
+        drifts = [
+            {
+                **{k: v for k, v in d.items() if k not in ("t0", "t1")},
+                "start": _iso(d["t0"]),
+                "end": _iso(d["t1"]),
+                "lon": round(d["lon"], 6),
+                "lat": round(d["lat"], 6),
+            }
+            for pl in self.planners
+            for d in pl.drifts
+            if d["t1"] > w0 and d["t0"] < w1
+        ]
+        silences = [
+            {"vehicle_id": pl.truck.vehicle_id, "start": _iso(a), "end": _iso(b)}
+            for pl in self.planners
+            for a, b in pl.empty_silences
+        ]
+        dark = [
+            {
+                "vehicle_id": h.vehicle_id,
+                "start": _iso(h.dark[0]),
+                "end": _iso(h.dark[1]),
+                "event_id": event_of.get(id(h), ""),
+            }
+            for h in self.hauls
+            if h.dark is not None
+        ]
+        adversarial = {
+            "sensor_faults": {
+                "tipping_stuck_false": sorted(plate[k] for k in self.tipping_stuck),
+                "load_flapping": sorted(plate[k] for k in self.load_flapping),
+            },
+            "load_flaps": sorted(flaps, key=lambda f: (f["start"], f["vehicle_id"])),
+            "gps_drift": sorted(drifts, key=lambda f: (f["start"], f["vehicle_id"])),
+            "canyon_sites": sorted(self.world.canyon),
+            "empty_silences": sorted(silences, key=lambda f: (f["start"], f["vehicle_id"])),
+            "dark_after_dump": sorted(dark, key=lambda f: (f["start"], f["vehicle_id"])),
+        }
+        return hauls, adversarial
 
 
 def simulate(

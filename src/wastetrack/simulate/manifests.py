@@ -1,7 +1,8 @@
 """Electronic manifests (电子联单) of the simulated hauls, as a manifest platform exports them.
 
 Legit hauls get a manifest issued before departure (sometimes the afternoon
-before), a gate-out ``departed_at`` and a gate-in ``received_at``; some stay
+before), a gate-out ``departed_at`` and a gate-in ``received_at`` (never later
+than the end of the scenario: the last batch shows what was known then); some stay
 ``in_transit`` because the receiving platform never updated them, some were
 cancelled and re-issued. Violating hauls get what a cheat leaves behind: a
 manifest to a legit receiver that never receives it, one to the wrong receiver,
@@ -81,8 +82,14 @@ def build_manifests(rng: np.random.Generator, hauls: list[Haul], world: World) -
                 }
             )
             status = "received"
-        departed = "" if rng.random() < 0.1 else _iso(h.load_end + float(rng.uniform(0, 90)))
+        depart_t = h.load_end + float(rng.uniform(0, 90))
+        departed = "" if rng.random() < 0.1 else _iso(depart_t)
         received = _iso(h.gate_in) if status == "received" and h.gate_in is not None else ""
+        # the last batch is exported at the end of the scenario: scans after it have not happened yet
+        if depart_t >= world.win_end and status in ("received", "in_transit"):
+            status, departed, received = "issued", "", ""
+        elif status == "received" and h.gate_in is not None and h.gate_in >= world.win_end:
+            status, received = "in_transit", ""
         rows.append(
             {
                 **base,

@@ -10,6 +10,12 @@ Paths are not straight lines: waypoints are spread around the chord with a
 Brownian bridge, some turns are squared off like a road grid, the result is
 Chaikin-smoothed and given a gentle perpendicular wiggle, so a detector that
 assumes straight chords or constant speed fails here as it would on real data.
+
+Shared roads (``RouteBook``) carry fixed traffic lights: every truck that drives
+that road stops at the same intersections (30-150 s, sometimes a queue through
+two cycles of 2.5-3.5 min), so a roadside dump spot next to a light is also a
+spot where honest trucks stand still. A dwell may carry a ``bias``: the fixes
+sit off the true position (multipath in an urban canyon, a drifting receiver).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class Segment:
     loaded_switch: float | None = None  # absolute time when ``loaded`` flips (loading/unloading)
     tipping: tuple[float, float] | None = None  # absolute window of the body lift
     tags: dict = field(default_factory=dict)
+    bias: tuple[float, float] | None = None  # dwell: offset of every fix from the true position (metres)
 
     def shift(self, dt: float) -> Segment:
         self.t0 += dt
@@ -187,7 +194,7 @@ class RouteBook:
         self.keys = [a[0] for a in anchors]
         self.xy = np.array([[a[1], a[2]] for a in anchors]) if anchors else np.zeros((0, 2))
         self.snap = np.array([max(snap_m, a[3]) for a in anchors]) if anchors else np.zeros(0)
-        self.cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self.cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def anchor(self, p: tuple[float, float]) -> int | None:
         if not len(self.xy):
@@ -197,6 +204,13 @@ class RouteBook:
         return i if d[i] <= self.snap[i] else None
 
     def road(self, a: tuple[float, float], b: tuple[float, float]) -> tuple[np.ndarray, np.ndarray] | None:
+        got = self.road_with_lights(a, b)
+        return None if got is None else (got[0], got[1])
+
+    def road_with_lights(
+        self, a: tuple[float, float], b: tuple[float, float]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The shared road from a to b and the vertex indices of its traffic lights (None: no known road)."""
         ia, ib = self.anchor(a), self.anchor(b)
         if ia is None or ib is None or ia == ib:
             return None
@@ -205,12 +219,43 @@ class RouteBook:
         key = (self.keys[lo], self.keys[hi])
         if key not in self.cache:
             rng = np.random.default_rng([self.seed, zlib.crc32(f"{key[0]}|{key[1]}".encode())])
-            self.cache[key] = road_path(rng, tuple(self.xy[lo]), tuple(self.xy[hi]))
-        x, y = self.cache[key]
+            x, y = road_path(rng, tuple(self.xy[lo]), tuple(self.xy[hi]))
+            cum = _cumlen(x, y)
+            # intersections with lights: about one per 3 km, never in the first/last 600 m (site gates)
+            n_l = int(rng.poisson(cum[-1] / 3000.0))
+            inner = np.flatnonzero((cum > 600) & (cum < cum[-1] - 600))
+            lights = np.sort(rng.choice(inner, size=min(n_l, len(inner)), replace=False)) if n_l else inner[:0]
+            self.cache[key] = (x, y, lights)
+        x, y, lights = self.cache[key]
         if lo != ia:
-            x, y = x[::-1], y[::-1]
+            x, y, lights = x[::-1], y[::-1], np.sort(len(x) - 1 - lights)
         # leave the base road where the actual start/end points are (inside the fence)
-        return np.concatenate([[a[0]], x[1:-1], [b[0]]]), np.concatenate([[a[1]], y[1:-1], [b[1]]])
+        return (
+            np.concatenate([[a[0]], x[1:-1], [b[0]]]),
+            np.concatenate([[a[1]], y[1:-1], [b[1]]]),
+            lights,
+        )
+
+
+def _insert_stop(tk: np.ndarray, dk: np.ndarray, d: float, dur: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Knots with a stop of ``dur`` seconds inserted at distance ``d``; also the stop's start (relative s)."""
+    i = int(np.searchsorted(dk, d, side="left"))
+    i = min(max(i, 1), len(dk) - 1)
+    span = dk[i] - dk[i - 1]
+    td = tk[i - 1] + ((d - dk[i - 1]) / span * (tk[i] - tk[i - 1]) if span > 0 else 0.0)
+    tk = np.concatenate([tk[:i], [td, td + dur], tk[i:] + dur])
+    dk = np.concatenate([dk[:i], [d, d], dk[i:]])
+    return tk, dk, float(td)
+
+
+def light_stop_duration(rng: np.random.Generator) -> float | None:
+    """A pass through a light: green (None), a red of 30-150 s, or a queue through two cycles."""
+    u = rng.random()
+    if u < 0.45:
+        return None
+    if u < 0.96:
+        return float(rng.uniform(30, 140))
+    return float(rng.uniform(150, 210))
 
 
 def drive(
@@ -224,11 +269,43 @@ def drive(
     routes: RouteBook | None = None,
 ) -> Segment:
     """A drive segment from a to b starting at t0 (on the road book's road when both ends are known)."""
-    known = routes.road(a, b) if routes is not None else None
-    px, py = known if known is not None else road_path(rng, a, b)
+    known = routes.road_with_lights(a, b) if routes is not None else None
+    if known is not None:
+        px, py, lights = known
+    else:
+        (px, py), lights = road_path(rng, a, b), None
+    return drive_path(rng, t0, px, py, cruise_kmh, loaded, creep_tail_m, lights)
+
+
+def drive_path(
+    rng: np.random.Generator,
+    t0: float,
+    px: np.ndarray,
+    py: np.ndarray,
+    cruise_kmh: float,
+    loaded: bool,
+    creep_tail_m: float = 0.0,
+    lights: np.ndarray | None = None,
+) -> Segment:
+    """A drive along a given polyline; a stop at each light vertex the truck catches on red.
+
+    The stops are kept in ``tags["light_stops"]`` as (start, end, x, y) relative to t0, so the
+    planner can list the long ones as legit stops.
+    """
     cum = _cumlen(px, py)
     tk, dk = drive_knots(rng, float(cum[-1]), cruise_kmh, min(creep_tail_m, float(cum[-1]) * 0.5))
-    return Segment("drive", t0, t0 + float(tk[-1]), path_x=px, path_y=py, tk=tk, dk=dk, loaded=loaded)
+    stops = []
+    if lights is not None:
+        for i in lights:
+            dur = light_stop_duration(rng)
+            if dur is None or not 0 < cum[i] < dk[-1]:
+                continue
+            tk, dk, td = _insert_stop(tk, dk, float(cum[i]), dur)
+            stops.append((td, td + dur, float(px[i]), float(py[i])))
+    seg = Segment("drive", t0, t0 + float(tk[-1]), path_x=px, path_y=py, tk=tk, dk=dk, loaded=loaded)
+    if stops:
+        seg.tags["light_stops"] = stops
+    return seg
 
 
 def dwell(
@@ -300,8 +377,9 @@ def sample_segments(
             last_heading = float(hd[-1])
         else:
             walk = rng.normal(0, 0.8 if seg.kind == "dwell" else 0.3, (2, len(t)))
-            x = seg.x + np.clip(np.cumsum(walk[0]), -6, 6)
-            y = seg.y + np.clip(np.cumsum(walk[1]), -6, 6)
+            bx, by = seg.bias if seg.bias is not None else (0.0, 0.0)
+            x = seg.x + bx + np.clip(np.cumsum(walk[0]), -6, 6)
+            y = seg.y + by + np.clip(np.cumsum(walk[1]), -6, 6)
             v = np.zeros(len(t))
             hd = np.full(len(t), last_heading)
         loaded = np.full(len(t), seg.loaded)

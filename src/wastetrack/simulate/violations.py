@@ -120,6 +120,8 @@ def events_from_hauls(hauls: list[Haul], liaisons, county_city: dict[str, str]) 
                 != datetime.fromtimestamp(end, TZ).date(),
                 "primary_liaison_id": route(county, liaisons, county_city),
                 "report_ids": [],
+                "features": list(dict.fromkeys([*h.features, *(["cross_midnight"] if h.cross_midnight else [])])),
+                "notes": {k: v for k, v in h.notes.items() if k not in ("light_x", "light_y")},
                 "_haul": h,
             }
         )
