@@ -294,6 +294,14 @@ def test_parked_truck_reporting_every_five_minutes_is_one_stay() -> None:
     assert stays["duration_s"].iloc[0] >= 4 * 3600 - 301
 
 
+def _hauls_loading_at_a(f: pd.DataFrame) -> pd.DataFrame:
+    """Hauls of a hand-built track whose stays at A are loadings at construction site GD-1."""
+    fixes = clean_fixes(f)[0]
+    stays = detect_stays(fixes)
+    at_a = stays.index[np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002]
+    return build_hauls(_labelled(stays, {i: ("GD-1", "construction") for i in at_a}), fixes)
+
+
 def test_silence_on_a_straight_drive_back_does_not_hide_the_dump_before_it() -> None:
     # dump at C (7 min), then the terminal is off for 15 min while driving straight back towards A
     mid = (121.315, 31.15)  # on the straight line C → A, ~6 km from C
@@ -310,10 +318,7 @@ def test_silence_on_a_straight_drive_back_does_not_hide_the_dump_before_it() -> 
             ("stand", 900, *A),
         ],
     )
-    fixes = clean_fixes(f)[0]
-    stays = detect_stays(fixes)
-    at_a = stays.index[np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002]
-    hauls = build_hauls(_labelled(stays, {i: ("GD-1", "construction") for i in at_a}), fixes)
+    hauls = _hauls_loading_at_a(f)
     assert hauls["unload_evidence"].iloc[0] == "dwell"
     assert abs(hauls["unload_lon"].iloc[0] - C[0]) < 0.001
 
@@ -332,8 +337,5 @@ def test_a_long_off_site_stop_before_a_silence_is_the_unloading() -> None:
             ("stand", 900, *A),
         ],
     )
-    fixes = clean_fixes(f)[0]
-    stays = detect_stays(fixes)
-    at_a = stays.index[np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002]
-    hauls = build_hauls(_labelled(stays, {i: ("GD-1", "construction") for i in at_a}), fixes)
+    hauls = _hauls_loading_at_a(f)
     assert hauls["unload_evidence"].iloc[0] == "dwell"
