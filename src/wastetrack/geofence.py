@@ -16,7 +16,7 @@ import shapely
 from wastetrack import boundaries as bnd
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import METRIC_CRS
-from wastetrack.models import PLACE_COLUMNS, RECEIVER_KINDS, STAY_COLUMNS, require_columns
+from wastetrack.models import PLACE_COLUMNS, STAY_COLUMNS, require_columns
 
 
 def metric_points(lon: np.ndarray, lat: np.ndarray) -> gpd.GeoSeries:
@@ -104,7 +104,3 @@ def label_stays(
         out[col] = where[col].to_numpy() if len(out) else pd.Series(dtype=str)
     extra = [c for c in out.columns if c not in STAY_COLUMNS and c not in PLACE_COLUMNS]
     return out[[*STAY_COLUMNS, *PLACE_COLUMNS, *extra]]
-
-
-def is_receiver(kind: pd.Series) -> pd.Series:
-    return kind.isin(RECEIVER_KINDS)
