@@ -15,24 +15,16 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from wastetrack.contract.readers import GPS_REQUIRED
+from wastetrack.contract.readers import MANIFEST_REQUIRED as _MANIFEST_REQUIRED
+from wastetrack.contract.readers import REPORT_REQUIRED as _REPORT_REQUIRED
 from wastetrack.coords import haversine_m
 from wastetrack.simulate import simulate
 from wastetrack.simulate.fleet import is_valid_credit_code
 
 EXAMPLE = Path(__file__).resolve().parents[1].parent / "shared/contract/example"
-REQUIRED_GPS = {"vehicle_id", "ts", "lon", "lat"}
-MANIFEST_REQUIRED = {
-    "manifest_id",
-    "vehicle_id",
-    "carrier_id",
-    "origin_site_id",
-    "dest_site_id",
-    "waste_type",
-    "volume_m3",
-    "issued_at",
-    "status",
-}
-REPORT_REQUIRED = {"report_id", "reported_at", "lon", "lat", "source"}
+# the contract's required columns, as the readers enforce them
+REQUIRED_GPS, MANIFEST_REQUIRED, REPORT_REQUIRED = (set(GPS_REQUIRED), set(_MANIFEST_REQUIRED), set(_REPORT_REQUIRED))
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +92,7 @@ def test_layout_and_batch_json(scenario):
         assert batch["date"] == day and batch["complete"] is True
         assert batch["coord_sys"] == {"gps": "wgs84", "reports": "gcj02"}
         listed = {f["path"] for f in batch["files"]}
-        on_disk = {
-            str(p.relative_to(ddir)) for p in ddir.rglob("*") if p.is_file() and p.name != "batch.json"
-        }
+        on_disk = {str(p.relative_to(ddir)) for p in ddir.rglob("*") if p.is_file() and p.name != "batch.json"}
         assert listed == on_disk
         suffixes = {Path(p).name.split(".", 1)[1] for p in listed if p.startswith("gps/")}
         assert suffixes == {"csv", "csv.gz", "parquet"}
@@ -181,14 +171,10 @@ def _read_gps(landing: Path, dates: list[str]) -> pd.DataFrame:
                 tz = raw.str.contains(r"(?:Z|[+-]\d\d:\d\d)$")
                 t = pd.Series(float("nan"), index=df.index)
                 t[epoch] = raw[epoch].astype("int64") / 1000.0
-                t[tz & ~epoch] = _secs(
-                    pd.to_datetime(raw[tz & ~epoch], utc=True, errors="coerce", format="ISO8601")
-                )
+                t[tz & ~epoch] = _secs(pd.to_datetime(raw[tz & ~epoch], utc=True, errors="coerce", format="ISO8601"))
                 naive = ~tz & ~epoch
                 t[naive] = _secs(
-                    pd.to_datetime(raw[naive], errors="coerce", format="ISO8601").dt.tz_localize(
-                        "Asia/Shanghai"
-                    )
+                    pd.to_datetime(raw[naive], errors="coerce", format="ISO8601").dt.tz_localize("Asia/Shanghai")
                 )
             frames.append(
                 pd.DataFrame(

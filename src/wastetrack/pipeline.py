@@ -183,7 +183,8 @@ def detect_night(
     with timer("hauls"):
         hauls = attach_stay_sensors(build_hauls(stays, fixes, params), stays)
     with timer("reconcile"):
-        hauls = match_manifests(hauls, _night_manifests(inputs, context), params)
+        manifests = _night_manifests(inputs, context)
+        hauls = match_manifests(hauls, manifests, params)
     with timer("detect"):
         all_leads = classify_hauls(hauls, sites, ref.vehicles, boundaries, None, params.receiver_scan_distance_m)
         all_leads = assign_ids(all_leads)
@@ -207,6 +208,7 @@ def detect_night(
         "sites": sites,
         "clean": clean_stats.as_dict(),
         "boundary": boundary,
+        "manifests": manifests,
     }
 
 
@@ -319,7 +321,7 @@ def run_night(
                     vehicles=inputs.reference.vehicles,
                     carriers=inputs.reference.carriers,
                     liaisons=inputs.reference.liaisons,
-                    manifests=_night_manifests(inputs, context),
+                    manifests=result["manifests"],
                     reports=inputs.reports,
                     boundaries=boundaries,
                     generated_at=started,
