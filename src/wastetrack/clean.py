@@ -33,7 +33,48 @@ class CleanStats:
 
 def _ts_i8(ts: pd.Series) -> np.ndarray:
     """Microseconds since the epoch (int64) for ordering; NaT never reaches here (readers quarantine it)."""
+    arr = ts.array
+    if isinstance(ts.dtype, pd.DatetimeTZDtype) and ts.dtype.unit == "us":
+        return np.asarray(arr.asi8, dtype=np.int64)  # no copy, no conversion: the common case
     return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]").astype(np.int64)
+
+
+def vehicle_codes(vehicle: pd.Series, sort: bool = False) -> np.ndarray:
+    """Integer codes of the vehicle column, equal for equal plates.
+
+    Shards carry ``vehicle_id`` as a categorical over sorted plates, so its codes
+    are free and already in plate order; a plain string column is factorised
+    (``sort=True`` gives plate order too). Stages compare codes of neighbouring
+    fixes instead of strings: 10^8 string comparisons are what made cleaning slow.
+    """
+    if isinstance(vehicle.dtype, pd.CategoricalDtype):
+        if not sort or vehicle.cat.categories.is_monotonic_increasing:
+            return np.asarray(vehicle.cat.codes.to_numpy(), dtype=np.int64)
+        return np.asarray(pd.factorize(vehicle.astype(str), sort=True)[0], dtype=np.int64)
+    return np.asarray(pd.factorize(vehicle, sort=sort)[0], dtype=np.int64)
+
+
+def max_per_vehicle(vehicle: pd.Series, values: np.ndarray, mask: np.ndarray | None = None) -> pd.Series:
+    """Per plate (index: plate string), the maximum of ``values`` over the rows in ``mask``.
+
+    Groups on integer codes, not strings: turning 10^7 categorical plates into
+    strings to group them would cost more than the whole stay detection.
+    """
+    if isinstance(vehicle.dtype, pd.CategoricalDtype):
+        codes, names = np.asarray(vehicle.cat.codes.to_numpy(), dtype=np.int64), vehicle.cat.categories
+    else:
+        codes, names = pd.factorize(vehicle)
+    if mask is not None:
+        codes, values = codes[mask], values[mask]
+    out = pd.Series(values).groupby(codes, sort=True).max()
+    out.index = pd.Index(np.asarray(names, dtype=object)[out.index.to_numpy()]).astype(str)
+    return out
+
+
+def sort_order(fixes: pd.DataFrame) -> np.ndarray:
+    """Row order by vehicle (plate order), then time, ties kept in arrival order (stable)."""
+    codes = vehicle_codes(fixes["vehicle_id"], sort=True)
+    return np.lexsort((_ts_i8(fixes["ts"]), codes))
 
 
 def sort_fixes(fixes: pd.DataFrame) -> pd.DataFrame:
@@ -42,9 +83,7 @@ def sort_fixes(fixes: pd.DataFrame) -> pd.DataFrame:
     Sorting on integer codes with ``np.lexsort`` is several times faster than
     ``sort_values`` on a string column, which matters at 100 million fixes.
     """
-    codes = pd.factorize(fixes["vehicle_id"], sort=True)[0]
-    order = np.lexsort((_ts_i8(fixes["ts"]), codes))
-    return fixes.take(order).reset_index(drop=True)
+    return fixes.take(sort_order(fixes)).reset_index(drop=True)
 
 
 def epoch_seconds(ts: pd.Series) -> np.ndarray:
@@ -52,10 +91,15 @@ def epoch_seconds(ts: pd.Series) -> np.ndarray:
     return _ts_i8(ts) / 1e6
 
 
-def _spikes(
+def spikes(
     vehicle: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.ndarray, max_mps: float
 ) -> np.ndarray:
-    """Fixes whose implied speed to BOTH neighbours exceeds ``max_mps``: a spike out and back."""
+    """Fixes whose implied speed to BOTH neighbours exceeds ``max_mps``: a spike out and back.
+
+    The one teleport rule of the project (cleaning here; the simulator's own
+    defect check uses it too). A first or last fix of a vehicle that jumps away
+    from its only neighbour is a spike as well.
+    """
     n = len(t)
     bad = np.zeros(n, dtype=bool)
     if n < 3:
@@ -66,7 +110,6 @@ def _spikes(
     fast = same & (d / dt > max_mps) & (d > 200.0)
     # fix i is a spike when the step into it and the step out of it are both too fast
     bad[1:-1] = fast[:-1] & fast[1:]
-    # a first or last fix of a vehicle that jumps away from its only neighbour
     first = np.r_[True, ~same]
     last = np.r_[~same, True]
     step_in = np.r_[False, fast]
@@ -83,25 +126,26 @@ def clean_fixes(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> tuple[p
 
     A duplicate is the same vehicle at the same instant; the first upload wins
     (later ones are re-uploads). Teleports are removed in up to three passes so
-    a burst of two bad fixes is caught as well.
+    a burst of two bad fixes is caught as well. All decisions are made on index
+    arrays; the frame is copied once, at the end (a shard holds millions of fixes).
     """
     require_columns(fixes, FIX_COLUMNS[:4], "fixes")
     n_in = len(fixes)
-    f = sort_fixes(fixes)
-    # after sorting, a duplicate is the same vehicle at the same instant as its predecessor
-    veh = f["vehicle_id"].to_numpy()
-    t = _ts_i8(f["ts"])
-    dup = np.r_[False, (veh[1:] == veh[:-1]) & (t[1:] == t[:-1])] if len(f) else np.zeros(0, bool)
-    f = f.loc[~dup].reset_index(drop=True)
+    codes = vehicle_codes(fixes["vehicle_id"], sort=True)
+    t_us = _ts_i8(fixes["ts"])
+    order = np.lexsort((t_us, codes))
+    c, t = codes[order], t_us[order]
+    dup = np.r_[False, (c[1:] == c[:-1]) & (t[1:] == t[:-1])] if n_in else np.zeros(0, bool)
+    idx = order[~dup]
+    lon_all = fixes["lon"].to_numpy(float)
+    lat_all = fixes["lat"].to_numpy(float)
     n_tele = 0
     max_mps = params.teleport_speed_kmh / 3.6
     for _ in range(3):
-        codes = pd.factorize(f["vehicle_id"])[0]
-        bad = _spikes(
-            codes, epoch_seconds(f["ts"]), f["lon"].to_numpy(float), f["lat"].to_numpy(float), max_mps
-        )
+        bad = spikes(codes[idx], t_us[idx] / 1e6, lon_all[idx], lat_all[idx], max_mps)
         if not bad.any():
             break
         n_tele += int(bad.sum())
-        f = f.loc[~bad].reset_index(drop=True)
+        idx = idx[~bad]
+    f = fixes.take(idx).reset_index(drop=True)
     return f, CleanStats(n_in, int(dup.sum()), n_tele, len(f))

@@ -81,6 +81,12 @@ class Params:
     context_hours: float = 14.0
     #: an event still open this close to the end of the day's data is left to the next night
     open_event_margin_s: float = 15 * 60.0
+    #: every vehicle carries at least this much of its track into the next night (sheets draw 2 h
+    #: before an event; a report's window may reach back into the evening)
+    min_tail_hours: float = 2.0
+    #: the carried tail starts this long before the open haul's loading or the last stay (the stay
+    #: detector's window and the merging of a gate queue with the loading need the minutes before)
+    tail_margin_s: float = 3600.0
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)

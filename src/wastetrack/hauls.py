@@ -32,11 +32,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from wastetrack.clean import epoch_seconds
+from wastetrack.clean import _ts_i8, epoch_seconds, vehicle_codes
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import haversine_m
 from wastetrack.models import HAUL_COLUMNS, PLACE_COLUMNS, RECEIVER_KINDS, STAY_COLUMNS, require_columns
 
+#: time range of one composite (vehicle, time) key: 2^42 µs ≈ 51 days
+_SPAN_US = 1 << 42
 EVIDENCE_RANK = {"sensor": 0, "receiver": 1, "gap": 2, "dwell": 3}
 
 
@@ -90,7 +92,7 @@ def loading_visits(stays: pd.DataFrame, merge_gap_s: float = DEFAULT_PARAMS.load
 def silences(fixes: pd.DataFrame, min_s: float) -> pd.DataFrame:
     """Gaps between consecutive fixes of one vehicle longer than ``min_s``, with the load state around them."""
     t = epoch_seconds(fixes["ts"])
-    veh = fixes["vehicle_id"].to_numpy()
+    veh = vehicle_codes(fixes["vehicle_id"])
     if len(t) < 2:
         return pd.DataFrame(
             columns=[
@@ -110,7 +112,7 @@ def silences(fixes: pd.DataFrame, min_s: float) -> pd.DataFrame:
     loaded = fixes["loaded"].astype("boolean") if "loaded" in fixes else pd.Series(pd.NA, index=fixes.index)
     return pd.DataFrame(
         {
-            "vehicle_id": veh[i],
+            "vehicle_id": fixes["vehicle_id"].iloc[i].astype(str).to_numpy(dtype=object),
             "gap_start": fixes["ts"].iloc[i].to_numpy(),
             "gap_end": fixes["ts"].iloc[i + 1].to_numpy(),
             "gap_s": t[i + 1] - t[i],
@@ -135,15 +137,21 @@ def load_readings(
     n = len(vehicle_id)
     if n == 0 or "loaded" not in fixes or len(fixes) == 0:
         return np.zeros(n, np.int64), np.zeros(n, np.int64)
-    codes, uniques = pd.factorize(fixes["vehicle_id"])
-    t = epoch_seconds(fixes["ts"])
-    span = float(t.max() - t.min()) + 1e6
-    key = codes.astype(np.float64) * span + (t - t.min())
-    vc = pd.Index(uniques).get_indexer(vehicle_id.to_numpy())
-    a = epoch_seconds(t0) - t.min()
-    b = epoch_seconds(t1) - t.min()
-    lo = np.searchsorted(key, vc * span + a, side="right")
-    hi = np.searchsorted(key, vc * span + b, side="right")
+    # integer composite key (vehicle code, µs since the first fix): exact, whatever else the shard holds
+    veh = fixes["vehicle_id"]
+    codes = vehicle_codes(veh)
+    if isinstance(veh.dtype, pd.CategoricalDtype):
+        vc = pd.Categorical(vehicle_id.astype(str), categories=veh.cat.categories).codes.astype(np.int64)
+    else:
+        uniques = pd.unique(veh)
+        vc = pd.Index(uniques).get_indexer(vehicle_id.to_numpy()).astype(np.int64)
+    t = _ts_i8(fixes["ts"])
+    t_min = int(t.min())
+    key = codes * _SPAN_US + (t - t_min)
+    a = np.clip(_ts_i8(t0) - t_min, -1, _SPAN_US - 1)
+    b = np.clip(_ts_i8(t1) - t_min, -1, _SPAN_US - 1)
+    lo = np.searchsorted(key, vc * _SPAN_US + a, side="right")
+    hi = np.searchsorted(key, vc * _SPAN_US + b, side="right")
     lo, hi = np.where(vc >= 0, lo, 0), np.where(vc >= 0, hi, 0)
     load = fixes["loaded"].astype("boolean")
     known_cs = np.r_[0, np.cumsum(load.notna().to_numpy())]
@@ -175,7 +183,8 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
     )
     nxt = visits.groupby("vehicle_id", sort=False)["load_start"].shift(-1)
     visits["next_load"] = nxt
-    last_fix = fixes.groupby("vehicle_id", sort=False)["ts"].max()
+    last_fix = fixes.groupby("vehicle_id", sort=False, observed=True)["ts"].max()
+    last_fix.index = last_fix.index.astype(str)
     visits["last_fix"] = visits["vehicle_id"].map(last_fix)
 
     # --- candidate stays --------------------------------------------------------------------
@@ -296,4 +305,4 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
         "unload_evidence",
     ):
         h[col] = h[col].fillna("").astype(object)
-    return h[[*HAUL_COLUMNS, "decided_at", "origin_county_adcode", "origin_lon", "origin_lat"]]
+    return h[[*HAUL_COLUMNS, "decided_at", "origin_county_adcode", "origin_lon", "origin_lat", "load_start"]]

@@ -68,13 +68,18 @@ def report_trace_leads(
     where = bnd.locate(reports["lon"].to_numpy(float), reports["lat"].to_numpy(float), boundaries)
     r_m = params.report_radius_m
     radius = f"{r_m / 1000:g} km" if r_m >= 1000 else f"{r_m:g} m"
+    by_report = dict(tuple(candidates.groupby("report_id", sort=False))) if len(candidates) else {}
+    hauls_of = _hauls_by_vehicle(hauls)
     for i, rep in enumerate(reports.itertuples(index=False)):
-        c = candidates.loc[candidates["report_id"] == rep.report_id] if len(candidates) else candidates
-        if c.empty:
+        c = by_report.get(rep.report_id)
+        if c is None or c.empty:
             untraced.append({"report_id": rep.report_id, "reason": f"no truck within {radius} in the window"})
             continue
         top = c.iloc[0]
-        origin = _origin_of(hauls, top["vehicle_id"], top["start"])
+        haul = _haul_at(hauls_of.get(top["vehicle_id"]), top["start"])
+        origin = str(haul["origin_site_id"]) if haul is not None else ""
+        in_haul = haul is not None and (pd.isna(haul.get("end")) or pd.Timestamp(top["start"]) <= haul["end"])
+        manifest = str(haul.get("manifest_id") or "") if in_haul else ""
         ev = {
             "report_id": rep.report_id,
             "top_distance_m": round(float(top["distance_m"])),
@@ -91,6 +96,15 @@ def report_trace_leads(
             ][:10],
             "reason": "举报点附近在举报时间窗内有渣土车停留或经过",
         }
+        if haul is not None:
+            # the candidate's haul at the time: where it had loaded, when it left, under which manifest
+            ev["haul_id"] = str(haul["haul_id"])
+            ev["depart"] = pd.Timestamp(haul["depart"]).tz_convert(TZ).isoformat(timespec="seconds")
+            ev["in_haul"] = bool(in_haul)
+        for k in ("loaded_before", "loaded_after"):
+            if k in c.columns:
+                v = top[k]
+                ev[k] = None if v is None or pd.isna(v) else bool(v)
         start = pd.Timestamp(top["start"]).tz_convert(TZ)
         end = pd.Timestamp(top["end"]).tz_convert(TZ)
         rows.append(
@@ -106,7 +120,7 @@ def report_trace_leads(
                 "province_adcode": where["province_adcode"].iloc[i],
                 "origin_site_id": origin,
                 "origin_county_adcode": site_county.get(origin, "") if origin else "",
-                "manifest_id": "",
+                "manifest_id": manifest,
                 "report_ids": [rep.report_id],
                 "candidates": list(c["vehicle_id"]),
                 "haul_id": "",
@@ -122,12 +136,19 @@ def report_trace_leads(
     return apply_scores(leads), untraced
 
 
-def _origin_of(hauls: pd.DataFrame, vehicle_id: str, at: pd.Timestamp) -> str:
-    """The construction site the vehicle last left before ``at`` (its likely load), if any."""
+def _hauls_by_vehicle(hauls: pd.DataFrame) -> dict[str, pd.DataFrame]:
     if hauls.empty:
-        return ""
-    h = hauls.loc[(hauls["vehicle_id"] == vehicle_id) & (hauls["depart"] <= at)]
-    return "" if h.empty else str(h.sort_values("depart").iloc[-1]["origin_site_id"])
+        return {}
+    h = hauls.sort_values(["vehicle_id", "depart"], kind="stable")
+    return {str(v): g for v, g in h.groupby("vehicle_id", sort=False)}
+
+
+def _haul_at(hauls: pd.DataFrame | None, at: pd.Timestamp) -> pd.Series | None:
+    """The vehicle's haul that departed last before ``at`` (its likely load), if any."""
+    if hauls is None or hauls.empty:
+        return None
+    before = hauls.loc[hauls["depart"] <= at]
+    return None if before.empty else before.iloc[-1]
 
 
 def _jsonable(v: object) -> object:

@@ -1,49 +1,71 @@
-"""The night run: one date of the landing directory in, leads, lead sheets and run.json out.
+"""The night run: one date of the landing directory in; leads, lead sheets, run.json and the store out.
 
-Stages (each timed into ``run.json``): read & validate → clean → stays →
-geofence → hauls → reconcile → detect → trace reports → route → write. The
-previous day's batch is read as *context* so trips that cross midnight are
-stitched; only events that ended on the run date are reported. Outputs are
-built in a temporary directory next to ``OUT/<date>`` and swapped in at the end,
-and the store replaces the date in one transaction: a re-run replaces, never
-duplicates, and a failed run leaves the previous results in place.
+A night is a sequence of steps, each a function of the run's work directory,
+so the same steps run in one process, in a process pool (``workers``) or as
+Airflow tasks spread over machines (``dags/wastetrack_nightly.py``):
+
+    prepare   check the batch, read the small inputs, decide the context, plan shards   (plan.py)
+    ingest    stream each GPS part into vehicle shards, hash and count it        ×parts  (ingest.py)
+    detect    clean → stays → geofence → hauls → reconcile → classify, per shard ×shards (shard.py)
+    merge     trace reports, route, drop what earlier nights reported, state    (merge.py)
+    sheets    render the lead sheets                                            ×chunks (sheets/)
+    publish   outputs into a new version, store commit, OUT/<date> swapped       (publish.py)
+
+Peak memory is set by the shard size (``partition.plan_shards`` sizes shards to
+a memory budget), never by the size of the night; leads do not depend on the
+number of workers or shards (tests/test_sharding.py proves it).
+
+``detect_night`` is the same computation on frames already in memory, for
+notebooks: no files, no store.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
+import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date as Date
-from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
-from wastetrack import __version__
-from wastetrack import boundaries as bnd
-from wastetrack.clean import clean_fixes
+from wastetrack import TIMEZONE
 from wastetrack.config import DEFAULT_PARAMS, Params
-from wastetrack.contract import BatchError, ContractError, NightInputs, read_night
-from wastetrack.detect import attach_stay_sensors, classify_hauls
-from wastetrack.geofence import complete_site_counties, label_stays
-from wastetrack.hauls import build_hauls
-from wastetrack.leads import assign_ids, write_geojson
-from wastetrack.models import HAUL_COLUMNS, LEAD_COLUMNS, LEAD_KINDS
-from wastetrack.reconcile import match_manifests
-from wastetrack.routing import LiaisonDirectory, route_leads
-from wastetrack.stays import detect_stays
-from wastetrack.trace import trace_reports
+from wastetrack.contract import NightInputs
+from wastetrack.geofence import complete_site_counties
+from wastetrack.ingest import ingest
+from wastetrack.merge import MergedNight, combine, empty_leads, merge_night, night_quarantine, part_results
+from wastetrack.midnight import NightBoundary, split_by_night  # noqa: F401  (re-exported for notebooks)
+from wastetrack.plan import (
+    CONTEXT_NONE,
+    CONTEXT_PREVIOUS_BATCH,
+    ContextDecision,
+    NightContext,
+    NightPlan,
+    UsageError,
+    check_date,
+    cpu_count,
+    load_boundaries_for,
+    prepare_night,
+    previous_day,
+)
+from wastetrack.publish import NightResult, check_out_dir, out_lock, publish_night, recover, write_outputs
+from wastetrack.shard import detect_vehicles, load_context, run_shard
+from wastetrack.trace import report_windows
 
 log = logging.getLogger("wastetrack")
-TZ = "Asia/Shanghai"
+TZ = TIMEZONE
+#: below this many fixes a night runs in one process: starting a pool costs more than it saves
+POOL_MIN_FIXES = 1_500_000
+#: leads per sheet-rendering task
+SHEET_CHUNK = 200
+
+__all__ = ["NightResult", "StageTimer", "detect_night", "load_boundaries_for", "previous_day", "run_night"]
 
 
 class StageTimer:
@@ -64,207 +86,140 @@ class StageTimer:
             self.timings[stage] = round(self.timings.get(stage, 0.0) + time.perf_counter() - t0, 3)
 
 
-@dataclass
-class NightResult:
-    date: str
-    out_dir: Path
-    leads: pd.DataFrame
-    run: dict
-    stays: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
-    hauls: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
-    fixes: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+# ---------------------------------------------------------------- steps (jobs of a work directory)
 
 
-def previous_day(date: str) -> str:
-    return (Date.fromisoformat(date) - timedelta(days=1)).isoformat()
+def run_ingest(work: str | Path, index: int) -> dict:
+    """Job: ingest the ``index``-th input of the plan into shards; writes ``parts/<tag>.json``."""
+    work = Path(work)
+    plan = NightPlan.load(work)
+    spec = plan.part_specs()[index]
+    res = ingest(spec, plan.n_shards, work / "shards", work / "quarantine")
+    out = work / "parts" / f"{spec.tag}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(res.to_json(), encoding="utf-8")
+    return {"tag": spec.tag, "rows": res.rows_in}
 
 
-def _night_fixes(inputs: NightInputs, context: NightInputs | None, params: Params) -> pd.DataFrame:
-    """This batch's fixes plus the previous batch's tail (``context_hours`` before midnight)."""
-    day_start = pd.Timestamp(inputs.date, tz=TZ)
-    frames = [inputs.gps]
-    if context is not None and len(context.gps):
-        since = day_start - pd.Timedelta(hours=params.context_hours)
-        frames.insert(0, context.gps.loc[context.gps["ts"] >= since])
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else inputs.gps
+def finish_ingest(work: str | Path) -> dict:
+    """Job: check every input arrived, collect the plates (key → plate) the shards need."""
+    work = Path(work)
+    plan = NightPlan.load(work)
+    parts = part_results(work)
+    missing = sorted({p["tag"] for p in plan.parts} - {p.tag for p in parts})
+    if missing:
+        raise RuntimeError(f"night {plan.date}: inputs {missing} were not ingested")
+    plates: dict[str, str] = {}
+    for p in parts:
+        for k, v in p.plates.items():
+            if plates.setdefault(k, v) != v:
+                raise RuntimeError(f"vehicle key collision: {plates[k]!r} and {v!r} share key {k}")
+    if any(p.tag.startswith("c-state") for p in parts):
+        from wastetrack.carryover import State
+
+        plates.update({k: v for k, v in State.load(plan.context["state_uri"]).plates.items() if k not in plates})
+    (work / "plates.json").write_text(json.dumps(plates, ensure_ascii=False), encoding="utf-8")
+    return {"parts": len(parts), "fixes": sum(p.rows_written for p in parts), "vehicles": len(plates)}
 
 
-def _night_manifests(inputs: NightInputs, context: NightInputs | None) -> pd.DataFrame:
-    frames = [f for f in ([context.manifests] if context is not None else []) + [inputs.manifests] if len(f)]
-    if not frames:
-        return inputs.manifests
-    m = pd.concat(frames, ignore_index=True)
-    return m.drop_duplicates("manifest_id", keep="last").reset_index(drop=True)
+def sheet_context(ctx: NightContext, plan: NightPlan) -> Any:
+    from wastetrack.sheets import SheetContext
 
-
-def load_boundaries_for(landing: Path) -> gpd.GeoDataFrame:
-    override = landing / "reference" / "boundaries.gpkg"
-    return bnd.load_boundaries(override if override.exists() else None)
-
-
-class NightBoundary:
-    """Decides which night an event, stay or haul belongs to, so each is reported and stored once.
-
-    An item belongs to the night on which it ended. One caveat: an item still
-    open when a vehicle's data stops in the last ``open_event_margin_s`` of a day
-    (its end is then just the last fix we have) is left to the next night,
-    which sees how it really ended; that next night, in turn, takes back such
-    items of the previous day.
-    """
-
-    def __init__(self, fixes: pd.DataFrame, date: str, params: Params) -> None:
-        self.date = date
-        self.day0 = pd.Timestamp(date, tz=TZ)
-        self.day1 = self.day0 + pd.Timedelta(days=1)
-        self.margin = pd.Timedelta(seconds=params.open_event_margin_s)
-        before0 = fixes["ts"] < self.day0
-        before1 = fixes["ts"] < self.day1
-        self.last0 = fixes.loc[before0].groupby("vehicle_id")["ts"].max().rename("_last")
-        self.last1 = fixes.loc[before1].groupby("vehicle_id")["ts"].max().rename("_last")
-
-    @staticmethod
-    def _last(frame: pd.DataFrame, last: pd.Series) -> np.ndarray:
-        merged = frame[["vehicle_id"]].merge(last, left_on="vehicle_id", right_index=True, how="left")
-        return merged["_last"].to_numpy()
-
-    def masks(self, frame: pd.DataFrame, on: str = "end") -> tuple[np.ndarray, np.ndarray]:
-        """(belongs to this night, belonged to an earlier night) for rows with ``vehicle_id`` and ``on``.
-
-        Leads are placed by ``decided_at`` — when the evidence was complete (an
-        off-site stay is only an unloading once the truck came back to load) —
-        so an event that ended at 23:35 but was decided at 00:35 is reported by
-        the next night, not lost between the two.
-        """
-        if frame.empty:
-            return np.zeros(0, bool), np.zeros(0, bool)
-        end = frame[on]
-        ended = end.dt.tz_convert(TZ).dt.strftime("%Y-%m-%d").to_numpy()
-        open_now = (end.to_numpy() == self._last(frame, self.last1)) & (end >= self.day1 - self.margin).to_numpy()
-        left_to_us = (
-            (ended < self.date)
-            & (end.to_numpy() == self._last(frame, self.last0))
-            & (end >= self.day0 - self.margin).to_numpy()
-        )
-        mine = ((ended == self.date) & ~open_now) | left_to_us
-        return mine, ~mine & (ended < self.date)
-
-
-def split_by_night(leads: pd.DataFrame, boundary: NightBoundary) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(leads this night reports, leads earlier nights reported) — each event is reported once."""
-    mine, earlier = boundary.masks(leads, on="decided_at" if "decided_at" in leads else "end")
-    return leads.loc[mine].copy(), leads.loc[earlier]
-
-
-def detect_night(
-    inputs: NightInputs,
-    context: NightInputs | None,
-    boundaries: gpd.GeoDataFrame,
-    params: Params = DEFAULT_PARAMS,
-    timer: StageTimer | None = None,
-    reported_before: Callable[[Iterable[str]], set[str]] | None = None,
-) -> dict:
-    """All computation of a night, no I/O: returns leads, untraced reports, stays, hauls, fixes and stats.
-
-    ``reported_before`` (from the store) confirms which leads of earlier nights
-    were really reported; a report is only set aside as explained by such a
-    lead when it was. Without it (notebooks), earlier nights are assumed run.
-    """
-    timer = timer or StageTimer()
-    date = inputs.date
-    ref = inputs.reference
-    with timer("clean"):
-        fixes, clean_stats = clean_fixes(_night_fixes(inputs, context, params), params)
-        sites = complete_site_counties(ref.sites, boundaries)
-    with timer("stays"):
-        stays = detect_stays(fixes, params)
-    with timer("geofence"):
-        stays = label_stays(stays, sites, boundaries, params)
-    with timer("hauls"):
-        hauls = attach_stay_sensors(build_hauls(stays, fixes, params), stays)
-    with timer("reconcile"):
-        manifests = _night_manifests(inputs, context)
-        hauls = match_manifests(hauls, manifests, params)
-    with timer("detect"):
-        all_leads = classify_hauls(hauls, sites, ref.vehicles, boundaries, None, params.receiver_scan_distance_m)
-        all_leads = assign_ids(all_leads)
-        boundary = NightBoundary(fixes, date, params)
-        today, earlier = split_by_night(all_leads, boundary)
-    with timer("trace"):
-        today, untraced = trace_reports(
-            inputs.reports, today, earlier, stays, fixes, hauls, ref, sites, boundaries, params, reported_before
-        )
-    with timer("route"):
-        directory = LiaisonDirectory(ref.liaisons, boundaries)
-        today = route_leads(today, directory, ref.carriers) if len(today) else _empty_leads()
-        if len(today):
-            today = today.sort_values(["score", "lead_id"], ascending=[False, True], ignore_index=True)
-    return {
-        "leads": today,
-        "untraced": untraced,
-        "stays": stays,
-        "hauls": hauls,
-        "fixes": fixes,
-        "sites": sites,
-        "clean": clean_stats.as_dict(),
-        "boundary": boundary,
-        "manifests": manifests,
-    }
-
-
-def _empty_leads() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in (*LEAD_COLUMNS, "lon", "lat", "evidence")})
-
-
-def _tracks(leads: pd.DataFrame, fixes: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The suspected vehicle's fixes from 2 h before to 1 h after each event (the sheet's evidence map)."""
-    out: dict[str, pd.DataFrame] = {}
-    if leads.empty:
-        return out
-    suspects = fixes.loc[fixes["vehicle_id"].isin(set(leads["vehicle_id"]))]
-    by_vehicle = dict(tuple(suspects.groupby("vehicle_id", sort=False)))
-    for r in leads.itertuples(index=False):
-        f = by_vehicle.get(r.vehicle_id)
-        if f is None:
-            continue
-        lo, hi = pd.Timestamp(r.start) - pd.Timedelta(hours=2), pd.Timestamp(r.end) + pd.Timedelta(hours=1)
-        cols = [c for c in ("ts", "lon", "lat", "speed_kmh", "loaded", "tipping") if c in f]
-        out[r.lead_id] = f.loc[(f["ts"] >= lo) & (f["ts"] <= hi), cols].reset_index(drop=True)
-    return out
-
-
-def _of_the_day(stays: pd.DataFrame, hauls: pd.DataFrame, boundary: NightBoundary) -> tuple[pd.DataFrame, ...]:
-    """Stays and hauls of this night (same rule as leads): each lands in exactly one night of the store."""
-    s = stays.loc[boundary.masks(stays)[0]] if len(stays) else stays
-    h = (
-        hauls.loc[boundary.masks(hauls)[0], list(HAUL_COLUMNS)]
-        if len(hauls)
-        else hauls.reindex(columns=list(HAUL_COLUMNS))
+    kwargs: dict[str, Any] = dict(
+        date=plan.date, sites=ctx.sites, vehicles=ctx.vehicles, carriers=ctx.carriers, liaisons=ctx.liaisons,
+        manifests=ctx.manifests, reports=ctx.reports, boundaries=ctx.boundaries,
+        generated_at=pd.Timestamp(plan.started_at),
     )
-    return s.reset_index(drop=True), h.reset_index(drop=True)
+    if "night_note" in getattr(SheetContext, "__dataclass_fields__", {}):
+        kwargs["night_note"] = night_note_zh(ctx.context)
+    return SheetContext(**kwargs)
 
 
-def _read_previous(landing: Path, date: str, without_context: bool) -> tuple[NightInputs | None, str]:
-    """The previous day's batch as context, or why there is none.
+def night_note_zh(decision: ContextDecision) -> str:
+    """The banner every sheet of a night without (or with rebuilt) context carries, in Chinese."""
+    if decision.source == CONTEXT_NONE:
+        return ("注意：本夜运行缺少前一日（" + decision.previous_date + "）的数据。跨午夜的运输可能未被判定；"
+                "联单可能在缺失日的线索（无联单运输）暂不判定，详见 run.json 的 held_back。")
+    if decision.source == CONTEXT_PREVIOUS_BATCH:
+        return "说明：前一夜的结转状态缺失，本夜已重新读取前一日批次数据以衔接跨午夜的运输。"
+    return ""
 
-    Absent (the first night of a landing) is normal. Present but refused is not:
-    without its tail, hauls after midnight lose their manifests and midnight
-    events are lost, so the night is refused too — unless the operator accepts
-    a ``degraded`` night with ``without_context``.
-    """
-    prev = previous_day(date)
-    if not (landing / prev / "batch.json").exists():
-        return None, ""
+
+def run_sheets(work: str | Path, chunk: int, n_chunks: int) -> dict[str, str]:
+    """Job: render every ``n_chunks``-th lead sheet starting at ``chunk``; returns lead_id → file name."""
+    from wastetrack import sheets
+
+    work = Path(work)
+    plan = NightPlan.load(work)
+    if not hasattr(sheets, "write_lead_pages"):
+        return {}
+    merged = MergedNight.load(work)
+    leads = merged.leads.iloc[chunk::n_chunks]
+    if leads.empty:
+        return {}
+    ctx = load_context(work)
+    paths = sheets.write_lead_pages(leads, merged.tracks, sheet_context(ctx, plan), Path(plan.version_dir) / "sheets")
+    return {lid: Path(p).name for lid, p in zip(leads["lead_id"], paths, strict=False)}
+
+
+def write_index(work: str | Path, rendered: dict[str, str]) -> dict[str, str]:
+    """Job: the night's index.html and one page per liaison (or, with an older sheets API, every page)."""
+    from wastetrack import sheets
+
+    work = Path(work)
+    plan = NightPlan.load(work)
+    merged = MergedNight.load(work)
+    ctx = load_context(work)
+    sctx = sheet_context(ctx, plan)
+    out_dir = Path(plan.version_dir) / "sheets"
+    if hasattr(sheets, "write_index_pages"):
+        sheets.write_index_pages(merged.leads, sctx, out_dir)
+        return rendered
+    sheets.write_sheets(merged.leads, merged.tracks, sctx, out_dir)
+    return {lid: sheets.sheet_filename(lid) for lid in merged.leads["lead_id"]} if len(merged.leads) else {}
+
+
+# ---------------------------------------------------------------- running the steps
+
+
+class _Inline:
+    """The process pool's interface, in this process (one worker, or a small night)."""
+
+    def map(self, fn: Callable, *iterables: Iterable) -> Iterator:
+        return map(fn, *iterables)
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _init_worker(threads: int) -> None:
+    """Pool workers share the cores: Arrow's own thread pool must not oversubscribe them."""
+    import pyarrow as pa
+
+    pa.set_cpu_count(max(threads, 1))
+    pa.set_io_thread_count(max(threads, 1))
+
+
+def executor(workers: int, fixes_expected: int, force: bool = False) -> Any:
+    if workers <= 1 or (fixes_expected < POOL_MIN_FIXES and not force):
+        return _Inline()
+    threads = max(cpu_count() // workers, 1)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(threads,))
+
+
+def _open_store(url: str | Path) -> Any:
+    from wastetrack.store import open_store
+
     try:
-        return read_night(landing, prev), ""
-    except ContractError as exc:
-        if not without_context:
-            raise BatchError(
-                f"batch {date} not processed: the previous day's batch is needed to stitch trips across "
-                f"midnight, and it is refused ({exc}). Fix it, or run with --without-context to accept "
-                "a degraded night."
-            ) from exc
-        return None, f"previous batch {prev} refused, night run without it: {exc}"
+        return open_store(url)
+    except (ValueError, NotImplementedError) as exc:
+        raise UsageError(f"--store {url}: {exc}") from exc
+    except Exception as exc:  # sqlite3.DatabaseError for "file is not a database", psycopg errors, …
+        raise UsageError(f"--store {url}: cannot open the store ({type(exc).__name__}: {exc})") from exc
 
 
 def run_night(
@@ -276,98 +231,134 @@ def run_night(
     progress: Callable[[str], None] | None = None,
     write_sheets: bool = True,
     without_context: bool = False,
+    workers: int | None = None,
+    shards: int | None = None,
+    memory_budget_bytes: int | None = None,
+    work_root: Path | str | None = None,
+    force_pool: bool = False,
+    keep_work: bool = False,
 ) -> NightResult:
-    """Run one night end to end. Raises ``contract.BatchError`` (nothing written) for a refused batch."""
+    """Run one night end to end. Raises ``contract.BatchError`` (nothing written) for a refused batch
+    and ``plan.UsageError`` for a bad date, path or store, before reading anything."""
+    from wastetrack.plan import DEFAULT_MEMORY_BUDGET_BYTES
+
     landing, out = Path(landing), Path(out)
+    date = check_date(date)
+    if not landing.is_dir():
+        raise UsageError(f"landing directory {landing} does not exist (check --landing)")
+    check_out_dir(out, date)
+    workers = max(int(workers or cpu_count()), 1)
     timer = StageTimer(progress)
-    started = pd.Timestamp.now(tz=TZ)
-    with timer("read"):
-        inputs = read_night(landing, date)
-        context, context_note = _read_previous(landing, date, without_context)
-        boundaries = load_boundaries_for(landing)
-
-    from wastetrack.store import open_store  # imported here: the store is optional for detect_night users
-
-    store = open_store(store_url or out / "wastetrack.db")
+    out.mkdir(parents=True, exist_ok=True)
+    store = _open_store(store_url or out / "wastetrack.db")
     try:
-        result = detect_night(
-            inputs,
-            context,
-            boundaries,
-            params,
-            timer,
-            reported_before=lambda ids: store.leads_reported_before(date, ids),
-        )
-        leads = result["leads"]
-        with timer("registry"):
-            if len(inputs.feedback):
-                store.apply_feedback(inputs.feedback)
-            earlier = store.leads_reported_before(date, leads["lead_id"]) if len(leads) else set()
-            if earlier:
-                leads = leads.loc[~leads["lead_id"].isin(earlier)].reset_index(drop=True)
-        final = out / date
-        tmp = out / f".{date}.partial-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        (tmp / "quarantine").mkdir(parents=True)
-        with timer("sheets"):
-            if write_sheets:
-                from wastetrack.sheets import SheetContext, sheet_filename
-                from wastetrack.sheets import write_sheets as _write_sheets
-
-                ctx = SheetContext(
-                    date=date,
-                    sites=result["sites"],
-                    vehicles=inputs.reference.vehicles,
-                    carriers=inputs.reference.carriers,
-                    liaisons=inputs.reference.liaisons,
-                    manifests=result["manifests"],
-                    reports=inputs.reports,
-                    boundaries=boundaries,
-                    generated_at=started,
+        with out_lock(out):
+            recover(out, store)
+            with timer("prepare"):
+                state_ref = store.state_of(previous_day(date)) if hasattr(store, "state_of") else None
+                plan = prepare_night(
+                    landing, date, out, state_ref=state_ref, params=params, workers=workers,
+                    memory_budget_bytes=memory_budget_bytes or DEFAULT_MEMORY_BUDGET_BYTES, n_shards=shards,
+                    work_root=work_root, without_context=without_context, write_sheets=write_sheets,
                 )
-                _write_sheets(leads, _tracks(leads, result["fixes"]), ctx, tmp / "sheets")
-                if len(leads):
-                    leads = leads.assign(sheet=[f"sheets/{sheet_filename(lid)}" for lid in leads["lead_id"]])
-        run = {
-            "date": date,
-            "version": __version__,
-            "status": "degraded" if context_note else "ok",
-            "started_at": started.isoformat(timespec="seconds"),
-            "files": [c.__dict__ for c in inputs.counts],
-            "rows_quarantined": len(inputs.quarantine),
-            "leads": {k: int((leads["kind"] == k).sum()) if len(leads) else 0 for k in LEAD_KINDS},
-            "leads_total": len(leads),
-            "cross_border_leads": int(leads["cross_border"].sum()) if len(leads) else 0,
-            "untraced_reports": result["untraced"],
-            "context": {
-                "previous_batch": previous_day(date) if context is not None else None,
-                **({"note": context_note} if context_note else {}),
-            },
-            "cleaning": result["clean"],
-            "counts": {
-                "fixes": len(result["fixes"]),
-                "stays": len(result["stays"]),
-                "hauls": len(result["hauls"]),
-            },
-            "params": params.as_dict(),
-            "timings_s": timer.timings,
-        }
-        with timer("write"):
-            inputs.quarantine.write(tmp / "quarantine")
-            write_geojson(leads, tmp / "leads.geojson")
-            run["timings_s"] = timer.timings
-            run["finished_at"] = pd.Timestamp.now(tz=TZ).isoformat(timespec="seconds")
-            (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=1, default=str), "utf-8")
-            store.replace_night(date, *_of_the_day(result["stays"], result["hauls"], result["boundary"]), leads, run)
-            if final.exists():
-                old = out / f".{date}.old-{os.getpid()}"
-                final.rename(old)
-                tmp.rename(final)
-                shutil.rmtree(old)
-            else:
-                tmp.rename(final)
+            work = plan.work_dir
+            try:
+                with executor(workers, plan.shard_plan["fixes_expected"], force_pool) as ex:
+                    with timer("ingest"):
+                        list(ex.map(run_ingest, [work] * len(plan.parts), range(len(plan.parts))))
+                        finish_ingest(work)
+                    with timer("detect"):
+                        list(ex.map(run_shard, [work] * plan.n_shards, range(plan.n_shards)))
+                    with timer("merge"):
+                        merged = merge_night(work, lambda ids: store.leads_reported_before(date, ids))
+                    rendered: dict[str, str] = {}
+                    with timer("sheets"):
+                        if write_sheets and len(merged.leads):
+                            n = max(min(len(merged.leads) // SHEET_CHUNK + 1, workers * 4), 1)
+                            for part in ex.map(run_sheets, [work] * n, range(n), [n] * n):
+                                rendered.update(part)
+                        if write_sheets:
+                            rendered = write_index(work, rendered)
+                with timer("publish"):
+                    ctx = load_context(Path(work))
+                    quarantine = night_quarantine(ctx, part_results(Path(work)))
+                    merged.run["timings_s"] = {"shard_stages": merged.run["timings_s"], **timer.timings}
+                    run = write_outputs(plan, merged, quarantine, rendered)
+                    result = publish_night(plan, store, merged, run, ctx, keep_work=keep_work)
+            except BaseException:
+                recover(out, store)  # the work dir and the unpublished version go; the previous night stays
+                raise
     finally:
         store.close()
-    run["timings_s"] = timer.timings
-    return NightResult(date, out / date, leads, run, result["stays"], result["hauls"], result["fixes"])
+    result.run["timings_s"] = {**result.run["timings_s"], **timer.timings}
+    if plan.context.get("note"):
+        log.warning("%s: %s", date, plan.context["note"])
+    return result
+
+
+# ---------------------------------------------------------------- in memory (notebooks)
+
+
+def _night_fixes(inputs: NightInputs, context: NightInputs | None, params: Params) -> pd.DataFrame:
+    """This batch's fixes plus the previous batch's tail (``context_hours`` before midnight)."""
+    day_start = pd.Timestamp(inputs.date, tz=TZ)
+    frames = [inputs.gps]
+    if context is not None and len(context.gps):
+        since = day_start - pd.Timedelta(hours=params.context_hours)
+        frames.insert(0, context.gps.loc[context.gps["ts"] >= since])
+    frames = [f for f in frames if len(f)]
+    fixes = pd.concat(frames, ignore_index=True) if frames else inputs.gps
+    return fixes.drop(columns=[c for c in ("source_file", "source_row") if c in fixes])
+
+
+def detect_night(
+    inputs: NightInputs,
+    context: NightInputs | None,
+    boundaries: gpd.GeoDataFrame,
+    params: Params = DEFAULT_PARAMS,
+    timer: StageTimer | None = None,
+    reported_before: Callable[[Iterable[str]], set[str]] | None = None,
+) -> dict:
+    """All computation of a night on frames in memory (one shard: every vehicle), no I/O.
+
+    Returns leads, untraced reports, stays, hauls, cleaned fixes, sites, cleaning
+    counts, the night boundary and the manifests used — what notebooks explore.
+    Without ``reported_before`` (a store), earlier nights are assumed run.
+    """
+    from wastetrack.contract.quarantine import Quarantine
+
+    timer = timer or StageTimer()
+    sites = complete_site_counties(inputs.reference.sites, boundaries)
+    frames = [m for m in ([context.manifests] if context is not None else []) + [inputs.manifests] if len(m)]
+    manifests = (pd.concat(frames, ignore_index=True).drop_duplicates("manifest_id", keep="last")
+                 .reset_index(drop=True) if frames else inputs.manifests)
+    source = CONTEXT_PREVIOUS_BATCH if context is not None else CONTEXT_NONE
+    ctx = NightContext(
+        date=inputs.date, params=params, sites=sites, vehicles=inputs.reference.vehicles,
+        carriers=inputs.reference.carriers, liaisons=inputs.reference.liaisons, boundaries=boundaries,
+        manifests=manifests, manifests_today=inputs.manifests,
+        reports=report_windows(inputs.reports, params) if len(inputs.reports) else inputs.reports.assign(w0=[], w1=[]),
+        feedback=inputs.feedback,
+        context=ContextDecision(source, previous_day(inputs.date), degraded=context is None),
+        quarantine=Quarantine(),
+    )
+    raw = _night_fixes(inputs, context, params)
+    with timer("detect"):
+        result, _ = detect_vehicles(raw, ctx, keep_all=True)
+    with timer("merge"):
+        leads, untraced, _, _, _ = combine([result], ctx, reported_before)
+    fixes = result.extra["fixes"]
+    return {
+        "leads": leads if len(leads) else empty_leads(),
+        "untraced": untraced,
+        "stays": result.extra["stays"],
+        "hauls": result.extra["hauls"],
+        "night_stays": result.stays,
+        "night_hauls": result.hauls,
+        "fixes": fixes,
+        "sites": sites,
+        "clean": result.clean,
+        "boundary": NightBoundary(fixes, inputs.date, params),
+        "manifests": manifests,
+        "held_back": result.held_back,
+    }

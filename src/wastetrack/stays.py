@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from wastetrack.clean import epoch_seconds
+from wastetrack.clean import epoch_seconds, vehicle_codes
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import local_xy_m
 from wastetrack.models import FIX_COLUMNS, STAY_COLUMNS, require_columns
@@ -36,6 +36,13 @@ def _bool_codes(s: pd.Series) -> np.ndarray:
     b = s.astype("boolean")
     out = np.where(b.isna().to_numpy(), -1, b.fillna(False).to_numpy(dtype=bool).astype(np.int8))
     return out.astype(np.int8)
+
+
+def _run_sums(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Sum of ``values[s:e+1]`` for each run (runs ascending, not overlapping), each run on its own."""
+    padded = np.r_[values, 0.0]
+    bounds = np.c_[starts, ends + 1].ravel()
+    return np.add.reduceat(padded, bounds)[0::2]
 
 
 def standing_mask(
@@ -73,7 +80,7 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     n = len(fixes)
     if n == 0:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in STAY_COLUMNS})
-    veh = pd.factorize(fixes["vehicle_id"])[0]
+    veh = vehicle_codes(fixes["vehicle_id"])
     t = epoch_seconds(fixes["ts"])
     lon = fixes["lon"].to_numpy(float)
     lat = fixes["lat"].to_numpy(float)
@@ -96,10 +103,11 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     if len(starts) == 0:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in STAY_COLUMNS})
     counts = ends - starts + 1
-    # run means by cumulative sums (exact per run, one pass)
-    csx, csy = np.r_[0.0, np.cumsum(x)], np.r_[0.0, np.cumsum(y)]
-    cx = (csx[ends + 1] - csx[starts]) / counts
-    cy = (csy[ends + 1] - csy[starts]) / counts
+    # run means: each run summed on its own (np.add.reduceat), so a stay's position never depends on
+    # what else the frame holds — a running cumsum would carry rounding from every earlier vehicle,
+    # and a vehicle's stays would move in the 7th decimal with the shard it landed in
+    cx = _run_sums(x, starts, ends) / counts
+    cy = _run_sums(y, starts, ends) / counts
 
     # merge runs of one vehicle separated by a short hop in time and space
     rv = veh[starts]
@@ -143,7 +151,7 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
         c = np.where(code >= 0, code, fallback)
         return pd.Series(pd.array(np.where(c >= 0, c == 1, False), dtype="boolean")).mask(c < 0)
 
-    vid = fixes["vehicle_id"].to_numpy()[s_idx]
+    vid = fixes["vehicle_id"].iloc[s_idx].astype(str).to_numpy(dtype=object)
     ts = fixes["ts"]
     start = ts.iloc[s_idx].reset_index(drop=True)
     end = ts.iloc[e_idx].reset_index(drop=True)

@@ -66,61 +66,17 @@ def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params)
 
 
 def candidates_for(reports: pd.DataFrame, stays: pd.DataFrame, fixes: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """Candidate trucks per report: report_id, vehicle_id, distance_m, is_stay, dwell_min, start, end."""
-    cols = ["report_id", "vehicle_id", "distance_m", "is_stay", "dwell_min", "start", "end", "lon", "lat"]
-    if reports.empty:
-        return pd.DataFrame(columns=cols)
-    out = []
-    if not stays.empty:
-        pairs = reports[["report_id", "lon", "lat", "w0", "w1"]].merge(
-            stays[["vehicle_id", "start", "end", "lon", "lat", "duration_s"]].rename(
-                columns={"lon": "slon", "lat": "slat"}
-            ),
-            how="cross",
-        )
-        d = haversine_m(pairs["lon"], pairs["lat"], pairs["slon"], pairs["slat"])
-        s, e = epoch_seconds(pairs["start"]), epoch_seconds(pairs["end"])
-        ok = (d <= params.report_radius_m) & (s <= pairs["w1"].to_numpy()) & (e >= pairs["w0"].to_numpy())
-        p = pairs.loc[ok].assign(distance_m=d[ok], is_stay=True, dwell_min=pairs.loc[ok, "duration_s"] / 60.0)
-        out.append(p.assign(lon=p["slon"], lat=p["slat"])[cols])
-    if not fixes.empty:
-        # drive-bys: only fixes inside the reports' joint bounding box are looked at (cheap on big nights)
-        pad = params.report_radius_m / 90000.0
-        box = fixes["lon"].between(reports["lon"].min() - pad * 1.2, reports["lon"].max() + pad * 1.2) & fixes[
-            "lat"
-        ].between(reports["lat"].min() - pad, reports["lat"].max() + pad)
-        f = fixes.loc[box, ["vehicle_id", "ts", "lon", "lat"]]
-        if not f.empty:
-            pairs = reports[["report_id", "lon", "lat", "w0", "w1"]].merge(
-                f.rename(columns={"lon": "flon", "lat": "flat"}), how="cross"
-            )
-            d = haversine_m(pairs["lon"], pairs["lat"], pairs["flon"], pairs["flat"])
-            t = epoch_seconds(pairs["ts"])
-            ok = (d <= params.report_radius_m) & (t >= pairs["w0"].to_numpy()) & (t <= pairs["w1"].to_numpy())
-            p = pairs.loc[ok].assign(
-                distance_m=d[ok],
-                is_stay=False,
-                dwell_min=0.0,
-                start=pairs.loc[ok, "ts"],
-                end=pairs.loc[ok, "ts"],
-                lon=pairs.loc[ok, "flon"],
-                lat=pairs.loc[ok, "flat"],
-            )
-            out.append(p[cols])
-    if not out:
-        return pd.DataFrame(columns=cols)
-    c = pd.concat([o for o in out if not o.empty] or [pd.DataFrame(columns=cols)], ignore_index=True)
-    # best observation per (report, vehicle): a stay beats a drive-by, then nearer
-    c = c.sort_values(["report_id", "is_stay", "distance_m"], ascending=[True, False, True], kind="stable")
-    return c.drop_duplicates(["report_id", "vehicle_id"]).reset_index(drop=True)
+    """Candidate trucks per report from stays and fixes in memory (``spacetime.report_candidates``)."""
+    from wastetrack.spacetime import report_candidates
+
+    return report_candidates(reports, stays, fixes, params.report_radius_m)
 
 
 def trace_reports(
     reports: pd.DataFrame,
     today: pd.DataFrame,
     earlier: pd.DataFrame,
-    stays: pd.DataFrame,
-    fixes: pd.DataFrame,
+    candidates: pd.DataFrame,
     hauls: pd.DataFrame,
     reference: Any,
     sites: gpd.GeoDataFrame,
@@ -135,6 +91,8 @@ def trace_reports(
     store is there); a truck that *stood* within the radius in the window
     (``report_trace``); a silent truck that could have reached the spot
     (``track_gap``); a truck that only passed (``report_trace``); else untraced.
+    ``candidates`` are every report's candidate trucks, best first per report
+    (``spacetime.report_candidates``, computed shard by shard).
     Returns tonight's leads (with ``report_ids`` and the new report_trace
     leads, rescored) and the untraced entries for ``run.json``.
     """
@@ -143,7 +101,7 @@ def trace_reports(
     untraced: list[dict] = []
     if not len(reports):
         return (apply_scores(today) if len(today) else today), untraced
-    rest = report_windows(reports, params)
+    rest = reports if "w0" in reports else report_windows(reports, params)
     owner: dict[str, str] = {}  # report_id → tonight's lead that explains it
     is_gap_today = today["kind"].eq("track_gap") if len(today) else pd.Series(dtype=bool)
     is_gap_before = earlier["kind"].eq("track_gap") if len(earlier) else pd.Series(dtype=bool)
@@ -168,7 +126,7 @@ def trace_reports(
     settled(owner)
     by_earlier(earlier.loc[~is_gap_before] if len(earlier) else earlier)
     # 2. a truck that stood within the radius in the window: a report_trace lead
-    cands = candidates_for(rest, stays, fixes, params)
+    cands = candidates.loc[candidates["report_id"].isin(set(rest["report_id"]))] if len(candidates) else candidates
     stood = cands.loc[cands["is_stay"].astype(bool)] if len(cands) else cands
     with_stay = rest.loc[rest["report_id"].isin(set(stood["report_id"]))] if len(stood) else rest.iloc[:0]
     traced, _ = report_trace_leads(with_stay, cands, hauls, reference.vehicles, sites, boundaries, params)

@@ -137,8 +137,13 @@ def read_batch(landing: Path, date: str, verify: bool = True) -> Batch:
     return batch
 
 
-def verify_batch(batch: Batch) -> None:
-    """Refuse (BatchError) unless the batch is complete and every file is exactly as declared."""
+def check_structure(batch: Batch) -> None:
+    """The cheap half of verification (no hashing): complete, every listed file there, nothing unlisted.
+
+    The streaming ingestion hashes and counts the GPS parts as it reads them, so a
+    night checks this first and refuses a batch that cannot be right before it
+    reads a single row.
+    """
     date = batch.date
     if not batch.complete:
         raise _refuse(date, "complete is false — waiting for the producer")
@@ -160,6 +165,24 @@ def verify_batch(batch: Batch) -> None:
             raise _refuse(date, f"{path} listed in batch.json but missing")
         if not _is_data_file(full.name):
             raise _refuse(date, f"{path}: not a .csv, .csv.gz or .parquet file")
+
+
+def verify_file(batch: Batch, entry: dict) -> None:
+    """Refuse unless one listed file's bytes and records are exactly as declared."""
+    sha, rows = hash_and_count(batch.dir / entry["path"])
+    if sha != entry["sha256"]:
+        raise _refuse(batch.date, f"{entry['path']} sha256 mismatch (declared {entry['sha256']}, found {sha})")
+    if rows != entry["rows"]:
+        raise _refuse(batch.date, f"{entry['path']} row count mismatch (declared {entry['rows']}, found {rows})")
+
+
+def verify_batch(batch: Batch) -> None:
+    """Refuse (BatchError) unless the batch is complete and every file is exactly as declared."""
+    date = batch.date
+    check_structure(batch)
+    for entry in batch.files:
+        path = entry["path"]
+        full = batch.dir / path
         sha, rows = hash_and_count(full)
         if sha != entry["sha256"]:
             raise _refuse(date, f"{path} sha256 mismatch (declared {entry['sha256']}, found {sha})")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from wastetrack.contract.batch import Batch, BatchError, ContractError, read_batch
 from wastetrack.contract.columns import (
@@ -152,6 +153,45 @@ def _model_frame(columns: dict[str, object], model: tuple[str, ...], raw: RawTab
 # ---------------------------------------------------------------- GPS
 
 
+@dataclass
+class GpsColumns:
+    """One GPS table's columns after validation (all rows; ``errors.bad`` marks the rejected ones)."""
+
+    vehicle: pa.ChunkedArray
+    ts: pd.Series
+    lon: np.ndarray
+    lat: np.ndarray
+    speed: np.ndarray
+    heading: np.ndarray
+    loaded: pd.arrays.BooleanArray
+    tipping: pd.arrays.BooleanArray
+    errors: RowErrors
+
+
+def parse_gps(raw: RawTable, timezone: str, coord_sys: str) -> GpsColumns:
+    """Validate a GPS table (a whole part, or one record batch of a streamed part) column by column.
+
+    The one place GPS rows are judged: the in-memory reader and the streaming
+    ingestion (``wastetrack.ingest``) both call it, so a row is accepted or
+    quarantined for the same reason whichever way the night is read.
+    """
+    raw.require(GPS_REQUIRED)
+    errors = RowErrors(raw.table.num_rows)
+    vehicle = parse_plate(raw.column("vehicle_id"), "vehicle_id", errors)
+    ts = parse_time(raw.column("ts"), "ts", errors, timezone, required=True, allow_epoch_ms=True)
+    lon = parse_float(raw.column("lon"), "lon", errors, required=True)
+    lat = parse_float(raw.column("lat"), "lat", errors, required=True)
+    check_lonlat(lon, lat, errors)
+    speed = parse_float(raw.column("speed_kmh"), "speed_kmh", errors, required=False)
+    check_range(speed, "speed_kmh", errors, 0.0, MAX_SPEED_KMH)
+    heading = parse_float(raw.column("heading"), "heading", errors, required=False)
+    check_range(heading, "heading", errors, 0.0, 360.0)
+    loaded = parse_bool(raw.column("loaded"), "loaded", errors)
+    tipping = parse_bool(raw.column("tipping"), "tipping", errors)
+    lon, lat = _to_wgs84_where(lon, lat, ~errors.bad, coord_sys)
+    return GpsColumns(vehicle, ts, lon, lat, speed, heading, loaded, tipping, errors)
+
+
 def read_gps_part(
     batch: Batch,
     path: str,
@@ -165,38 +205,24 @@ def read_gps_part(
     so concatenating parts keeps it one byte per fix.
     """
     raw = _load(batch, path)
-    raw.require(GPS_REQUIRED)
-    n = raw.table.num_rows
-    errors = RowErrors(n)
-    vehicle = parse_plate(raw.column("vehicle_id"), "vehicle_id", errors)
-    ts = parse_time(raw.column("ts"), "ts", errors, batch.timezone, required=True, allow_epoch_ms=True)
-    lon = parse_float(raw.column("lon"), "lon", errors, required=True)
-    lat = parse_float(raw.column("lat"), "lat", errors, required=True)
-    check_lonlat(lon, lat, errors)
-    speed = parse_float(raw.column("speed_kmh"), "speed_kmh", errors, required=False)
-    check_range(speed, "speed_kmh", errors, 0.0, MAX_SPEED_KMH)
-    heading = parse_float(raw.column("heading"), "heading", errors, required=False)
-    check_range(heading, "heading", errors, 0.0, 360.0)
-    loaded = parse_bool(raw.column("loaded"), "loaded", errors)
-    tipping = parse_bool(raw.column("tipping"), "tipping", errors)
-    lon, lat = _to_wgs84_where(lon, lat, ~errors.bad, batch.coord_sys_of("gps"))
+    g = parse_gps(raw, batch.timezone, batch.coord_sys_of("gps"))
     frame = pd.DataFrame(
         {
-            "vehicle_id": to_str_series(vehicle),
-            "ts": ts,
-            "lon": lon,
-            "lat": lat,
-            "speed_kmh": speed,
-            "heading": heading,
-            "loaded": loaded,
-            "tipping": tipping,
+            "vehicle_id": to_str_series(g.vehicle),
+            "ts": g.ts,
+            "lon": g.lon,
+            "lat": g.lat,
+            "speed_kmh": g.speed,
+            "heading": g.heading,
+            "loaded": g.loaded,
+            "tipping": g.tipping,
         }
     )
     rel = raw.rel
     cats = categories or [rel]
-    n_keep = int((~errors.bad).sum())
+    n_keep = int((~g.errors.bad).sum())
     source = pd.Categorical.from_codes(np.full(n_keep, cats.index(rel), dtype=np.int32), categories=cats)
-    frame = finish(raw, errors, frame, quarantine, counts, source_file=source)
+    frame = finish(raw, g.errors, frame, quarantine, counts, source_file=source)
     return frame[list(FIX_COLUMNS)]
 
 

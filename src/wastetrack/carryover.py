@@ -1,0 +1,226 @@
+"""Midnight carry-over: what night D hands to night D+1, so D+1 never re-reads D's batch.
+
+Trucks work at night, so hauls cross midnight. Night D+1 must see, for every
+vehicle, whatever D could not close: the haul still open at midnight (loaded or
+not yet back to load again — an off-site stop is only an unloading once the
+truck loads again), the stay the truck was in when D's data ended, and the
+manifests not yet used. That is the *state* of D:
+
+* ``tail/<shard>.parquet`` — each vehicle's fixes from just before its open
+  haul (or its last stay, or the last ``min_tail_hours``), at most
+  ``context_hours`` back, as read (before cleaning, so D+1 cleans the seam the
+  same way it would have cleaned one long track), in the shard file schema;
+* ``vehicles.parquet`` — per vehicle: last fix, where, loaded or empty, the
+  open haul (origin, departure) and the last stay: what an analyst asks
+  "where was this truck at midnight?";
+* ``manifests.pkl`` — D's manifests (not cancelled): the rebuilt hauls need theirs again;
+* ``state.json`` — counts and the date, referenced from the store with the night.
+
+Only when that state is missing (the first night of a deployment, or lost) is
+the previous batch read again; the run then says so (``run.json`` ``context``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from wastetrack import TIMEZONE
+from wastetrack.clean import _ts_i8
+from wastetrack.config import Params
+
+#: what a state directory holds, and its version (a newer wastetrack refuses an unknown one)
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TailRule:
+    """How far back each vehicle's tail reaches (documented in ``Params``)."""
+
+    context_hours: float
+    min_tail_hours: float
+    tail_margin_s: float
+
+    @classmethod
+    def of(cls, params: Params) -> TailRule:
+        return cls(params.context_hours, params.min_tail_hours, params.tail_margin_s)
+
+
+def tail_start(
+    fixes: pd.DataFrame, stays: pd.DataFrame, hauls: pd.DataFrame, date: str, params: Params
+) -> pd.Series:
+    """Per vehicle (index: plate), the earliest fix time night D+1 needs; a pure function of the vehicle.
+
+    The open haul is the last haul without a next loading (``returned_empty``
+    false): D+1 must rebuild it from its loading visit. A truck still standing
+    when D's data ended (its last stay reaches its last fix) carries that stay.
+    Everyone carries at least ``min_tail_hours`` (sheets draw 2 h before an event;
+    a report's window may reach back into the evening). Then ``tail_margin_s``
+    earlier for the stay detector's window, never more than ``context_hours``.
+    """
+    day1 = pd.Timestamp(date, tz=TIMEZONE) + pd.Timedelta(days=1)
+    floor = day1 - pd.Timedelta(hours=params.context_hours)
+    base = day1 - pd.Timedelta(hours=params.min_tail_hours)
+    vehicles = pd.Index(fixes["vehicle_id"].astype(str).unique(), name="vehicle_id")
+    start = pd.Series(base, index=vehicles)
+    if len(hauls):
+        open_h = hauls.loc[~hauls["returned_empty"].astype(bool)]
+        if len(open_h):
+            first_open = open_h.groupby("vehicle_id")["load_start"].min()
+            first_open.index = first_open.index.astype(str)
+            start = start.combine(first_open.reindex(start.index), _earlier)
+    if len(stays):
+        last_stay = stays.sort_values(["vehicle_id", "end"]).drop_duplicates("vehicle_id", keep="last")
+        last_fix = fixes.groupby("vehicle_id", observed=True)["ts"].max()
+        last_fix.index = last_fix.index.astype(str)
+        ls = last_stay.set_index(last_stay["vehicle_id"].astype(str))
+        ongoing = ls["end"] >= ls.index.map(last_fix) - pd.Timedelta(seconds=params.stay_silence_split_s)
+        start = start.combine(ls.loc[ongoing, "start"].reindex(start.index), _earlier)
+    start = start - pd.Timedelta(seconds=params.tail_margin_s)
+    return start.where(start > floor, floor)
+
+
+def _earlier(a: pd.Timestamp, b: pd.Timestamp) -> pd.Timestamp:
+    if pd.isna(b):
+        return a
+    return min(a, b)
+
+
+def tail_mask(raw: pd.DataFrame, start: pd.Series) -> np.ndarray:
+    """Rows of the shard's raw (uncleaned) fixes that belong to the tail: ts ≥ the vehicle's tail start."""
+    if raw.empty:
+        return np.zeros(0, dtype=bool)
+    per_row = raw["vehicle_id"].astype(str).map(start)
+    since = _ts_i8(per_row.astype(f"datetime64[us, {TIMEZONE}]"))
+    return _ts_i8(raw["ts"]) >= since
+
+
+def vehicle_summary(
+    fixes: pd.DataFrame, stays: pd.DataFrame, hauls: pd.DataFrame, date: str
+) -> pd.DataFrame:
+    """Where each vehicle stood when D's data ended: last fix, load state, open haul, last stay."""
+    if fixes.empty:
+        return pd.DataFrame(columns=["vehicle_id", "last_fix", "last_lon", "last_lat", "loaded", "open_haul_id",
+                                     "open_haul_origin_site_id", "open_haul_depart", "last_stay_id",
+                                     "last_stay_start", "last_stay_end"])
+    day1 = pd.Timestamp(date, tz=TIMEZONE) + pd.Timedelta(days=1)
+    t = _ts_i8(fixes["ts"])
+    before = t < day1.value // 1000
+    # fixes are sorted by vehicle and time: a vehicle's last fix before midnight is the last row of its block
+    codes = np.asarray(fixes["vehicle_id"].cat.codes if isinstance(fixes["vehicle_id"].dtype, pd.CategoricalDtype)
+                       else pd.factorize(fixes["vehicle_id"])[0])
+    idx = np.flatnonzero(before)
+    is_last = np.r_[codes[idx][1:] != codes[idx][:-1], True] if idx.size else np.zeros(0, bool)
+    last = fixes.iloc[idx[is_last]]
+    out = pd.DataFrame({
+        "vehicle_id": last["vehicle_id"].astype(str).to_numpy(object),
+        "last_fix": last["ts"].to_numpy(),
+        "last_lon": last["lon"].to_numpy(float),
+        "last_lat": last["lat"].to_numpy(float),
+        "loaded": last["loaded"].astype("boolean").to_numpy() if "loaded" in last else pd.NA,
+    })
+    if len(hauls):
+        open_h = hauls.loc[~hauls["returned_empty"].astype(bool)].sort_values("depart")
+        open_h = open_h.drop_duplicates("vehicle_id", keep="last").set_index("vehicle_id")
+        out["open_haul_id"] = out["vehicle_id"].map(open_h["haul_id"]).fillna("")
+        out["open_haul_origin_site_id"] = out["vehicle_id"].map(open_h["origin_site_id"]).fillna("")
+        out["open_haul_depart"] = out["vehicle_id"].map(open_h["depart"])
+    else:
+        out["open_haul_id"] = ""
+        out["open_haul_origin_site_id"] = ""
+        out["open_haul_depart"] = pd.NaT
+    if len(stays):
+        s = stays.loc[stays["start"] < day1].sort_values("end").drop_duplicates("vehicle_id", keep="last")
+        s = s.set_index("vehicle_id")
+        out["last_stay_id"] = out["vehicle_id"].map(s["stay_id"]).fillna("")
+        out["last_stay_start"] = out["vehicle_id"].map(s["start"])
+        out["last_stay_end"] = out["vehicle_id"].map(s["end"])
+    else:
+        out["last_stay_id"] = ""
+        out["last_stay_start"] = pd.NaT
+        out["last_stay_end"] = pd.NaT
+    return out
+
+
+def open_manifests(manifests: pd.DataFrame, date: str) -> pd.DataFrame:
+    """D's own manifests (by ``issued_at``) the next night may need: every one not cancelled.
+
+    Not only the unused ones: the next night rebuilds the hauls of the carried
+    tail, and each must find the manifest it used on D again — drop that one and
+    the rebuilt haul takes another (a pre-booked one without scans), whose real
+    haul then looks unmanifested. Matching is one-to-one per vehicle, so giving
+    the rebuilt hauls their manifests back is what keeps the next night honest.
+    """
+    if manifests.empty:
+        return manifests
+    day = manifests["issued_at"].dt.tz_convert(TIMEZONE).dt.strftime("%Y-%m-%d")
+    keep = (day == date) & (manifests["status"] != "cancelled")
+    return manifests.loc[keep].reset_index(drop=True)
+
+
+@dataclass
+class State:
+    """A night's carry-over state on disk (``uri`` is its directory)."""
+
+    date: str
+    uri: str
+    tail_files: list[str]
+    vehicles: int
+    fixes: int
+    manifests: int
+    plates: dict[str, str]
+
+    @classmethod
+    def load(cls, uri: str) -> State:
+        path = Path(uri)
+        meta = json.loads((path / "state.json").read_text(encoding="utf-8"))
+        if meta.get("format") != STATE_FORMAT:
+            raise ValueError(f"state {uri}: format {meta.get('format')!r}, this wastetrack reads {STATE_FORMAT}")
+        plates = json.loads((path / "plates.json").read_text(encoding="utf-8"))
+        files = [str(path / "tail" / f) for f in meta["tail_files"]]
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"state {uri}: {len(missing)} tail file(s) missing, e.g. {missing[0]}")
+        return cls(meta["date"], uri, files, int(meta["vehicles"]), int(meta["fixes"]), int(meta["manifests"]),
+                   plates)
+
+    def manifests_frame(self) -> pd.DataFrame:
+        return pd.read_pickle(Path(self.uri) / "manifests.pkl")
+
+    def ref(self) -> dict:
+        """What the store keeps about this state (``Store.replace_night(state=…)``)."""
+        return {"uri": self.uri, "vehicles": self.vehicles, "fixes": self.fixes, "manifests": self.manifests,
+                "format": STATE_FORMAT, "date": self.date,
+                "created_at": pd.Timestamp.now(tz=TIMEZONE).isoformat(timespec="seconds")}
+
+
+def write_state(
+    state_dir: Path,
+    date: str,
+    tail_files: list[str],
+    vehicles: pd.DataFrame,
+    manifests: pd.DataFrame,
+    plates: dict[str, str],
+    fixes: int,
+) -> State:
+    """Write the small state files next to the tails the shards wrote; ``state.json`` last (it marks complete)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    vehicles.to_parquet(state_dir / "vehicles.parquet", index=False)
+    manifests.to_pickle(state_dir / "manifests.pkl")
+    (state_dir / "plates.json").write_text(json.dumps(plates, ensure_ascii=False), encoding="utf-8")
+    meta = {
+        "format": STATE_FORMAT,
+        "date": date,
+        "tail_files": sorted(Path(f).name for f in tail_files),
+        "vehicles": len(vehicles),
+        "fixes": int(fixes),
+        "manifests": len(manifests),
+    }
+    tmp = state_dir / "state.json.tmp"
+    tmp.write_text(json.dumps(meta), encoding="utf-8")
+    tmp.replace(state_dir / "state.json")
+    return State.load(str(state_dir))
