@@ -9,7 +9,12 @@ manifests not yet used. That is the *state* of D:
 * ``tail/<shard>.parquet`` — each vehicle's fixes from just before its open
   haul (or its last stay, or the last ``min_tail_hours``), at most
   ``context_hours`` back, as read (before cleaning, so D+1 cleans the seam the
-  same way it would have cleaned one long track), in the shard file schema;
+  same way it would have cleaned one long track), in the shard file schema:
+  D+1 detects on these;
+* ``trace/<shard>.parquet`` — the rest of the last ``context_hours``: D+1 only
+  looks in them for trucks that passed a dumping report's spot (a report of the
+  morning often covers the evening before), never detects on them;
+* ``stays.pkl`` — D's stays of those hours, for the same purpose;
 * ``vehicles.parquet`` — per vehicle: last fix, where, loaded or empty, the
   open haul (origin, departure) and the last stay: what an analyst asks
   "where was this truck at midnight?";
@@ -30,73 +35,50 @@ import numpy as np
 import pandas as pd
 
 from wastetrack import TIMEZONE
-from wastetrack.clean import _ts_i8
+from wastetrack.clean import _ts_i8, max_per_vehicle
 from wastetrack.config import Params
 
 #: what a state directory holds, and its version (a newer wastetrack refuses an unknown one)
 STATE_FORMAT = 1
 
 
-@dataclass(frozen=True)
-class TailRule:
-    """How far back each vehicle's tail reaches (documented in ``Params``)."""
-
-    context_hours: float
-    min_tail_hours: float
-    tail_margin_s: float
-
-    @classmethod
-    def of(cls, params: Params) -> TailRule:
-        return cls(params.context_hours, params.min_tail_hours, params.tail_margin_s)
-
-
 def tail_start(
     fixes: pd.DataFrame, stays: pd.DataFrame, hauls: pd.DataFrame, date: str, params: Params
 ) -> pd.Series:
-    """Per vehicle (index: plate), the earliest fix time night D+1 needs; a pure function of the vehicle.
+    """Per vehicle (index: plate), the earliest fix time (int64 µs, UTC) night D+1 detects on.
 
-    The open haul is the last haul without a next loading (``returned_empty``
-    false): D+1 must rebuild it from its loading visit. A truck still standing
-    when D's data ended (its last stay reaches its last fix) carries that stay.
-    Everyone carries at least ``min_tail_hours`` (sheets draw 2 h before an event;
-    a report's window may reach back into the evening). Then ``tail_margin_s``
-    earlier for the stay detector's window, never more than ``context_hours``.
+    A pure function of the vehicle. The open haul is the last haul without a
+    next loading (``returned_empty`` false): D+1 must rebuild it from its loading
+    visit. A truck still standing when D's data ended (its last stay reaches its
+    last fix) carries that stay. Everyone carries at least ``min_tail_hours``
+    (sheets draw 2 h before an event). Then ``tail_margin_s`` earlier for the
+    stay detector's window, never more than ``context_hours``.
     """
     day1 = pd.Timestamp(date, tz=TIMEZONE) + pd.Timedelta(days=1)
-    floor = day1 - pd.Timedelta(hours=params.context_hours)
-    base = day1 - pd.Timedelta(hours=params.min_tail_hours)
-    vehicles = pd.Index(fixes["vehicle_id"].astype(str).unique(), name="vehicle_id")
-    start = pd.Series(base, index=vehicles)
+    floor = _us_of(day1 - pd.Timedelta(hours=params.context_hours))
+    base = _us_of(day1 - pd.Timedelta(hours=params.min_tail_hours))
+    last_fix = max_per_vehicle(fixes["vehicle_id"], _ts_i8(fixes["ts"]))
+    start = pd.Series(base, index=last_fix.index, dtype=np.int64)
+    big = np.iinfo(np.int64).max
     if len(hauls):
         open_h = hauls.loc[~hauls["returned_empty"].astype(bool)]
         if len(open_h):
-            first_open = open_h.groupby("vehicle_id")["load_start"].min()
-            first_open.index = first_open.index.astype(str)
-            start = start.combine(first_open.reindex(start.index), _earlier)
+            load = pd.Series(_ts_i8(open_h["load_start"].astype(f"datetime64[us, {TIMEZONE}]")))
+            first_open = load.groupby(open_h["vehicle_id"].astype(str).to_numpy()).min()
+            start = np.minimum(start, first_open.astype(np.int64).reindex(start.index, fill_value=big))
     if len(stays):
         last_stay = stays.sort_values(["vehicle_id", "end"]).drop_duplicates("vehicle_id", keep="last")
-        last_fix = fixes.groupby("vehicle_id", observed=True)["ts"].max()
-        last_fix.index = last_fix.index.astype(str)
-        ls = last_stay.set_index(last_stay["vehicle_id"].astype(str))
-        ongoing = ls["end"] >= ls.index.map(last_fix) - pd.Timedelta(seconds=params.stay_silence_split_s)
-        start = start.combine(ls.loc[ongoing, "start"].reindex(start.index), _earlier)
-    start = start - pd.Timedelta(seconds=params.tail_margin_s)
-    return start.where(start > floor, floor)
+        ids = last_stay["vehicle_id"].astype(str).to_numpy()
+        s_end = _ts_i8(last_stay["end"])
+        s_start = pd.Series(_ts_i8(last_stay["start"]), index=ids)
+        ongoing = s_end >= last_fix.reindex(ids, fill_value=0).to_numpy() - int(params.stay_silence_split_s * 1e6)
+        start = np.minimum(start, s_start[ongoing].reindex(start.index, fill_value=big))
+    start = start - int(params.tail_margin_s * 1e6)
+    return start.clip(lower=floor).astype(np.int64)
 
 
-def _earlier(a: pd.Timestamp, b: pd.Timestamp) -> pd.Timestamp:
-    if pd.isna(b):
-        return a
-    return min(a, b)
-
-
-def tail_mask(raw: pd.DataFrame, start: pd.Series) -> np.ndarray:
-    """Rows of the shard's raw (uncleaned) fixes that belong to the tail: ts ≥ the vehicle's tail start."""
-    if raw.empty:
-        return np.zeros(0, dtype=bool)
-    per_row = raw["vehicle_id"].astype(str).map(start)
-    since = _ts_i8(per_row.astype(f"datetime64[us, {TIMEZONE}]"))
-    return _ts_i8(raw["ts"]) >= since
+def _us_of(t: pd.Timestamp) -> int:
+    return int(t.value // 1000)
 
 
 def vehicle_summary(
@@ -118,7 +100,7 @@ def vehicle_summary(
     last = fixes.iloc[idx[is_last]]
     out = pd.DataFrame({
         "vehicle_id": last["vehicle_id"].astype(str).to_numpy(object),
-        "last_fix": last["ts"].to_numpy(),
+        "last_fix": last["ts"].array,
         "last_lon": last["lon"].to_numpy(float),
         "last_lat": last["lat"].to_numpy(float),
         "loaded": last["loaded"].astype("boolean").to_numpy() if "loaded" in last else pd.NA,
@@ -168,7 +150,8 @@ class State:
 
     date: str
     uri: str
-    tail_files: list[str]
+    tail_files: list[str]  # fixes the next night detects on (open hauls, last stays)
+    trace_files: list[str]  # older fixes of the last ``context_hours``: only for tracing reports
     vehicles: int
     fixes: int
     manifests: int
@@ -181,15 +164,30 @@ class State:
         if meta.get("format") != STATE_FORMAT:
             raise ValueError(f"state {uri}: format {meta.get('format')!r}, this wastetrack reads {STATE_FORMAT}")
         plates = json.loads((path / "plates.json").read_text(encoding="utf-8"))
-        files = [str(path / "tail" / f) for f in meta["tail_files"]]
-        missing = [f for f in files if not Path(f).is_file()]
+        tails = [str(path / "tail" / f) for f in meta["tail_files"]]
+        traces = [str(path / "trace" / f) for f in meta.get("trace_files", [])]
+        missing = [f for f in (*tails, *traces) if not Path(f).is_file()]
         if missing:
-            raise FileNotFoundError(f"state {uri}: {len(missing)} tail file(s) missing, e.g. {missing[0]}")
-        return cls(meta["date"], uri, files, int(meta["vehicles"]), int(meta["fixes"]), int(meta["manifests"]),
-                   plates)
+            raise FileNotFoundError(f"state {uri}: {len(missing)} file(s) missing, e.g. {missing[0]}")
+        return cls(meta["date"], uri, tails, traces, int(meta["vehicles"]), int(meta["fixes"]),
+                   int(meta["manifests"]), plates)
+
+    def floors(self) -> pd.DataFrame:
+        """(vkey, floor_us): where tonight's detection may start for each vehicle the state carried."""
+        from wastetrack.partition import vehicle_keys
+
+        v = pd.read_parquet(Path(self.uri) / "vehicles.parquet", columns=["vehicle_id", "tail_start_us"])
+        v = v.loc[v["tail_start_us"] > 0]
+        return pd.DataFrame({"vkey": vehicle_keys(v["vehicle_id"].astype(str).tolist()),
+                             "floor_us": v["tail_start_us"].to_numpy(np.int64)})
 
     def manifests_frame(self) -> pd.DataFrame:
         return pd.read_pickle(Path(self.uri) / "manifests.pkl")
+
+    def stays_frame(self) -> pd.DataFrame:
+        """The night's stays of the last ``context_hours``: where trucks stood, for tracing tomorrow's reports."""
+        path = Path(self.uri) / "stays.pkl"
+        return pd.read_pickle(path) if path.exists() else pd.DataFrame()
 
     def ref(self) -> dict:
         """What the store keeps about this state (``Store.replace_night(state=…)``)."""
@@ -201,9 +199,9 @@ class State:
 def write_state(
     state_dir: Path,
     date: str,
-    tail_files: list[str],
     vehicles: pd.DataFrame,
     manifests: pd.DataFrame,
+    stays: pd.DataFrame,
     plates: dict[str, str],
     fixes: int,
 ) -> State:
@@ -211,11 +209,13 @@ def write_state(
     state_dir.mkdir(parents=True, exist_ok=True)
     vehicles.to_parquet(state_dir / "vehicles.parquet", index=False)
     manifests.to_pickle(state_dir / "manifests.pkl")
+    stays.to_pickle(state_dir / "stays.pkl")
     (state_dir / "plates.json").write_text(json.dumps(plates, ensure_ascii=False), encoding="utf-8")
     meta = {
         "format": STATE_FORMAT,
         "date": date,
-        "tail_files": sorted(Path(f).name for f in tail_files),
+        "tail_files": sorted(p.name for p in (state_dir / "tail").glob("*.parquet")),
+        "trace_files": sorted(p.name for p in (state_dir / "trace").glob("*.parquet")),
         "vehicles": len(vehicles),
         "fixes": int(fixes),
         "manifests": len(manifests),

@@ -81,6 +81,8 @@ class PartSpec:
     keep_since_us: int | None = None  # context parts: drop fixes before this (still counted)
     report_counts: bool = True  # context parts were counted on their own night
     kind: str = "gps"  # "gps": a contract GPS part; "state": a carried tail in the shard schema
+    floors: str = ""  # Parquet (vkey, floor_us): fixes older than their vehicle's floor are only traced
+    default_floor_us: int | None = None  # the floor of vehicles not in ``floors``
 
 
 @dataclass
@@ -304,6 +306,32 @@ def ingest(spec: PartSpec, n_shards: int, shard_dir: Path, quarantine_dir: Path)
     return ingest_part(spec, n_shards, shard_dir, quarantine_dir)
 
 
+_FLOORS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def detect_floor(spec: PartSpec, keys: np.ndarray) -> np.ndarray | None:
+    """Per row, the time before which a fix cannot be stitched to the carried state (late re-uploads).
+
+    A fix of yesterday morning re-uploaded today lands far before what the
+    previous night carried for its vehicle; joined to tonight's track it would
+    make a haul across a day-long hole. Such rows are kept for tracing reports
+    only. None when the plan sets no floor.
+    """
+    if spec.default_floor_us is None:
+        return None
+    if not spec.floors:
+        return np.full(keys.size, spec.default_floor_us, dtype=np.int64)
+    if spec.floors not in _FLOORS:
+        t = pq.read_table(spec.floors)
+        order = np.argsort(t.column("vkey").to_numpy())
+        _FLOORS.clear()
+        _FLOORS[spec.floors] = (t.column("vkey").to_numpy()[order], t.column("floor_us").to_numpy()[order])
+    vk, fl = _FLOORS[spec.floors]
+    i = np.minimum(np.searchsorted(vk, keys), max(len(vk) - 1, 0))
+    hit = (vk[i] == keys) if len(vk) else np.zeros(keys.size, bool)
+    return np.where(hit, fl[i] if len(vk) else 0, spec.default_floor_us).astype(np.int64)
+
+
 def ingest_part(spec: PartSpec, n_shards: int, shard_dir: Path, quarantine_dir: Path) -> PartResult:
     """Stream one GPS part into shard files; refuse (BatchError) a part not as batch.json declared it."""
     path = Path(spec.path)
@@ -312,6 +340,7 @@ def ingest_part(spec: PartSpec, n_shards: int, shard_dir: Path, quarantine_dir: 
         raise BatchError(f"batch {date} refused: {spec.rel} listed in batch.json but missing")
     quarantine = Quarantine()
     writers = ShardWriters(shard_dir, spec.tag, n_shards)
+    trace_writers = ShardWriters(shard_dir, f"t-{spec.tag}", n_shards)
     plates: dict[int, str] = {}
     rows_in = accepted = written = 0
     hashed: dict[str, str] = {}
@@ -363,10 +392,17 @@ def ingest_part(spec: PartSpec, n_shards: int, shard_dir: Path, quarantine_dir: 
                 },
                 schema=SHARD_SCHEMA,
             )
-            writers.write(table, shard_of(keys, n_shards))
+            shards = shard_of(keys, n_shards)
+            floor = detect_floor(spec, keys)
+            if floor is None or not (old := table.column("ts").to_numpy() < floor).any():
+                writers.write(table, shards)
+            else:
+                trace_writers.write(table.filter(pa.array(old)), shards[old])
+                writers.write(table.filter(pa.array(~old)), shards[~old])
             written += sel.size
     finally:
         writers.close()
+        trace_writers.close()
         if hasher is not None:
             sha = hasher.finish()
         if thread is not None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from wastetrack import __version__
+from wastetrack import TIMEZONE, __version__
 from wastetrack.carryover import open_manifests, write_state
 from wastetrack.contract.quarantine import Quarantine
 from wastetrack.contract.tables import FileCount
@@ -29,7 +29,7 @@ from wastetrack.models import LEAD_COLUMNS, LEAD_KINDS
 from wastetrack.plan import NightContext, NightPlan
 from wastetrack.routing import LiaisonDirectory, route_leads
 from wastetrack.shard import ShardResult, load_context
-from wastetrack.spacetime import CANDIDATE_COLUMNS, best_per_vehicle
+from wastetrack.spacetime import CANDIDATE_COLUMNS, best_per_vehicle, report_candidates
 from wastetrack.trace import trace_reports
 
 
@@ -122,7 +122,13 @@ def combine(
     params = ctx.params
     today = _concat([r.leads for r in results])
     earlier = _concat([r.earlier for r in results])
-    candidates = best_per_vehicle(_concat([r.candidates for r in results], list(CANDIDATE_COLUMNS)))
+    # where trucks stood the evening before (the previous night's stays, carried): a morning report's window
+    # often reaches back there, and those stays are not rebuilt tonight
+    carried = ctx.carried_stays
+    earlier_stays = (report_candidates(ctx.reports, carried, pd.DataFrame(), params.report_radius_m)
+                     if len(carried) and len(ctx.reports) else pd.DataFrame())
+    candidates = best_per_vehicle(_concat([*(r.candidates for r in results), earlier_stays],
+                                          list(CANDIDATE_COLUMNS)))
     hauls_all = _concat([r.hauls_all for r in results])
     leads, untraced = trace_reports(
         ctx.reports, today, earlier, candidates, hauls_all, SimpleNamespace(vehicles=ctx.vehicles), ctx.sites,
@@ -176,8 +182,10 @@ def merge_night(work: Path | str, reported_before: Any = None) -> MergedNight:
         plates.update(p.plates)
     manifests = open_manifests(ctx.manifests_today, date)
     vehicles = _concat([r.vehicles for r in results])
-    tail_files = sorted(str(p) for p in (Path(plan.state_dir) / "tail").glob("*.parquet"))
-    state = write_state(Path(plan.state_dir), date, tail_files, vehicles, manifests, plates,
+    day1 = pd.Timestamp(date, tz=TIMEZONE) + pd.Timedelta(days=1)
+    floor = day1 - pd.Timedelta(hours=params.context_hours)
+    carry_stays = stays.loc[stays["end"] >= floor] if len(stays) else stays
+    state = write_state(Path(plan.state_dir), date, vehicles, manifests, carry_stays, plates,
                         sum(r.tail_fixes for r in results))
 
     q = night_quarantine(ctx, parts)

@@ -158,6 +158,7 @@ class NightContext:
     feedback: pd.DataFrame
     context: ContextDecision
     quarantine: Quarantine
+    carried_stays: pd.DataFrame = field(default_factory=pd.DataFrame)  # the previous night's, for tracing
 
     def save(self, work: Path) -> None:
         with (work / "context.pkl").open("wb") as fh:
@@ -296,12 +297,15 @@ def prepare_night(
     parts: list[PartSpec] = []
     context_manifests: list[pd.DataFrame] = []
     expected = 0
+    carried_stays = pd.DataFrame()
     if state is not None:
-        for i, f in enumerate(sorted(state.tail_files)):
-            parts.append(PartSpec(path=f, rel=f"{state.date}/state/{Path(f).name}", rows=-1, sha256="",
-                                  src=-1, timezone=TIMEZONE, coord_sys="wgs84", tag=f"c-state-{i:04d}",
-                                  report_counts=False, kind="state"))
+        for prefix, files in (("c-state", state.tail_files), ("t-state", state.trace_files)):
+            for i, f in enumerate(sorted(files)):
+                parts.append(PartSpec(path=f, rel=f"{state.date}/state/{Path(f).parent.name}/{Path(f).name}",
+                                      rows=-1, sha256="", src=-1, timezone=TIMEZONE, coord_sys="wgs84",
+                                      tag=f"{prefix}-{i:04d}", report_counts=False, kind="state"))
         context_manifests.append(state.manifests_frame())
+        carried_stays = state.stays_frame()
         expected += state.fixes
     elif prev_batch is not None:
         since = day0 - pd.Timedelta(hours=params.context_hours)
@@ -310,7 +314,22 @@ def prepare_night(
         context_manifests.append(read_manifests(prev_batch, Quarantine(), []))
         share = min(params.context_hours / 24.0, 1.0)
         expected += int(sum(f["rows"] for f in prev_batch.gps_files()) * share)
+    # detection floors: tonight's rows older than what the context can stitch them to are only traced
+    if state is not None:
+        default_floor = day0 - pd.Timedelta(hours=params.min_tail_hours, seconds=params.tail_margin_s)
+        floors = state.floors()
+    elif prev_batch is not None:
+        default_floor, floors = day0 - pd.Timedelta(hours=params.context_hours), None
+    else:
+        default_floor = day0 - pd.Timedelta(hours=params.min_tail_hours, seconds=params.tail_margin_s)
+        floors = None
+    floors_path = ""
+    if floors is not None and len(floors):
+        floors_path = str(work / "floors.parquet")
+        floors.to_parquet(floors_path, index=False)
     today = _gps_specs(batch, landing, 0, "p", None, report=True)
+    for spec in today:
+        spec.floors, spec.default_floor_us = floors_path, int(default_floor.value // 1000)
     parts += today
     expected += sum(p.rows for p in today)
     frames = [m for m in [*context_manifests, manifests] if len(m)]
@@ -322,7 +341,7 @@ def prepare_night(
         date=date, params=params, sites=sites, vehicles=reference.vehicles, carriers=reference.carriers,
         liaisons=reference.liaisons, boundaries=boundaries, manifests=all_manifests, manifests_today=manifests,
         reports=report_windows(reports, params) if len(reports) else reports.assign(w0=[], w1=[]),
-        feedback=feedback, context=decision, quarantine=quarantine,
+        feedback=feedback, context=decision, quarantine=quarantine, carried_stays=carried_stays,
     )
     ctx.save(work)
     plan = NightPlan(

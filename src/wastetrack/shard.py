@@ -42,7 +42,7 @@ from wastetrack.midnight import NightBoundary, of_the_night, split_by_night
 from wastetrack.partition import shard_of, vehicle_keys
 from wastetrack.plan import CONTEXT_NONE, NightContext, NightPlan
 from wastetrack.reconcile import match_manifests
-from wastetrack.spacetime import report_candidates
+from wastetrack.spacetime import best_per_vehicle, report_candidates
 from wastetrack.stays import detect_stays
 
 log = logging.getLogger(__name__)
@@ -79,10 +79,14 @@ class ShardResult:
 # ---------------------------------------------------------------- reading a shard
 
 
-def shard_files(work: Path, shard: int) -> list[Path]:
-    """The shard's files from every part, context first (their names sort before tonight's)."""
+def shard_files(work: Path, shard: int, trace: bool = False) -> list[Path]:
+    """The shard's files from every part, context first (their names sort before tonight's).
+
+    ``trace``: instead, the carried fixes that are only searched for report candidates.
+    """
     d = Path(work) / "shards" / f"{shard:04d}"
-    return sorted(d.glob("*.parquet")) if d.is_dir() else []
+    files = sorted(d.glob("*.parquet")) if d.is_dir() else []
+    return [f for f in files if f.name.startswith("t-") == trace]
 
 
 def read_shard_table(files: list[Path]) -> pa.Table:
@@ -203,7 +207,8 @@ def lead_tracks(leads: pd.DataFrame, candidates: pd.DataFrame, fixes: pd.DataFra
 
 
 def detect_vehicles(
-    raw: pd.DataFrame, ctx: NightContext, shard: int = 0, keep_all: bool = False
+    raw: pd.DataFrame, ctx: NightContext, shard: int = 0, keep_all: bool = False,
+    trace_raw: pd.DataFrame | None = None,
 ) -> tuple[ShardResult, pd.Series]:
     """Every per-vehicle stage on these vehicles' fixes; returns the result and each vehicle's tail start.
 
@@ -240,11 +245,24 @@ def detect_vehicles(
     stays_n, hauls_n = of_the_night(stays, hauls, boundary)
     t = lap("detect", t)
     cands = report_candidates(ctx.reports, stays, fixes, p.report_radius_m)
+    trace_fixes = None
+    if trace_raw is not None and len(trace_raw) and len(ctx.reports):
+        # the previous evening's fixes, carried only to look for trucks that passed a report's spot
+        trace_fixes, _ = clean_fixes(trace_raw, p)
+        earlier_cands = report_candidates(ctx.reports, stays.iloc[:0], trace_fixes, p.report_radius_m)
+        cands = best_per_vehicle(pd.concat([c for c in (cands, earlier_cands) if len(c)] or [cands],
+                                           ignore_index=True))
     t = lap("candidates", t)
     tracks = lead_tracks(today, cands, fixes)
+    if trace_fixes is not None:
+        for key, older in lead_tracks(today.iloc[:0], cands, trace_fixes).items():
+            tracks[key] = pd.concat([older, tracks[key]], ignore_index=True) if key in tracks else older
     t = lap("tracks", t)
-    start = tail_start(fixes, stays, hauls, date, p) if len(fixes) else pd.Series(dtype=object)
+    start = tail_start(fixes, stays, hauls, date, p) if len(fixes) else pd.Series(dtype=np.int64)
     vehicles = vehicle_summary(fixes, stays, hauls, date)
+    if len(vehicles):
+        # where the next night's detection starts for this vehicle: older late rows cannot be stitched on
+        vehicles["tail_start_us"] = vehicles["vehicle_id"].map(start).fillna(0).astype(np.int64)
     lap("carryover", t)
     keep_all = [c for c in hauls.columns if c in (
         "haul_id", "vehicle_id", "origin_site_id", "depart", "end", "manifest_id", "returned_empty")]
@@ -294,30 +312,40 @@ def load_plates(work: Path) -> dict[str, str]:
     return json.loads((Path(work) / "plates.json").read_text(encoding="utf-8"))
 
 
-def write_tail(files: list[Path], start: pd.Series, plates: Mapping[str, str], path: Path) -> int:
-    """Write the rows of the shard (as read, before cleaning) that the next night needs; returns rows."""
+def write_tail(files: list[Path], start: pd.Series, floor_us: int, plates: Mapping[str, str],
+               state_dir: Path, shard: int) -> int:
+    """Write what the next night needs of the shard's rows (as read, before cleaning); returns rows written.
+
+    ``tail/``: each vehicle's rows from its tail start (the next night detects on
+    them); ``trace/``: its other rows of the last ``context_hours`` (from
+    ``floor_us``), only searched for report candidates.
+    """
     if start.empty or not files:
         return 0
     keys = vehicle_keys(pa.array([str(v) for v in start.index], pa.string()))
-    since = pd.to_datetime(start.to_numpy()).tz_convert("UTC") if isinstance(
-        start.dtype, pd.DatetimeTZDtype) else pd.to_datetime(start.to_numpy(), utc=True)
-    since_us = np.asarray(since.as_unit("us").asi8, dtype=np.int64)
+    since_us = start.to_numpy(dtype=np.int64)
     lookup_keys = pa.array(keys)
     written = 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with pq.ParquetWriter(path, SHARD_SCHEMA, compression=SHARD_COMPRESSION) as w:
+    paths = {name: state_dir / name / f"{shard:04d}.parquet" for name in ("tail", "trace")}
+    for p in paths.values():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    with pq.ParquetWriter(paths["tail"], SHARD_SCHEMA, compression=SHARD_COMPRESSION) as tail, \
+            pq.ParquetWriter(paths["trace"], SHARD_SCHEMA, compression=SHARD_COMPRESSION) as trace:
         for f in files:
             table = pq.read_table(f)
             if table.num_rows == 0:
                 continue
             idx = pc.fill_null(pc.index_in(table.column("vkey"), value_set=lookup_keys), -1)
             idx = np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)
-            ok = idx >= 0
-            ok &= table.column("ts").to_numpy() >= np.where(ok, since_us[np.maximum(idx, 0)], 0)
-            if ok.any():
-                part = table.filter(pa.array(ok))
-                w.write_table(part)
-                written += part.num_rows
+            known = idx >= 0
+            ts = table.column("ts").to_numpy()
+            in_tail = known & (ts >= np.where(known, since_us[np.maximum(idx, 0)], 0))
+            in_trace = known & ~in_tail & (ts >= floor_us)
+            for mask, w in ((in_tail, tail), (in_trace, trace)):
+                if mask.any():
+                    part = table.filter(pa.array(mask))
+                    w.write_table(part)
+                    written += part.num_rows
     return written
 
 
@@ -330,11 +358,15 @@ def run_shard(work: Path | str, shard: int) -> dict:
     plates = load_plates(work)
     files = shard_files(work, shard)
     raw = fixes_frame(read_shard_table(files), plates)
+    trace_files = shard_files(work, shard, trace=True)
+    trace_raw = fixes_frame(read_shard_table(trace_files), plates) if trace_files else None
     t_read = time.perf_counter() - t0
-    result, start = detect_vehicles(raw, ctx, shard)
-    del raw
+    result, start = detect_vehicles(raw, ctx, shard, trace_raw=trace_raw)
+    del raw, trace_raw
     t1 = time.perf_counter()
-    result.tail_fixes = write_tail(files, start, plates, Path(plan.state_dir) / "tail" / f"{shard:04d}.parquet")
+    day1 = pd.Timestamp(plan.date, tz=TIMEZONE) + pd.Timedelta(days=1)
+    floor_us = int((day1 - pd.Timedelta(hours=ctx.params.context_hours)).value // 1000)
+    result.tail_fixes = write_tail(files, start, floor_us, plates, Path(plan.state_dir), shard)
     result.timings["read"] = round(t_read, 3)
     result.timings["carryover"] = round(result.timings.get("carryover", 0.0) + time.perf_counter() - t1, 3)
     out = work / "results" / f"{shard:04d}.pkl"

@@ -1,0 +1,180 @@
+"""A night split by vehicle gives the same answer however it is split, streamed or carried over.
+
+* leads.geojson is byte-identical for any number of shards and workers (process pool included);
+* the streaming ingestion accepts and quarantines exactly what the in-memory readers do;
+* a GPS part that breaks its batch.json promise is refused after streaming, and nothing is published;
+* night 2 from night 1's carried state gives the leads night 2 gets from re-reading batch 1, and a
+  lost state falls back to the previous batch and says so;
+* the space-time index finds exactly the candidates a brute-force cross join finds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wastetrack.clean import epoch_seconds
+from wastetrack.contract import BatchError, read_night
+from wastetrack.contract.batch import read_batch
+from wastetrack.coords import haversine_m
+from wastetrack.ingest import PartSpec, ingest_part
+from wastetrack.partition import plan_shards, shard_of, vehicle_key, vehicle_keys
+from wastetrack.pipeline import run_night
+from wastetrack.spacetime import report_candidates
+from wastetrack.store import open_store
+
+EXAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "contract" / "example"
+DATES = ("2026-11-19", "2026-11-20")
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from wastetrack.simulate import simulate
+
+    base = tmp_path_factory.mktemp("sharding")
+    simulate(base / "landing", base / "truth.json", seed=5, days=2, trucks=14, start_date=DATES[0])
+    return base / "landing"
+
+
+def _night_hashes(landing: Path, out: Path, **kw: object) -> list[str]:
+    for d in DATES:
+        run_night(landing, d, out, **kw)
+    return [hashlib.sha256((out / d / "leads.geojson").read_bytes()).hexdigest() for d in DATES]
+
+
+def _lead_ids(out: Path, date: str) -> list[str]:
+    fc = json.loads((out / date / "leads.geojson").read_text(encoding="utf-8"))
+    return sorted(f["properties"]["lead_id"] for f in fc["features"])
+
+
+def test_vehicle_keys_are_stable_and_per_distinct_plate() -> None:
+    # a fixed value: the key of a plate must never change between versions, machines or runs
+    assert vehicle_key("沪AD1234") == vehicle_key("沪AD1234") == 2287259467054861855
+    keys = vehicle_keys(["沪AD1234", "苏E12345", "沪AD1234"])
+    assert keys[0] == keys[2] != keys[1] and (keys >= 0).all()
+    assert set(shard_of(keys, 4)) <= {0, 1, 2, 3}
+
+
+def test_shards_are_sized_to_the_memory_budget() -> None:
+    small = plan_shards(500_000, workers=2, memory_budget_bytes=6 * 1024**3)
+    assert small.n_shards == 1
+    big = plan_shards(130_000_000, workers=2, memory_budget_bytes=6 * 1024**3)
+    per_worker = 3 * 1024**3
+    assert big.n_shards % 2 == 0 and big.fixes_per_shard * 450 <= per_worker
+    assert plan_shards(10, 1, 1024, n_shards=7).n_shards == 7
+
+
+def test_leads_are_identical_for_any_shard_and_worker_count(landing: Path, tmp_path: Path) -> None:
+    one = _night_hashes(landing, tmp_path / "one", workers=1, shards=1)
+    four = _night_hashes(landing, tmp_path / "four", workers=1, shards=4)
+    pool = _night_hashes(landing, tmp_path / "pool", workers=2, shards=3, force_pool=True)
+    assert one == four == pool
+    assert len(_lead_ids(tmp_path / "one", DATES[1])) > 0
+
+
+def test_streaming_ingestion_accepts_and_quarantines_exactly_what_the_readers_do(tmp_path: Path) -> None:
+    date = "2026-11-20"
+    inputs = read_night(EXAMPLE, date)
+    expected = {c.path: c for c in inputs.counts if "/gps/" in c.path}
+    q = inputs.quarantine.frame()
+    batch = read_batch(EXAMPLE, date, verify=False)
+    seen_rows = 0
+    for i, f in enumerate(batch.gps_files()):
+        rel = f"{date}/{f['path']}"
+        spec = PartSpec(str(batch.dir / f["path"]), rel, f["rows"], f["sha256"], i, batch.timezone,
+                        batch.coord_sys_of("gps"), f"p{i:03d}")
+        res = ingest_part(spec, 3, tmp_path / "shards", tmp_path / "q")
+        c = expected[rel]
+        assert (res.rows_in, res.rows_accepted, res.rows_quarantined) == (
+            c.rows_in, c.rows_accepted, c.rows_quarantined)
+        assert sum(res.fixes_by_shard) == res.rows_written == res.rows_accepted
+        want = q.loc[q["file"] == rel, ["row", "reason"]].sort_values("row").reset_index(drop=True)
+        if res.quarantine_file:
+            got = pd.read_parquet(res.quarantine_file)[["row", "reason"]].sort_values("row").reset_index(drop=True)
+            pd.testing.assert_frame_equal(got, want, check_dtype=False)
+        else:
+            assert want.empty
+        seen_rows += res.rows_written
+    assert seen_rows == len(inputs.gps)
+
+
+def test_a_gps_part_not_as_declared_is_refused_after_streaming_and_nothing_is_published(
+    landing: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "landing"
+    shutil.copytree(landing, bad)
+    part = sorted((bad / DATES[0] / "gps").glob("*.csv"))[0]
+    text = part.read_text(encoding="utf-8").splitlines(keepends=True)
+    part.write_text("".join(text[:-1]), encoding="utf-8")  # one record fewer, hash changed
+    out = tmp_path / "out"
+    with pytest.raises(BatchError, match=f"{part.name} sha256 mismatch"):
+        run_night(bad, DATES[0], out, write_sheets=False)
+    assert not (out / DATES[0]).exists()
+    hidden = out / ".wastetrack"
+    assert not any((hidden / "versions").glob("*/*")) and not any((hidden / "work").glob("*/*"))
+    with open_store(out / "wastetrack.db") as store:
+        assert store.dates() == []
+
+
+def test_state_carries_midnight_like_rereading_the_previous_batch(landing: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    for d in DATES:
+        run_night(landing, d, out, write_sheets=False)
+    run = json.loads((out / DATES[1] / "run.json").read_text(encoding="utf-8"))
+    assert run["context"]["source"] == "state" and run["status"] == "ok"
+    from_state = _lead_ids(out, DATES[1])
+
+    # the state is lost (its directory deleted): the previous batch is read again, said so, same leads
+    for s in (out / ".wastetrack" / "state" / DATES[0]).iterdir():
+        shutil.rmtree(s)
+    run_night(landing, DATES[1], out, write_sheets=False)
+    again = json.loads((out / DATES[1] / "run.json").read_text(encoding="utf-8"))
+    assert again["context"]["source"] == "previous_batch" and "unreadable" in again["context"]["note"]
+    assert _lead_ids(out, DATES[1]) == from_state
+
+    # a store that never ran night 1: the previous batch is read again, and the run says so
+    alone = tmp_path / "alone"
+    run_night(landing, DATES[1], alone, write_sheets=False)
+    run2 = json.loads((alone / DATES[1] / "run.json").read_text(encoding="utf-8"))
+    assert run2["context"]["source"] == "previous_batch" and "read again" in run2["context"]["note"]
+
+
+def test_carried_tail_is_a_fraction_of_the_night(landing: Path, tmp_path: Path) -> None:
+    res = run_night(landing, DATES[0], tmp_path / "out", write_sheets=False)
+    batch_rows = sum(f["rows_accepted"] for f in res.run["files"] if "/gps/" in f["path"])
+    assert 0 < res.run["counts"]["carried_fixes"] < 0.6 * batch_rows
+
+
+def test_space_time_index_finds_what_a_cross_join_finds() -> None:
+    rng = np.random.default_rng(3)
+    n = 20_000
+    t0 = pd.Timestamp("2026-11-20 00:00", tz="Asia/Shanghai")
+    fixes = pd.DataFrame({
+        "vehicle_id": rng.choice([f"沪A{i:05d}" for i in range(40)], n),
+        "ts": t0 + pd.to_timedelta(rng.integers(0, 86_400, n), unit="s"),
+        "lon": 121.3 + rng.random(n) * 0.2,
+        "lat": 31.1 + rng.random(n) * 0.2,
+        "loaded": pd.array(rng.choice([True, False, None], n), dtype="boolean"),
+    }).astype({"ts": "datetime64[us, Asia/Shanghai]"})
+    reports = pd.DataFrame({
+        "report_id": [f"R{i}" for i in range(25)],
+        "lon": 121.3 + rng.random(25) * 0.2,
+        "lat": 31.1 + rng.random(25) * 0.2,
+    })
+    w0 = t0.timestamp() + rng.integers(0, 80_000, 25).astype(float)
+    reports["w0"], reports["w1"] = w0, w0 + 6 * 3600
+    stays = pd.DataFrame(columns=["vehicle_id", "start", "end", "lon", "lat", "duration_s"])
+    got = report_candidates(reports, stays, fixes, 1000.0)
+    pairs = reports.merge(fixes, how="cross")
+    d = haversine_m(pairs["lon_x"], pairs["lat_x"], pairs["lon_y"], pairs["lat_y"])
+    t = epoch_seconds(pairs["ts"])
+    ok = (d <= 1000.0) & (t >= pairs["w0"]) & (t <= pairs["w1"])
+    want = set(zip(pairs.loc[ok, "report_id"], pairs.loc[ok, "vehicle_id"], strict=True))
+    assert len(want) > 50
+    assert set(zip(got["report_id"], got["vehicle_id"], strict=True)) == want
