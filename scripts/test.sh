@@ -4,5 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
+bash scripts/chromium.sh   # the browser the notebooks' offline-map test drives
 .venv/bin/ruff check src tests dags benchmarks
+# A real PostGIS for the store tests (installed and started if needed); WASTETRACK_TEST_PG may point elsewhere.
+WASTETRACK_TEST_PG="${WASTETRACK_TEST_PG:-$(bash scripts/postgis.sh)}"  # a failure here stops the run (set -e)
+export WASTETRACK_TEST_PG
 .venv/bin/python -m pytest -q "$@"

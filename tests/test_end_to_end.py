@@ -1,4 +1,4 @@
-"""End to end: a simulated scenario through ``wastetrack run``, held to a quality floor.
+"""End to end: a simulated scenario through ``wastetrack run``, and a held-out world held to a quality floor.
 
 Also: the contract checker passes on our outputs, re-running a night replaces
 (same lead ids, no duplicates in the store), a refused batch writes nothing,
@@ -18,14 +18,27 @@ import pytest
 from wastetrack.cli import main
 from wastetrack.evaluate import evaluate
 from wastetrack.simulate import simulate
+from wastetrack.simulate.seeds import HELD_OUT_SEEDS
 from wastetrack.store import read_table
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 EXAMPLE = SHARED / "contract" / "example"
 CHECKER = SHARED / "tools" / "check_outputs.py"
 
-#: quality floor of the detector on the test scenario; raise it as the detector improves
-F1_FLOOR = 0.95
+#: Quality floor: the detector on a HELD-OUT world (never tune on it, see wastetrack.simulate.seeds), scored by the
+#: strict evaluator (same vehicle, ±10 min, 300 m, one-to-one). A ratchet: each floor is what the detector achieved
+#: when it was set, minus about two events' worth of margin; raise them as the detector improves, never lower them
+#: to let a change through. Measured 2026-11-30 (seed 1009, standard, 40 trucks × 2 nights, 18 scored events, one
+#: first-night unmanifested haul not scored): F1 0.865 (P 0.842, R 0.889; both track gaps placed > 300 m off, one
+#: report_trace lead on a decoy), report → culprit top-1 5/5, routing 16/16, manifest_id 13/16, 0 wrong nights.
+FLOOR_WORLD = {"seed": HELD_OUT_SEEDS[0], "days": 2, "trucks": 40, "profile": "standard"}
+F1_FLOOR = 0.80
+PRECISION_FLOOR = 0.75
+RECALL_FLOOR = 0.77
+REPORT_TOP1_FLOOR = 0.8
+ROUTING_FLOOR = 0.95
+MANIFEST_FLOOR = 0.7
+WRONG_NIGHTS_MAX = 1
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +57,31 @@ def _lead_ids(out: Path, date: str) -> list[str]:
     return sorted(f["properties"]["lead_id"] for f in fc["features"])
 
 
-def test_quality_floor(scenario: dict) -> None:
-    result = evaluate(scenario["truth"], scenario["out"])
-    detection = result["detection"]
-    assert detection["overall"]["f1"] >= F1_FLOOR, detection
-    # every lead kind the simulator injects is found at least once
-    for kind in ("illegal_dump", "diverted", "unmanifested", "track_gap"):
-        assert detection["per_kind"][kind]["tp"] >= 1, (kind, detection["per_kind"][kind])
-    assert result["reports"]["overall"]["accuracy"] >= 0.8, result["reports"]
-    assert result["routing"]["accuracy"] >= 0.8, result["routing"]
+@pytest.fixture(scope="module")
+def held_out_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A held-out world run night by night through the public command line, exactly as an operator would."""
+    base = tmp_path_factory.mktemp("held-out")
+    landing, truth, out = base / "landing", base / "truth.json", base / "out"
+    simulate(landing, truth, start_date="2026-11-19", **FLOOR_WORLD)
+    for d in json.loads(truth.read_text(encoding="utf-8"))["dates"]:
+        assert main(["run", "--landing", str(landing), "--date", d, "--out", str(out), "-q"]) == 0
+    return {"truth": truth, "out": out}
+
+
+@pytest.mark.slow
+def test_quality_floor(held_out_world: dict) -> None:
+    result = evaluate(held_out_world["truth"], held_out_world["out"])
+    overall = result["detection"]["overall"]
+    assert result["rules"]["name"] == "strict" and overall["events"] >= 15, overall
+    assert overall["f1"] >= F1_FLOOR, overall
+    assert overall["precision"] >= PRECISION_FLOOR, overall
+    assert overall["recall"] >= RECALL_FLOOR, overall
+    for kind in ("illegal_dump", "diverted"):  # found at least once under the strict rules
+        assert result["detection"]["per_kind"][kind]["tp"] >= 1, (kind, result["detection"]["per_kind"][kind])
+    assert result["reports"]["top1"]["accuracy"] >= REPORT_TOP1_FLOOR, result["reports"]
+    assert result["routing"]["accuracy"] >= ROUTING_FLOOR, result["routing"]
+    assert result["manifest_id"]["accuracy"] >= MANIFEST_FLOOR, result["manifest_id"]
+    assert result["night"]["wrong"] <= WRONG_NIGHTS_MAX, result["night"]
 
 
 def test_outputs_pass_the_contract_checker(scenario: dict) -> None:
@@ -106,10 +135,12 @@ def test_refused_batch_writes_nothing(scenario: dict, tmp_path: Path, capsys: py
 
 def test_shared_example_runs_clean(tmp_path: Path) -> None:
     dates = ["2026-11-19", "2026-11-20"]
-    for d in dates:
+    for d, status, context in zip(dates, ("degraded", "ok"), ("none", "state"), strict=True):
         assert main(["run", "--landing", str(EXAMPLE), "--date", d, "--out", str(tmp_path), "-q"]) == 0
         run = json.loads((tmp_path / d / "run.json").read_text(encoding="utf-8"))
-        assert run["status"] == "ok" and (tmp_path / d / "sheets" / "index.html").exists()
+        # the first night has no previous day (and says so); the second starts from the first's state
+        assert (run["status"], run["context"]["source"]) == (status, context)
+        assert (tmp_path / d / "sheets" / "index.html").exists()
     res = subprocess.run(
         [sys.executable, str(CHECKER), str(EXAMPLE), str(tmp_path), *dates],
         capture_output=True,

@@ -1,41 +1,67 @@
 """The storage contract, written once for every backend.
 
-Every test takes the ``store`` fixture, parametrised by backend. Adding PostGIS is one
-line in ``BACKENDS`` (plus its ``postgis`` mark); the assertions stay the same.
+Every test takes the ``store`` fixture (or ``empty_url``, the URL of an empty store),
+parametrised by backend: each runs on SQLite and on PostGIS (a fresh schema of a real
+server per test, see conftest.py). The assertions never depend on the backend; the few
+tests about one backend's own settings say so in their name.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from pandas.testing import assert_frame_equal
 
+from wastetrack.cli import main as cli_main
 from wastetrack.models import FEEDBACK_COLUMNS, HAUL_COLUMNS, LEAD_COLUMNS, PLACE_COLUMNS, STAY_COLUMNS
-from wastetrack.store import open_store, read_table
-from wastetrack.store.base import TABLES, Store
+from wastetrack.store import (
+    SchemaVersionError,
+    StoreError,
+    StoreNotFound,
+    mask_url,
+    migrations,
+    open_store,
+    read_table,
+)
+from wastetrack.store.base import TABLES, TRACK_COLUMNS, Store
+from wastetrack.store.migrations import Migration
+from wastetrack.store.urls import mask_secrets, parse
 
 TZ = "Asia/Shanghai"
 TS = f"datetime64[us, {TZ}]"
 D1, D2 = "2026-11-19", "2026-11-20"
 
-#: backend → (open an EMPTY store for one test, marks). PostGIS will be one more line, e.g.
-#: "postgis": (lambda tmp: open_store(fresh_pg_database()), [pytest.mark.postgis]),
-BACKENDS: dict[str, tuple[Callable[[Path], Store], list[pytest.MarkDecorator]]] = {
-    "sqlite": (lambda tmp: open_store(tmp / "wastetrack.db"), []),
+#: backend → (the URL of an EMPTY store for one test, marks)
+BACKENDS: dict[str, tuple[Callable[[pytest.FixtureRequest, Path], str], list[pytest.MarkDecorator]]] = {
+    "sqlite": (lambda request, tmp: str(tmp / "wastetrack.db"), []),
+    "postgis": (lambda request, tmp: request.getfixturevalue("pg_url"), [pytest.mark.postgis]),
 }
 
 
 @pytest.fixture(params=[pytest.param(name, marks=marks) for name, (_, marks) in BACKENDS.items()])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    with BACKENDS[request.param][0](tmp_path) as s:
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return BACKENDS[request.param][0](request, tmp_path)
+
+
+@pytest.fixture
+def store(empty_url: str) -> Iterator[Store]:
+    with open_store(empty_url) as s:
         yield s
+
+
+def backend_of(url: str) -> str:
+    return parse(url)[0]
 
 
 # --- realistic frames, in the dtypes ``read`` returns -----------------------------------------------
@@ -415,8 +441,10 @@ def test_open_store_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("WASTETRACK_STORE", str(tmp_path / "env.db"))
     with open_store(None) as s:
         assert s.url.endswith("env.db")
-    with pytest.raises(NotImplementedError, match="PostGIS"):
-        open_store("postgresql://wastetrack@localhost/wastetrack")
+    for scheme in ("postgresql", "postgres", "postgis"):
+        assert parse(f"{scheme}://wt@db:5432/wastetrack") == ("postgis", "postgresql://wt@db:5432/wastetrack")
+    with pytest.raises(StoreError, match=r"^cannot connect to postgresql://wt:\*\*\*@127\.0\.0\.1:1/x: "):
+        open_store("postgis://wt:s3cr3t@127.0.0.1:1/x")  # nothing listens on port 1
     with pytest.raises(ValueError, match="scheme"):
         open_store("mysql://x")
 
@@ -464,3 +492,467 @@ def test_write_200k_stays(store: Store) -> None:
     assert len(got) == 200_000 and got["stay_id"].is_unique
     assert_frame_equal(night_part(got).iloc[-5:].reset_index(drop=True),
                        stays.iloc[-5:][[*STAY_COLUMNS, *PLACE_COLUMNS]].reset_index(drop=True))
+
+
+# --- tracks around leads, the night's carry-over state, what a night published ----------------------
+
+def make_tracks(date: str, ids: list[str]) -> pd.DataFrame:
+    n = len(ids)
+    return pd.DataFrame({
+        "lead_id": pd.Series(ids, dtype="str"),
+        "vehicle_id": pd.Series((["沪AD1234", "苏E12345"] * n)[:n], dtype="str"),
+        "start": ts(*[f"{date}T22:01:07"] * n),
+        "end": ts(*[f"{date}T23:15:00.5"] * n),
+        "n_fixes": pd.array([3 + i for i in range(n)], dtype="Int64"),
+        "wkt": pd.Series([f"LINESTRING ({120.9 + i / 100} 31.3, 120.98 31.38, 121.0{i} 31.4{i})"
+                          for i in range(n)], dtype="str"),
+    })
+
+
+STATE = {"uri": "file:///data/out/.wastetrack/state/2026-11-20.parquet", "vehicles": 312, "fixes": 48_113,
+         "created_at": "2026-11-21T02:00:41+08:00",
+         "open_hauls": [{"vehicle_id": "沪AD1234", "since": "2026-11-20T23:41:07+08:00"}], "schema": 1}
+
+
+def test_tracks_state_and_publication_round_trip(store: Store) -> None:
+    tracks = make_tracks(D2, ["L-1", "L-3"])
+    store.replace_night(D2, make_stays(D2), make_hauls(D2), make_leads(D2, ["L-1", "L-2", "L-3"]),
+                        make_run(D2, run_id="run-20261121T020000-7f3a", out_version="v3"),
+                        tracks=tracks, state=STATE)
+    got = store.read("lead_tracks", D2)
+    assert isinstance(got, gpd.GeoDataFrame) and got.crs.to_epsg() == 4326
+    assert_frame_equal(night_part(got), tracks[list(TRACK_COLUMNS)])
+    assert shapely.equals(got.geometry.to_numpy(), shapely.from_wkt(tracks["wkt"].to_numpy())).all()
+    assert got.geometry.iloc[1].coords[2] == (121.01, 31.41)
+    assert store.read("lead_tracks")["date"].tolist() == [D2, D2]
+
+    assert store.state_of(D2) == STATE
+    assert store.state_of(D1) is None
+    night_state = store.read("night_state", D2)
+    assert night_state.loc[0, ["uri", "vehicles", "fixes"]].tolist() == [STATE["uri"], 312, 48_113]
+    assert night_state.at[0, "created_at"] == pd.Timestamp("2026-11-21 02:00:41", tz=TZ)
+
+    assert store.published(D2) == {"run_id": "run-20261121T020000-7f3a", "out_version": "v3", "status": "ok"}
+    assert store.published(D1) is None
+    runs = store.read("runs")
+    assert runs.loc[0, ["run_id", "out_version"]].tolist() == ["run-20261121T020000-7f3a", "v3"]
+    write_night(store, D1, ["L-9"])  # a run without run_id / out_version
+    assert store.published(D1) == {"run_id": None, "out_version": None, "status": "ok"}
+
+
+def test_state_accepts_numpy_counts_and_keeps_extra_json(store: Store) -> None:
+    state = {**STATE, "vehicles": np.int64(3), "fixes": np.int32(7), "ratio": np.float64(0.5)}
+    store.replace_night(D2, make_stays(D2), make_hauls(D2), make_leads(D2, []), make_run(D2), state=state)
+    assert store.state_of(D2) == {**STATE, "vehicles": 3, "fixes": 7, "ratio": 0.5}
+
+
+def test_rerun_without_tracks_or_state_drops_the_old_ones(store: Store) -> None:
+    store.replace_night(D2, make_stays(D2), make_hauls(D2), make_leads(D2, ["L-1"]), make_run(D2),
+                        tracks=make_tracks(D2, ["L-1"]), state=STATE)
+    store.replace_night(D1, make_stays(D1), make_hauls(D1), make_leads(D1, ["L-1"]), make_run(D1),
+                        tracks=make_tracks(D1, ["L-1"]), state={**STATE, "fixes": 1})
+    write_night(store, D2, ["L-1", "L-2"])
+    assert store.read("lead_tracks", D2).empty and store.state_of(D2) is None
+    assert len(store.read("lead_tracks", D1)) == 1 and store.state_of(D1)["fixes"] == 1
+
+
+def test_bad_tracks_and_state_are_rejected_before_anything_changes(store: Store) -> None:
+    leads = make_leads(D2, ["L-1", "L-2"])
+    store.replace_night(D2, make_stays(D2), make_hauls(D2), leads, make_run(D2),
+                        tracks=make_tracks(D2, ["L-1"]), state=STATE)
+    before = snapshot(store)
+
+    def refused(exc: type[Exception], match: str, tracks: pd.DataFrame | None = None,
+                state: dict | None = None) -> None:
+        with pytest.raises(exc, match=match):
+            store.replace_night(D2, make_stays(D2, n=9), make_hauls(D2), leads, make_run(D2),
+                                tracks=tracks, state=STATE if state is None else state)
+
+    good = make_tracks(D2, ["L-1", "L-2"])
+    for wkt, why in (("POINT (121 31)", "LINESTRING"), ("LINESTRING EMPTY", "LINESTRING"),
+                     ("LINESTRING (121 31, 121.1", "not WKT"),
+                     ("LINESTRING (355000 3470000, 356000 3471000)", "WGS-84")):  # metres, not degrees
+        refused(ValueError, rf"^lead_tracks\.wkt: .*{why}", good.assign(wkt=[good.at[0, "wkt"], wkt]))
+    refused(TypeError, r"lead_tracks\.wkt", good.assign(wkt=[good.at[0, "wkt"], None]))
+    refused(ValueError, "not among the night's leads", make_tracks(D2, ["L-1", "L-7"]))
+    refused(Exception, "missing columns", good.drop(columns=["n_fixes"]))
+    refused(ValueError, r"night_state\.uri", state={k: v for k, v in STATE.items() if k != "uri"})
+    refused(ValueError, r"night_state\.vehicles", state={**STATE, "vehicles": True})
+    refused(ValueError, r"night_state\.fixes", state={**STATE, "fixes": 1.5})
+    refused(ValueError, r"night_state\.created_at", state={**STATE, "created_at": "tomorrow"})
+    refused(TypeError, "night_state", state=["not", "a", "mapping"])  # type: ignore[arg-type]
+    assert_same(before, snapshot(store))
+
+
+def test_a_failing_track_rolls_back_the_whole_night_and_its_state(store: Store) -> None:
+    store.replace_night(D2, make_stays(D2), make_hauls(D2), make_leads(D2, ["L-1"]), make_run(D2),
+                        tracks=make_tracks(D2, ["L-1"]), state=STATE)
+    before = snapshot(store)
+    twice = make_tracks(D2, ["L-2", "L-2"])  # the tracks insert (after stays, hauls, leads) hits its key
+    with pytest.raises(Exception, match=r"(?i)unique"):
+        store.replace_night(D2, make_stays(D2, n=9), make_hauls(D2), make_leads(D2, ["L-2"]), make_run(D2),
+                            tracks=twice, state={**STATE, "fixes": 0})
+    assert_same(before, snapshot(store))
+    assert store.state_of(D2) == STATE
+
+
+def test_concurrent_writers_of_one_night_queue(empty_url: str) -> None:
+    """Two processes re-running the same night: the write lock makes them queue, neither fails."""
+    with open_store(empty_url) as s:
+        write_night(s, D2, ["L-1"])
+    errors: list[BaseException] = []
+
+    def rerun(ids: list[str]) -> None:
+        try:
+            with open_store(empty_url) as s:
+                for _ in range(4):
+                    write_night(s, D2, ids)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rerun, args=(ids,)) for ids in (["L-1", "L-2"], ["L-3"])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with open_store(empty_url) as s:
+        assert s.read("leads", D2)["lead_id"].tolist() in (["L-1", "L-2"], ["L-3"])
+        assert len(s.read("stays", D2)) == len(make_stays(D2))
+
+
+# --- schema versions and migrations -------------------------------------------------------------------
+
+LATEST = migrations.latest("sqlite")
+
+
+def raw_execute(url: str, *sql: str) -> None:
+    """Statements on the store's database without wastetrack (what an older wastetrack or a DBA did)."""
+    backend, target = parse(url)
+    if backend == "sqlite":
+        con = sqlite3.connect(target, isolation_level=None)
+        try:
+            for q in sql:
+                con.execute(q)
+        finally:
+            con.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as con:
+            for q in sql:
+                con.execute(q)
+
+
+def at_version_1(url: str) -> None:
+    """Make ``url`` an existing store at schema version 1 with one night in it."""
+    if backend_of(url) == "sqlite":
+        sqlite3.connect(parse(url)[1]).close()  # an empty file: the runner works on existing stores only
+    schema = migrations.open_schema(url)
+    try:
+        assert [m.name for m in schema.apply(migrations.load(schema.backend)[:1])] == ["001_initial"]
+    finally:
+        schema.close()
+    raw_execute(url, f"INSERT INTO runs (date, status, run_json) VALUES ('{D1}', 'ok', '{{}}')",
+                f"INSERT INTO leads (date, lead_id, kind) VALUES ('{D1}', 'L-old', 'illegal_dump')")
+
+
+def test_migrations_exist_for_both_backends_under_the_same_names() -> None:
+    names = {b: [m.name for m in migrations.load(b)] for b in ("sqlite", "postgis")}
+    assert names["sqlite"] == names["postgis"]
+    assert names["sqlite"][:2] == ["001_initial", "002_tracks_state_publication"]
+    assert LATEST == migrations.latest("postgis") == len(names["sqlite"])
+
+
+def test_an_empty_store_is_created_at_the_latest_version(empty_url: str) -> None:
+    with open_store(empty_url) as s:
+        write_night(s, D2, ["L-1"])
+    st = migrations.status(empty_url)
+    assert (st["current"], st["latest"], st["pending"]) == (LATEST, LATEST, [])
+    assert st["applied"] == [m.name for m in migrations.load(st["backend"])]
+    assert st["backend"] == backend_of(empty_url)
+    assert migrations.upgrade(empty_url) == [] and migrations.upgrade(empty_url) == []
+    assert read_table(empty_url, "leads")["lead_id"].tolist() == ["L-1"]
+
+
+def test_an_older_store_is_refused_until_upgraded(empty_url: str) -> None:
+    at_version_1(empty_url)
+    for attempt in (lambda: open_store(empty_url), lambda: read_table(empty_url, "leads")):
+        with pytest.raises(SchemaVersionError) as err:
+            attempt()
+        message = str(err.value)
+        assert "\n" not in message and f"schema version 1, this wastetrack needs {LATEST}" in message
+        suggested = re.search(r"run `wastetrack db upgrade --store (\S+)`$", message)
+        assert suggested and migrations.status(suggested[1])["current"] == 1  # the command names this store
+    st = migrations.status(empty_url)
+    assert (st["current"], st["applied"]) == (1, ["001_initial"])
+    assert st["pending"] == [m.name for m in migrations.load(st["backend"])[1:]]
+
+    assert migrations.upgrade(empty_url) == st["pending"]
+    assert migrations.upgrade(empty_url) == []
+    with open_store(empty_url) as s:  # the night written at version 1 is still there, and usable
+        assert s.read("leads")["lead_id"].tolist() == ["L-old"]
+        assert s.published(D1) == {"run_id": None, "out_version": None, "status": "ok"}
+        write_night(s, D2, ["L-old"], run_id="r2")
+        assert s.leads_reported_before(D2, ["L-old"]) == {"L-old"}
+        assert s.published(D2)["run_id"] == "r2"
+
+
+def test_a_newer_store_is_refused(empty_url: str) -> None:
+    open_store(empty_url).close()
+    raw_execute(empty_url, "INSERT INTO schema_version (version, name, applied_at, applied_by) "
+                           f"VALUES ({LATEST + 1}, 'future', '2030-01-01T00:00:00+08:00', 'wastetrack 9')")
+    with pytest.raises(SchemaVersionError, match=rf"schema version {LATEST + 1}, newer .*: upgrade wastetrack$"):
+        open_store(empty_url)
+    with pytest.raises(SchemaVersionError, match="upgrade wastetrack"):
+        migrations.upgrade(empty_url)
+    assert migrations.status(empty_url)["current"] == LATEST + 1
+
+
+def test_a_failing_migration_changes_nothing_and_a_fixed_one_applies(empty_url: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """How a later issue adds a table: one more numbered file per backend (here injected)."""
+    open_store(empty_url).close()
+    known = migrations.load(backend_of(empty_url))
+
+    def with_step(sql: str) -> None:
+        step = Migration(LATEST + 1, f"{LATEST + 1:03d}_deliveries", sql)
+        monkeypatch.setattr(migrations, "load", lambda backend: (*known, step))
+
+    with_step("CREATE TABLE deliveries (lead_id TEXT NOT NULL PRIMARY KEY);\nCREATE TABLE broken (;\n")
+    with pytest.raises(Exception, match=r"(?i)syntax"):
+        migrations.upgrade(empty_url)
+    assert migrations.status(empty_url)["current"] == LATEST
+    with pytest.raises(SchemaVersionError, match="db upgrade"):  # the code now wants the new step
+        open_store(empty_url)
+    raw_execute(empty_url, "CREATE TABLE deliveries (x TEXT)")  # proves the failed step left no table behind
+    raw_execute(empty_url, "DROP TABLE deliveries")
+
+    with_step("CREATE TABLE deliveries (lead_id TEXT NOT NULL PRIMARY KEY);\n")
+    assert migrations.upgrade(empty_url) == [f"{LATEST + 1:03d}_deliveries"]
+    with open_store(empty_url) as s:
+        write_night(s, D2, ["L-1"])
+    raw_execute(empty_url, "INSERT INTO deliveries (lead_id) VALUES ('L-1')")
+
+
+def test_first_opens_racing_each_other_create_the_schema_once(empty_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def first_open() -> None:
+        try:
+            open_store(empty_url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_open) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert migrations.status(empty_url)["current"] == LATEST
+
+
+def test_no_store_without_create(empty_url: str) -> None:
+    if backend_of(empty_url) == "sqlite":
+        with pytest.raises(StoreNotFound):
+            migrations.status(empty_url)  # the runner never creates a file from a typo either
+        assert not Path(empty_url).exists()
+        sqlite3.connect(empty_url).close()  # an empty file is no store either
+    with pytest.raises(FileNotFoundError, match="no wastetrack store"):
+        read_table(empty_url, "leads")
+    assert migrations.status(empty_url)["current"] == 0
+    assert migrations.upgrade(empty_url) == [m.name for m in migrations.load(backend_of(empty_url))]
+
+
+def test_sqlite_file_from_before_migrations_is_upgraded(tmp_path: Path) -> None:
+    """A file written by wastetrack 0.1 (PRAGMA user_version = 1, no schema_version) keeps its nights."""
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path, isolation_level=None)
+    con.executescript(migrations.load("sqlite")[0].sql + "\nPRAGMA user_version = 1;")
+    con.execute(f"INSERT INTO runs (date, status, run_json) VALUES ('{D1}', 'ok', '{{}}')")
+    con.execute(f"INSERT INTO leads (date, lead_id, kind) VALUES ('{D1}', 'L-old', 'track_gap')")
+    con.execute("INSERT INTO lead_registry VALUES ('L-old', 'track_gap', NULL, ?, ?, 'new', NULL, NULL, ?)",
+                (D1, D1, f"{D1}T06:30:00+08:00"))
+    con.close()
+    with pytest.raises(SchemaVersionError, match=f"schema version 1, this wastetrack needs {LATEST}"):
+        open_store(path)
+    assert migrations.status(path)["applied"] == ["001_initial"]
+    assert migrations.upgrade(path) == [m.name for m in migrations.load("sqlite")[1:]]
+    con = sqlite3.connect(path)
+    try:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == LATEST
+        rows = con.execute("SELECT version, name, applied_by FROM schema_version ORDER BY version").fetchall()
+    finally:
+        con.close()
+    assert rows[0] == (1, "001_initial", "PRAGMA user_version (before versioned migrations)")
+    assert [r[0] for r in rows] == list(range(1, LATEST + 1)) and rows[1][2].startswith("wastetrack ")
+    with open_store(path) as s:
+        assert s.leads_reported_before(D2, ["L-old"]) == {"L-old"}
+        write_night(s, D2, ["L-old"])
+        assert s.read("lead_registry").loc[0, ["first_date", "last_date"]].tolist() == [D1, D2]
+
+
+# --- credentials never shown ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://wt:s3cr3t@db.example:5432/wastetrack", "postgresql://wt:***@db.example:5432/wastetrack"),
+    ("postgres://wt:p@ss:w0rd@db/wastetrack?sslmode=require", "postgres://wt:***@db/wastetrack?sslmode=require"),
+    ("postgresql://wt@db/wastetrack?sslmode=require&password=s3cr3t",
+     "postgresql://wt@db/wastetrack?sslmode=require&password=***"),
+    ("postgresql://wt:%73ecret@db/wastetrack", "postgresql://wt:***@db/wastetrack"),
+    ("host=db user=wt password='s3 cr3t' dbname=wastetrack", "host=db user=wt password=*** dbname=wastetrack"),
+    ("postgresql://wt@db:5432/wastetrack", "postgresql://wt@db:5432/wastetrack"),
+    ("postgresql://db/wastetrack", "postgresql://db/wastetrack"),
+    ("sqlite:////data/wt.db", "sqlite:////data/wt.db"),
+    (Path("/data/wt:1@x.db"), "/data/wt:1@x.db"),
+])
+def test_mask_url(url: str | Path, shown: str) -> None:
+    assert mask_url(url) == shown
+
+
+def test_mask_secrets_in_messages() -> None:
+    msg = "cannot reach postgresql://wt:s3cr3t@db/x (see postgres://a:b@c/d) password=hunter2 user@example"
+    assert mask_secrets(msg) == ("cannot reach postgresql://wt:***@db/x (see postgres://a:***@c/d) "
+                                 "password=*** user@example")
+
+
+def test_no_password_in_url_repr_status_or_errors(empty_url: str) -> None:
+    with_password = re.sub(r"^(\w+://[^@/:]+)@", r"\1:s3cr3t@", empty_url)
+    with_password = empty_url if backend_of(empty_url) == "sqlite" else with_password
+    with open_store(with_password) as s:  # the test server trusts 127.0.0.1: the password is not checked
+        assert "s3cr3t" not in s.url and "s3cr3t" not in repr(s)
+    assert "s3cr3t" not in str(migrations.status(with_password))
+    with pytest.raises(StoreError) as err:
+        open_store("postgresql://wt:s3cr3t@127.0.0.1:1/wastetrack")
+    assert "s3cr3t" not in str(err.value) and err.value.__cause__ is None and err.value.__suppress_context__
+
+
+# --- the `wastetrack db` command ----------------------------------------------------------------------
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    rc = cli_main(["db", *argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_cli_db_status_and_upgrade(empty_url: str, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    at_version_1(empty_url)
+    rc, out, _ = run_cli(capsys, "status", "--store", empty_url)
+    assert rc == 0 and f"version: 1 (latest {LATEST})" in out and "pending: 002_tracks_state_publication" in out
+    assert "run: wastetrack db upgrade --store" in out
+    monkeypatch.setenv("WASTETRACK_STORE", empty_url)  # the environment instead of --store
+    rc, out, _ = run_cli(capsys, "upgrade")
+    assert rc == 0 and "applied 002_tracks_state_publication" in out and out.rstrip().endswith("up to date")
+    rc, out, _ = run_cli(capsys, "upgrade")
+    assert rc == 0 and "applied" not in out and "nothing to apply" in out
+    rc, out, _ = run_cli(capsys, "status")
+    assert rc == 0 and f"version: {LATEST} (latest {LATEST})" in out and "pending: -" in out
+
+
+def test_cli_db_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WASTETRACK_STORE", raising=False)
+    cases: list[tuple[list[str], str]] = [
+        (["status"], "no store given"),
+        (["upgrade", "--store", str(tmp_path / "typo.db")], "no store at"),
+        (["status", "--store", "postgresql://wt:s3cr3t@127.0.0.1:1/wastetrack"], "cannot connect to"),
+        (["upgrade", "--store", "mysql://wt:s3cr3t@db/x"], "unknown store URL scheme"),
+    ]
+    for argv, expected in cases:
+        rc, out, err = run_cli(capsys, *argv)
+        assert rc == 2 and out == "", argv
+        assert err.startswith("wastetrack db: ") and expected in err and err.count("\n") == 1, err
+        assert "s3cr3t" not in err and "Traceback" not in err
+    assert not (tmp_path / "typo.db").exists()
+
+
+# --- PostGIS: geometry, indexes, COPY -------------------------------------------------------------------
+
+@pytest.mark.postgis
+def test_postgis_geometry_columns_gist_indexes_and_spatial_sql(pg_url: str) -> None:
+    import psycopg
+
+    with open_store(pg_url) as s:
+        s.replace_night(D2, make_stays(D2), make_hauls(D2), make_leads(D2, ["L-1", "L-2"]), make_run(D2),
+                        tracks=make_tracks(D2, ["L-1"]))
+    with psycopg.connect(parse(pg_url)[1]) as con:
+        columns = set(con.execute(
+            "SELECT f_table_name, f_geometry_column, type, srid FROM geometry_columns "
+            "WHERE f_table_schema = current_schema()").fetchall())
+        gist = {r[0] for r in con.execute(
+            "SELECT tablename || '.' || substring(indexdef from 'gist \\((\\w+)\\)') FROM pg_indexes "
+            "WHERE schemaname = current_schema() AND indexdef LIKE '%USING gist%'").fetchall()}
+        near = con.execute(  # leads within 100 m of a point, through the index
+            "SELECT lead_id FROM leads WHERE ST_DWithin(geom::geography, "
+            "ST_SetSRID(ST_MakePoint(120.9801, 31.3801), 4326)::geography, 100) ORDER BY lead_id").fetchall()
+        length_m = con.execute("SELECT ST_Length(geom::geography) FROM lead_tracks").fetchone()[0]
+        unloads = con.execute("SELECT haul_id, ST_AsText(unload_geom) FROM hauls ORDER BY haul_id").fetchall()
+    assert columns == {("stays", "geom", "POINT", 4326), ("hauls", "unload_geom", "POINT", 4326),
+                       ("leads", "geom", "POINT", 4326), ("lead_tracks", "geom", "LINESTRING", 4326)}
+    assert gist == {"stays.geom", "hauls.unload_geom", "leads.geom", "lead_tracks.geom"}
+    assert near == [("L-1",), ("L-2",)]
+    assert 10_000 < length_m < 20_000
+    assert unloads == [(f"H-{D2}-1", "POINT(121.31 31.12)"), (f"H-{D2}-2", None)]
+
+
+@pytest.mark.postgis
+def test_postgis_writes_with_copy_and_reads_with_read_postgis(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    copies: list[str] = []
+    real_copy, real_execute, real_read = psycopg.Cursor.copy, psycopg.Cursor.execute, gpd.read_postgis
+
+    def copy(self: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        copies.append(str(statement).split(" (")[0])
+        return real_copy(self, statement, *args, **kwargs)
+
+    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        assert not re.match(r"\s*INSERT\b.*\bVALUES\b", str(query), re.S), f"row-at-a-time insert: {query}"
+        return real_execute(self, query, *args, **kwargs)
+
+    def executemany(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("executemany: rows must go through COPY")
+
+    read_postgis_calls: list[str] = []
+
+    def read_postgis(sql: str, *args: Any, **kwargs: Any) -> Any:
+        read_postgis_calls.append(sql.split(" FROM ")[1].split()[0])
+        return real_read(sql, *args, **kwargs)
+
+    with open_store(pg_url) as s:
+        monkeypatch.setattr(psycopg.Cursor, "copy", copy)
+        monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+        monkeypatch.setattr(psycopg.Cursor, "executemany", executemany)
+        monkeypatch.setattr(gpd, "read_postgis", read_postgis)
+        s.replace_night(D2, make_stays(D2), make_hauls(D2), make_leads(D2, ["L-1", "L-2"]), make_run(D2),
+                        tracks=make_tracks(D2, ["L-1"]), state=STATE)
+        assert s.apply_feedback(FB) == 3
+        for table in ("stays", "leads", "lead_tracks", "hauls"):
+            assert len(s.read(table, D2))
+    assert copies == ["COPY runs", "COPY stays", "COPY hauls", "COPY leads", "COPY lead_tracks",
+                      "COPY night_state", "COPY lead_registry", "COPY wastetrack_incoming_feedback",
+                      "COPY lead_registry"]
+    assert read_postgis_calls == ["stays", "leads", "lead_tracks"]
+
+
+@pytest.mark.postgis
+def test_postgis_search_path_problems_are_explained(pg_url: str, pg_server: tuple[str, str]) -> None:
+    postgis_schema = pg_server[1]
+    only_ours = re.sub(rf"%2C{postgis_schema}\b", "", pg_url)  # search_path without the PostGIS schema
+    assert only_ours != pg_url
+    with pytest.raises(StoreError, match=rf"PostGIS is installed in schema '{postgis_schema}', which is not on"):
+        open_store(only_ours)
+    no_schema = re.sub(r"csearch_path%3D\w+", "csearch_path%3Dwt_does_not_exist", only_ours)
+    with pytest.raises(StoreError, match="no schema of its search_path exists"):
+        open_store(no_schema)
+    with open_store(pg_url) as s:  # nothing was left half-created
+        assert s.dates() == []
+
+
+def test_sqlite_file_that_is_not_a_database_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are not the nights you are looking for\n" * 100)
+    with pytest.raises(StoreError, match=r"^sqlite:///.*notes\.db: file is not a database$"):
+        open_store(path)

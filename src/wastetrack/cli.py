@@ -52,6 +52,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress=None if args.quiet else _progress(date),
             write_sheets=not args.no_sheets,
             without_context=args.without_context,
+            workers=args.workers,
+            shards=args.shards,
+            memory_budget_bytes=int(args.memory_gb * 1024**3) if args.memory_gb else None,
+            work_root=args.work,
         )
         print(_summary_line(res))
     return 0
@@ -67,16 +71,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         days=args.days,
         trucks=args.trucks,
         start_date=args.start_date,
+        profile=args.profile,
     )
     print(f"landing directory: {args.out}\nground truth: {args.truth}")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from wastetrack.evaluate import evaluate, format_report
+    """Score OUT against a truth file; refuses (exit 2, one line naming the path) when a night has no run."""
+    import json
 
-    result = evaluate(Path(args.truth), Path(args.out))
+    from wastetrack.evaluate import MissingRunError, evaluate, format_report
+
+    try:
+        result = evaluate(Path(args.truth), Path(args.out), dates=args.date, lenient=args.lenient)
+    except MissingRunError as exc:
+        print(f"wastetrack eval: {exc}", file=sys.stderr)
+        return 2
     print(format_report(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return 0
 
 
@@ -142,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run even if the previous day's batch is refused (the night is marked degraded)",
     )
+    r.add_argument("--workers", type=int, default=None,
+                   help="processes for ingestion, shards and sheets (default: the machine's cores)")
+    r.add_argument("--shards", type=int, default=None,
+                   help="number of vehicle shards (default: sized to --memory-gb); leads do not depend on it")
+    r.add_argument("--memory-gb", type=float, default=None,
+                   help="memory budget of the night, all workers together (default 6)")
+    r.add_argument("--work", type=Path, default=None,
+                   help="scratch directory for shards (default OUT/.wastetrack/work; shared storage on a cluster)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     r.set_defaults(func=cmd_run)
 
@@ -154,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=int, default=2)
     s.add_argument("--trucks", type=int, default=40)
     s.add_argument("--start-date", default="2026-11-19")
+    s.add_argument(
+        "--profile",
+        choices=("standard", "hard", "sparse"),
+        default="standard",
+        help="standard: dense feeds, half the trucks with sensors; hard: 30-90 s fixes, 10-40 m noise, swapped "
+        "lon/lat rows; sparse: no sensors, 60-120 s fixes (120-300 s standing), 15-50 m noise",
+    )
     s.set_defaults(func=cmd_simulate)
 
     d = sub.add_parser("demo", help="simulate a small scenario, run every night of it, print a summary")
@@ -167,10 +196,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     d.set_defaults(func=cmd_demo)
 
-    e = sub.add_parser("eval", help="precision/recall/F1 of the leads in OUT against a simulator's truth")
-    e.add_argument("--truth", required=True)
-    e.add_argument("--out", required=True)
+    e = sub.add_parser(
+        "eval",
+        help="score the leads in OUT against a simulator's truth (strict: same vehicle, ±10 min, 300 m, one-to-one)",
+    )
+    e.add_argument("--truth", required=True, help="the simulator's ground-truth JSON")
+    e.add_argument("--out", required=True, help="output directory of `wastetrack run` (OUT/<date>/leads.geojson)")
+    e.add_argument("--date", action="append", help="score only this date (repeatable; default: every truth date)")
+    e.add_argument(
+        "--lenient",
+        action="store_true",
+        help="the old rules, for comparison only: same kind, ±30 min, place not checked",
+    )
+    e.add_argument("--json", help="also write the full result (with every miss and false positive) here")
     e.set_defaults(func=cmd_eval)
+    from wastetrack.cli_db import add_db_parser  # `wastetrack db status|upgrade` (the store's schema)
+    add_db_parser(sub)
     return p
 
 

@@ -21,6 +21,10 @@ from zoneinfo import ZoneInfo
 
 TZ = ZoneInfo("Asia/Shanghai")
 LANDING_ENV, OUT_ENV, STORE_ENV = "WASTETRACK_LANDING", "WASTETRACK_OUT", "WASTETRACK_STORE"
+#: shared scratch space for shards when tasks run on several machines (default OUT/.wastetrack/work)
+WORK_ENV = "WASTETRACK_WORK"
+#: processes per task for ingestion of many parts (mapped tasks already spread the work; default 1)
+MEMORY_ENV = "WASTETRACK_MEMORY_GB"
 #: Airflow connection holding the store (optional; ``WASTETRACK_STORE`` or OUT/wastetrack.db otherwise)
 STORE_CONN_ID = "wastetrack_store"
 
@@ -142,6 +146,90 @@ def store_url_of(conn: Any) -> str:
             raise ValueError(f"wastetrack: SQLite connection {conn.conn_id!r} has no file path (set its host)")
         return path
     return conn.get_uri()
+
+
+# ---------------------------------------------------------------- the night as mapped tasks
+#
+# Each function below is one task of the nightly DAG. They hand each other only the run's work
+# directory (a path on storage every worker sees) and small lists of indexes, never data.
+
+
+def _store(url: str | None, out: str) -> Any:
+    from wastetrack.pipeline import open_store_checked
+
+    return open_store_checked(url or Path(out) / "wastetrack.db")
+
+
+def prepare(date: str, store: str | None = None, landing: str | None = None, out: str | None = None) -> dict:
+    """Task: plan the night. Returns the work directory and the mapped tasks' index lists."""
+    from wastetrack.pipeline import prepare_step
+    from wastetrack.plan import DEFAULT_MEMORY_BUDGET_BYTES
+
+    date = valid_date(date)
+    cfg = settings(landing, out, store)
+    memory = os.environ.get(MEMORY_ENV)
+    with _store(cfg["store"] or None, cfg["out"]) as st:
+        plan = prepare_step(
+            cfg["landing"], date, cfg["out"], st,
+            work_root=os.environ.get(WORK_ENV) or None, workers=1,
+            memory_budget_bytes=int(float(memory) * 1024**3) if memory else DEFAULT_MEMORY_BUDGET_BYTES,
+        )
+    return {"date": date, "work": plan.work_dir, "parts": list(range(len(plan.parts))),
+            "shards": list(range(plan.n_shards)), "context": plan.context["source"]}
+
+
+def ingest(work: str, index: int) -> dict:
+    """Task (mapped over parts): stream one input into the shards."""
+    from wastetrack.pipeline import run_ingest
+
+    return run_ingest(work, index)
+
+
+def finish_ingest(work: str) -> list[int]:
+    """Task: check every part arrived; returns the shard indexes to map the detection over."""
+    from wastetrack.pipeline import finish_ingest as _finish
+    from wastetrack.plan import NightPlan
+
+    _finish(work)
+    return list(range(NightPlan.load(work).n_shards))
+
+
+def detect(work: str, shard: int) -> dict:
+    """Task (mapped over shards): every per-vehicle stage of one shard."""
+    from wastetrack.shard import run_shard
+
+    return run_shard(work, shard)
+
+
+def merge(work: str, store: str | None = None) -> list[list[int]]:
+    """Task: the cross-vehicle steps; returns [chunk, n_chunks] pairs to map the sheets over."""
+    from wastetrack.pipeline import merge_step, sheet_chunks
+    from wastetrack.plan import NightPlan
+
+    plan = NightPlan.load(work)
+    with _store(store or settings(out=plan.out, landing=plan.landing)["store"] or None, plan.out) as st:
+        merge_step(work, st)
+    n = sheet_chunks(work, workers=4)
+    return [[i, n] for i in range(n)]
+
+
+def sheets(work: str, chunk: list[int]) -> int:
+    """Task (mapped over chunks): render one chunk of the lead sheets."""
+    from wastetrack.pipeline import run_sheets
+
+    return len(run_sheets(work, chunk[0], chunk[1]))
+
+
+def publish(work: str, store: str | None = None) -> dict:
+    """Task: commit the night to the store and swap OUT/<date> to it (crash-safe); a small summary."""
+    from wastetrack.pipeline import publish_step
+    from wastetrack.plan import NightPlan
+
+    plan = NightPlan.load(work)
+    with _store(store or settings(out=plan.out, landing=plan.landing)["store"] or None, plan.out) as st:
+        res = publish_step(work, st)
+    return {"date": res.date, "leads": res.run["leads"], "leads_total": res.run["leads_total"],
+            "status": res.run["status"], "context": res.run["context"]["source"], "out_dir": str(res.out_dir)}
 
 
 def nightly(date: str, landing: str | None = None, out: str | None = None, store: str | None = None) -> dict:

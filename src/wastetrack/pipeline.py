@@ -89,6 +89,22 @@ class StageTimer:
 # ---------------------------------------------------------------- steps (jobs of a work directory)
 
 
+def prepare_step(
+    landing: Path | str, date: str, out: Path | str, store: Any, **kwargs: Any
+) -> NightPlan:
+    """Job: tidy what dead runs left (``publish.recover``), find the previous night's carried state in the
+    store, and plan the night (``plan.prepare_night``; keyword arguments go there)."""
+    date = check_date(date)
+    out = Path(out)
+    if not Path(landing).is_dir():
+        raise UsageError(f"landing directory {landing} does not exist (check --landing / WASTETRACK_LANDING)")
+    check_out_dir(out, date)
+    out.mkdir(parents=True, exist_ok=True)
+    recover(out, store)
+    state_ref = store.state_of(previous_day(date)) if hasattr(store, "state_of") else None
+    return prepare_night(landing, date, out, state_ref=state_ref, **kwargs)
+
+
 def run_ingest(work: str | Path, index: int) -> dict:
     """Job: ingest the ``index``-th input of the plan into shards; writes ``parts/<tag>.json``."""
     work = Path(work)
@@ -145,29 +161,45 @@ def night_note_zh(decision: ContextDecision) -> str:
     return ""
 
 
+def sheet_chunks(work: str | Path, workers: int) -> int:
+    """How many sheet-rendering tasks the night's leads are split into (0 when there are no sheets to write)."""
+    plan = NightPlan.load(work)
+    n = int(json.loads((Path(work) / "merge.json").read_text(encoding="utf-8"))["leads"])
+    if not plan.write_sheets or n == 0:
+        return 0
+    return max(min(n // SHEET_CHUNK + 1, max(workers, 1) * 4), 1)
+
+
 def run_sheets(work: str | Path, chunk: int, n_chunks: int) -> dict[str, str]:
-    """Job: render every ``n_chunks``-th lead sheet starting at ``chunk``; returns lead_id → file name."""
+    """Job: render every ``n_chunks``-th lead sheet starting at ``chunk``; writes ``sheets/<chunk>.json``."""
     from wastetrack import sheets
 
     work = Path(work)
     plan = NightPlan.load(work)
-    if not hasattr(sheets, "write_lead_pages"):
-        return {}
-    merged = MergedNight.load(work)
-    leads = merged.leads.iloc[chunk::n_chunks]
-    if leads.empty:
-        return {}
-    ctx = load_context(work)
-    paths = sheets.write_lead_pages(leads, merged.tracks, sheet_context(ctx, plan), Path(plan.version_dir) / "sheets")
-    return {lid: Path(p).name for lid, p in zip(leads["lead_id"], paths, strict=False)}
+    done: dict[str, str] = {}
+    if hasattr(sheets, "write_lead_pages"):
+        merged = MergedNight.load(work)
+        leads = merged.leads.iloc[chunk::n_chunks]
+        if len(leads):
+            ctx = load_context(work)
+            paths = sheets.write_lead_pages(leads, merged.tracks, sheet_context(ctx, plan),
+                                            Path(plan.version_dir) / "sheets")
+            done = {lid: Path(p).name for lid, p in zip(leads["lead_id"], paths, strict=False)}
+    out = work / "sheets" / f"{chunk:04d}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(done, ensure_ascii=False), encoding="utf-8")
+    return done
 
 
-def write_index(work: str | Path, rendered: dict[str, str]) -> dict[str, str]:
-    """Job: the night's index.html and one page per liaison (or, with an older sheets API, every page)."""
+def write_index(work: str | Path) -> dict[str, str]:
+    """The night's index.html and one page per liaison (or, with an older sheets API, every page)."""
     from wastetrack import sheets
 
     work = Path(work)
     plan = NightPlan.load(work)
+    rendered: dict[str, str] = {}
+    for f in sorted((work / "sheets").glob("*.json")):
+        rendered.update(json.loads(f.read_text(encoding="utf-8")))
     merged = MergedNight.load(work)
     ctx = load_context(work)
     sctx = sheet_context(ctx, plan)
@@ -177,6 +209,27 @@ def write_index(work: str | Path, rendered: dict[str, str]) -> dict[str, str]:
         return rendered
     sheets.write_sheets(merged.leads, merged.tracks, sctx, out_dir)
     return {lid: sheets.sheet_filename(lid) for lid in merged.leads["lead_id"]} if len(merged.leads) else {}
+
+
+def merge_step(work: str | Path, store: Any) -> dict:
+    """Job: the cross-vehicle steps (``merge.merge_night``) with the store's registry of reported leads."""
+    plan = NightPlan.load(work)
+    merged = merge_night(work, lambda ids: store.leads_reported_before(plan.date, ids))
+    return {"leads": len(merged.leads)}
+
+
+def publish_step(work: str | Path, store: Any, timings: dict[str, float] | None = None,
+                 keep_work: bool = False) -> NightResult:
+    """Job: index pages, outputs into the new version, store commit, ``OUT/<date>`` swapped, scratch removed."""
+    work = Path(work)
+    plan = NightPlan.load(work)
+    rendered = write_index(work) if plan.write_sheets else {}
+    ctx = load_context(work)
+    merged = MergedNight.load(work)
+    quarantine = night_quarantine(ctx, part_results(work))
+    merged.run["timings_s"] = {"shard_stages": merged.run["timings_s"], **(timings or {})}
+    run = write_outputs(plan, merged, quarantine, rendered)
+    return publish_night(plan, store, merged, run, ctx, keep_work=keep_work)
 
 
 # ---------------------------------------------------------------- running the steps
@@ -211,15 +264,21 @@ def executor(workers: int, fixes_expected: int, force: bool = False) -> Any:
                                initializer=_init_worker, initargs=(threads,))
 
 
-def _open_store(url: str | Path) -> Any:
-    from wastetrack.store import open_store
+def open_store_checked(url: str | Path) -> Any:
+    """Open the store, or a one-line UsageError naming it (password masked) and what to do."""
+    from wastetrack.store import mask_url, open_store
+    from wastetrack.store.urls import StoreError
 
+    shown = mask_url(url)
     try:
         return open_store(url)
+    except StoreError as exc:  # already one line, masked, with the remedy (e.g. run `wastetrack db upgrade`)
+        raise UsageError(str(exc)) from exc
     except (ValueError, NotImplementedError) as exc:
-        raise UsageError(f"--store {url}: {exc}") from exc
+        raise UsageError(f"--store {shown}: {str(exc).replace(str(url), shown)}") from exc
     except Exception as exc:  # sqlite3.DatabaseError for "file is not a database", psycopg errors, …
-        raise UsageError(f"--store {url}: cannot open the store ({type(exc).__name__}: {exc})") from exc
+        msg = str(exc).replace(str(url), shown).splitlines()[0] if str(exc) else ""
+        raise UsageError(f"--store {shown}: cannot open the store ({type(exc).__name__}: {msg})") from exc
 
 
 def run_night(
@@ -250,14 +309,12 @@ def run_night(
     workers = max(int(workers or cpu_count()), 1)
     timer = StageTimer(progress)
     out.mkdir(parents=True, exist_ok=True)
-    store = _open_store(store_url or out / "wastetrack.db")
+    store = open_store_checked(store_url or out / "wastetrack.db")
     try:
         with out_lock(out):
-            recover(out, store)
             with timer("prepare"):
-                state_ref = store.state_of(previous_day(date)) if hasattr(store, "state_of") else None
-                plan = prepare_night(
-                    landing, date, out, state_ref=state_ref, params=params, workers=workers,
+                plan = prepare_step(
+                    landing, date, out, store, params=params, workers=workers,
                     memory_budget_bytes=memory_budget_bytes or DEFAULT_MEMORY_BUDGET_BYTES, n_shards=shards,
                     work_root=work_root, without_context=without_context, write_sheets=write_sheets,
                 )
@@ -270,21 +327,12 @@ def run_night(
                     with timer("detect"):
                         list(ex.map(run_shard, [work] * plan.n_shards, range(plan.n_shards)))
                     with timer("merge"):
-                        merged = merge_night(work, lambda ids: store.leads_reported_before(date, ids))
-                    rendered: dict[str, str] = {}
+                        merge_step(work, store)
                     with timer("sheets"):
-                        if write_sheets and len(merged.leads):
-                            n = max(min(len(merged.leads) // SHEET_CHUNK + 1, workers * 4), 1)
-                            for part in ex.map(run_sheets, [work] * n, range(n), [n] * n):
-                                rendered.update(part)
-                        if write_sheets:
-                            rendered = write_index(work, rendered)
+                        n = sheet_chunks(work, workers)
+                        list(ex.map(run_sheets, [work] * n, range(n), [n] * n))
                 with timer("publish"):
-                    ctx = load_context(Path(work))
-                    quarantine = night_quarantine(ctx, part_results(Path(work)))
-                    merged.run["timings_s"] = {"shard_stages": merged.run["timings_s"], **timer.timings}
-                    run = write_outputs(plan, merged, quarantine, rendered)
-                    result = publish_night(plan, store, merged, run, ctx, keep_work=keep_work)
+                    result = publish_step(work, store, dict(timer.timings), keep_work=keep_work)
             except BaseException:
                 recover(out, store)  # the work dir and the unpublished version go; the previous night stays
                 raise

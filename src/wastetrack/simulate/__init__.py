@@ -1,20 +1,26 @@
 """Scenario simulator: a landing directory exactly per the contract, plus its ground truth.
 
-``simulate(out_dir, truth_path, seed, days, trucks)`` builds a world of real
-places (``geography``), a fleet (``fleet``) and a liaison network
+``simulate(out_dir, truth_path, seed, days, trucks, profile="standard")`` draws
+the world's parameters from the profile (``profiles``: ``standard``, ``hard``,
+``sparse``), builds a world of real places (``geography``) with receivers'
+shared access roads (``adversary``), a fleet (``fleet``) and a liaison network
 (``liaisons``), plans every truck's night shifts with injected violations
-(``nights``, ``violations``), samples GPS tracks (``trips``), derives
-manifests and dumping reports (``manifests``, ``reports``), dirties the feed
-(``defects``) and writes it (``writer``). The ground truth (events, reports,
-legit long stops, defect counts) goes to ``truth_path``, never into the landing
-directory. Same seed, same bytes.
+(``nights``, ``violations``), samples GPS tracks (``trips``), derives manifests
+and dumping reports (``manifests``, ``reports``), dirties the feed
+(``defects``) and writes it (``writer``). The ground truth goes to
+``truth_path``, never into the landing directory. Same seed and profile, same
+bytes.
 
-Adversarial realism (``adversary``): sensor faults, multipath drift at canyon
-sites, dumps next to receivers and traffic lights, legit stops and dark
-terminals around the dumps of sensorless trucks, silences on empty drives. Each
-truth event lists its ``features``; ``hauls`` lists every haul in the window
-with its features and manifest; ``adversarial`` the instances (flap windows,
-drifts, silences) and ``stats["adversarial"]`` their counts.
+The truth holds ``events`` (each with where and when, which night must report
+it — ``report_night`` — whether the truck had sensors, its adversarial
+``features`` and how many fixes of it survived the feed, ``evidence_fixes``),
+``reports`` (with the culprit trucks, or none for decoys), ``legit_long_stops``,
+``hauls`` (every haul in the window with its features and manifest),
+``adversarial`` (flap windows, drifts, silences, dead zones, access roads),
+``trucks`` (feed traits per truck), ``world`` (the drawn knobs) and ``defects``
+(counts).
+
+Seeds: ``seeds.TUNING_SEEDS`` may be tuned on; ``seeds.HELD_OUT_SEEDS`` never.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from wastetrack.coords import from_wgs84, haversine_m
 from wastetrack.models import REPORT_COLUMNS
 from wastetrack.simulate import adversary as adv
 from wastetrack.simulate import defects as dfx
+from wastetrack.simulate import profiles as prof
 from wastetrack.simulate.admin import locate
 from wastetrack.simulate.fleet import make_carriers, make_trucks
 from wastetrack.simulate.geography import (
@@ -48,10 +55,11 @@ from wastetrack.simulate.geography import (
 )
 from wastetrack.simulate.liaisons import make_liaisons
 from wastetrack.simulate.manifests import add_stray, build_manifests, manifest_day, stray_cancelled
-from wastetrack.simulate.nights import MIN, TZ, NightPlanner, World
-from wastetrack.simulate.reports import decoy_spots, make_report, report_time, roadside_address
+from wastetrack.simulate.nights import DUMP_EXTRAS, TZ, NightPlanner, World
+from wastetrack.simulate.reports import decoy_reports, make_report, report_time, roadside_address
+from wastetrack.simulate.routing import route
 from wastetrack.simulate.trips import RouteBook, sample_segments
-from wastetrack.simulate.violations import events_from_hauls, schedule
+from wastetrack.simulate.violations import events_from_hauls, number_events, schedule
 from wastetrack.simulate.writer import (
     parquet_epoch,
     parquet_native,
@@ -61,7 +69,9 @@ from wastetrack.simulate.writer import (
     write_sites,
 )
 
-__all__ = ["simulate"]
+__all__ = ["PROFILE_NAMES", "simulate"]
+
+PROFILE_NAMES = prof.PROFILE_NAMES
 
 GPS_COLUMNS = ["vehicle_id", "ts", "lon", "lat", "speed_kmh", "heading", "loaded", "tipping"]
 
@@ -104,10 +114,17 @@ def _csv_frame(
     )
 
 
+def _day(t: float) -> str:
+    return datetime.fromtimestamp(t, TZ).date().isoformat()
+
+
 class _Scenario:
-    def __init__(self, seed: int, days: int, trucks: int, start_date: str):
+    def __init__(self, seed: int, days: int, trucks: int, start_date: str, profile: str = "standard"):
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self.profile = prof.profile_of(profile)
+        # a stream of its own, so the world's knobs do not shift when a stage draws more or less
+        self.knobs = prof.draw_knobs(self.profile, np.random.default_rng([seed, 9]))
         self.start = date.fromisoformat(start_date)
         self.dates = [self.start + timedelta(days=i) for i in range(days)]
         self.n_trucks = trucks
@@ -139,14 +156,32 @@ class _Scenario:
             for c in park_counties
         }
         fuel = far_from(make_places(rng, "fuel", CONSTRUCTION_COUNTIES, 16, 300, 2500, "FS"), everything, 500)
-        self.trucks = make_trucks(rng, self.n_trucks, carriers, parks, self.start.year)
+        k = self.knobs
+        self.trucks = make_trucks(rng, self.n_trucks, carriers, parks, self.start.year, k)
+        fences = adv.fence_geometries(everything)
+        arng = np.random.default_rng([self.seed, 6])
+        approaches = adv.make_approaches(arng, self.receivers, self.sites, fences)
         anchors = [(s.site_id, *s.xy, s.radius_m * 1.2) for s in everything]
         places = [p for ps in (*dumps.values(), *parks.values(), fuel) for p in ps]
+        places += [a.hub for a in approaches.values()]
         anchors += [(p.place_id, *p.xy, 0.0) for p in places]
         routes = RouteBook(self.seed, anchors)
-        self.world = World(self.dates, self.sites, self.receivers, dumps, parks, fuel, routes=routes)
-        self.world.fences = adv.fence_geometries(everything)
-        self.world.canyon = adv.canyon_sites(np.random.default_rng([self.seed, 4]), self.sites, self.receivers)
+        adv.place_laybys(arng, approaches, routes, self.receivers, fences)
+        self.world = World(self.dates, self.sites, self.receivers, dumps, parks, fuel, routes=routes, knobs=k)
+        self.world.fences = fences
+        self.world.approaches = approaches
+        self.world.canyon = adv.canyon_sites(
+            np.random.default_rng([self.seed, 4]),
+            self.sites,
+            self.receivers,
+            k.canyon_site_share,
+            k.canyon_receiver_share,
+        )
+        drng = np.random.default_rng([self.seed, 7])
+        self.world.decks = {
+            "style": adv.Deck(drng, prof.SPOT_STYLES, k.style_weights),
+            "extras": adv.Deck(drng, DUMP_EXTRAS, [1.0] * len(DUMP_EXTRAS)),
+        }
         self.liaisons, self.county_city = make_liaisons(rng)
         self.carriers = carriers
 
@@ -178,10 +213,13 @@ class _Scenario:
         n_nights = len(self.world.nights)
         taken = {(s.truck, s.night) for s in specs}
         free = [(k, n) for k in range(self.n_trucks) for n in range(n_nights - 1) if (k, n) not in taken]
-        n_road = min(len(free), 1 + len(self.dates) // 2)
+        want = self.knobs.roadside_per_100_truck_days * self.n_trucks * len(self.dates) / 100.0
+        n_road = min(len(free), max(1, int(rng.poisson(want))))
         roadside = (
             {free[int(i)] for i in rng.choice(len(free), size=n_road, replace=False)} if free else set()
         )
+        first = [self.receivers_for(s) for s in self.sites]
+        self.world.popularity = dict(Counter(c[0].site_id for c in first if c))
         self.planners: list[NightPlanner] = []
         for k, truck in enumerate(self.trucks):
             prng = np.random.default_rng([self.seed, 1, k])
@@ -201,6 +239,30 @@ class _Scenario:
             self.planners.append(pl)
         self.hauls = [h for pl in self.planners for h in pl.hauls]
         self._count_light_stops_near_dumps()
+        self._count_innocent_stops_near_dumps()
+
+    def _count_innocent_stops_near_dumps(self) -> None:
+        """Legit long stops of *other* trucks within 150 m of a dump spot, within a day of the dump."""
+        rows = [
+            (pl.truck.vehicle_id, *to_xy(s.lon, s.lat), s.start, s.end)
+            for pl in self.planners
+            for s in pl.stops
+            if s.kind != "shift_park"
+        ]
+        if not rows:
+            return
+        vid = np.array([r[0] for r in rows], dtype=object)
+        arr = np.array([[float(r[1]), float(r[2]), r[3], r[4]] for r in rows])
+        for h in self.hauls:
+            if h.kind not in ("illegal_dump", "track_gap") and h.roadside is None:
+                continue
+            pts = [to_xy(a, b) for a, b in h.spots] if h.roadside is None else [to_xy(*h.roadside[2:])]
+            t0 = h.event_start if h.roadside is None else h.roadside[0]
+            near = np.zeros(len(arr), dtype=bool)
+            for x, y in pts:
+                near |= np.hypot(arr[:, 0] - float(x), arr[:, 1] - float(y)) < 150
+            near &= (vid != h.vehicle_id) & (arr[:, 3] > t0 - 86400) & (arr[:, 2] < t0 + 86400)
+            h.notes["innocent_stops_within_150m"] = int(near.sum())
 
     def _count_light_stops_near_dumps(self) -> None:
         """How many red-light stops (any truck, any time) lie within 60 m of each red-light dump spot."""
@@ -218,13 +280,25 @@ class _Scenario:
     # ---- tracks --------------------------------------------------------------------------------------
     def sample(self) -> None:
         frames = []
-        stuck, flaky = adv.sensor_faults(np.random.default_rng([self.seed, 3]), [t.sensors for t in self.trucks])
+        kn = self.knobs
+        stuck, flaky = adv.sensor_faults(
+            np.random.default_rng([self.seed, 3]),
+            [t.sensors for t in self.trucks],
+            kn.tipping_stuck_share,
+            kn.load_flap_share,
+        )
         self.tipping_stuck = sorted(stuck)
         self.load_flapping = sorted(flaky)
         self.flaps: dict[int, list[tuple[float, float]]] = {}
         for k, (truck, pl) in enumerate(zip(self.trucks, self.planners, strict=True)):
             srng = np.random.default_rng([self.seed, 2, k])
-            s = sample_segments(srng, pl.segs, truck.interval_s)
+            s = sample_segments(
+                srng,
+                pl.segs,
+                truck.interval_s,
+                truck.parked_interval_s,
+                truck.parked_interval_s if truck.motion_based else None,
+            )
             t = s["t"]
             if k in stuck or k in flaky:
                 frng = np.random.default_rng([self.seed, 5, k])
@@ -240,11 +314,12 @@ class _Scenario:
             n = int(keep.sum())
             x = s["x"][keep] + srng.normal(0, truck.noise_m, n)
             y = s["y"][keep] + srng.normal(0, truck.noise_m, n)
-            out = srng.random(n) < 0.002
+            out = srng.random(n) < kn.outlier_share
             ang = srng.uniform(0, 2 * np.pi, n)
-            x = np.where(out, x + 50 * np.cos(ang), x)
-            y = np.where(out, y + 50 * np.sin(ang), y)
-            self.counts["outliers_50m"] += int(out.sum())
+            far = srng.uniform(30, 80, n)
+            x = np.where(out, x + far * np.cos(ang), x)
+            y = np.where(out, y + far * np.sin(ang), y)
+            self.counts["outliers_30_80m"] += int(out.sum())
             lon, lat = to_lonlat(x, y)
             frames.append(
                 pd.DataFrame(
@@ -261,10 +336,9 @@ class _Scenario:
                 )
             )
         fx = pd.concat(frames, ignore_index=True).drop_duplicates(["vcode", "t"]).reset_index(drop=True)
-        fx["day"] = [
-            d.isoformat()
-            for d in pd.to_datetime(fx["t"], unit="s", utc=True).dt.tz_convert("Asia/Shanghai").dt.date
-        ]
+        local_day = (fx["t"].to_numpy() + 8 * 3600) // 86400  # Asia/Shanghai has no DST: whole days
+        names = {int(d): date.fromordinal(date(1970, 1, 1).toordinal() + int(d)).isoformat() for d in set(local_day)}
+        fx["day"] = [names[int(d)] for d in local_day]
         self.clean = fx
         self.counts["clean_fixes"] = len(fx)
 
@@ -281,20 +355,21 @@ class _Scenario:
 
     # ---- truth pieces --------------------------------------------------------------------------------
     def build_events_and_reports(self) -> None:
-        rng = self.rng
-        self.manifests = build_manifests(rng, self.hauls, self.world)
+        rng, k = self.rng, self.knobs
+        self.manifests = build_manifests(rng, self.hauls, self.world, k.late_manifest_p)
         stray = stray_cancelled(rng, self.world, self.trucks, self.sites, len(self.dates))
         self.manifests = add_stray(self.manifests, rng, stray, self.receivers)
-        self.events = events_from_hauls(self.hauls, self.liaisons, self.county_city)
+        w = self.world
+        self.events = events_from_hauls(self.hauls, self.liaisons, self.county_city, w.win_start, w.win_end)
+        last_day = self.dates[-1]
         reports = []
         for e in self.events:
             h = e["_haul"]
-            if e["kind"] != "illegal_dump" or rng.random() > 0.55:
+            if e["kind"] != "illegal_dump" or rng.random() > k.report_p:
                 continue
-            rt = report_time(rng, h.event_end)
+            rt = report_time(rng, h.event_end, k, last_day)
             if rt is None:
                 continue
-            win = rng.random() < 0.5
             r = make_report(
                 rng,
                 h.unload_lon,
@@ -305,56 +380,47 @@ class _Scenario:
                 h.spot_name,
                 h.waste_type,
                 e["county_adcode"],
-                win,
+                bool(rng.random() < k.report_window_p),
+                k.report_offset_m,
             )
             reports.append({**r, "_event": e, "_vehicle": h.vehicle_id, "_expected": "explained"})
         for h in self.hauls:
             if h.roadside is None:
                 continue
             t0, t1, lon, lat = h.roadside
-            rt = report_time(rng, t1)
+            rt = report_time(rng, t1, k, last_day)
             if rt is None:
                 continue
             county, addr = roadside_address(rng, lon, lat)
-            r = make_report(rng, lon, lat, t0 - 1800, t1 + 1800, rt, addr, h.waste_type, county, True)
-            reports.append({**r, "_event": None, "_vehicle": h.vehicle_id, "_expected": "report_trace"})
-        # decoys: places no truck came within 3 km of in the day before the report
+            window = (t0 - 1800, min(rt - 600, t1 + 1800))
+            r = make_report(rng, lon, lat, *window, rt, addr, h.waste_type, county, True, k.report_offset_m)
+            ev = self._roadside_event(h)
+            self.events.append(ev)
+            reports.append({**r, "_event": ev, "_vehicle": h.vehicle_id, "_expected": "report_trace"})
         fx = self.clean
         fxx, fxy = to_xy(fx["lon"].to_numpy(), fx["lat"].to_numpy())
-        ft = fx["t"].to_numpy()
-        spots = decoy_spots()
-        for d in self.dates:
-            for _ in range(int(rng.integers(1, 3))):
-                for _try in range(10):
-                    county, town, tl, tt = spots[int(rng.integers(len(spots)))]
-                    x0, y0 = to_xy(tl, tt)
-                    ang, rr = rng.uniform(0, 2 * np.pi), rng.uniform(500, 2000)
-                    x0, y0 = float(x0 + rr * np.cos(ang)), float(y0 + rr * np.sin(ang))
-                    rt = (
-                        datetime(d.year, d.month, d.day, tzinfo=TZ).timestamp()
-                        + float(rng.uniform(7, 22)) * 3600
-                    )
-                    sel = (ft > rt - 30 * 3600) & (ft <= rt)
-                    if sel.any() and np.hypot(fxx[sel] - x0, fxy[sel] - y0).min() < 3000:
-                        continue
-                    lon, lat = to_lonlat(x0, y0)
-                    place = ("村路边空地", "村河道旁", "村农田边")[int(rng.integers(3))]
-                    addr = f"{COUNTIES[county].name}{town}{place}"
-                    r = make_report(
-                        rng,
-                        float(lon),
-                        float(lat),
-                        rt - 10 * 3600,
-                        rt - 3600,
-                        rt,
-                        addr,
-                        "construction",
-                        county,
-                        bool(rng.random() < 0.5),
-                    )
-                    reports.append({**r, "_event": None, "_vehicle": "", "_expected": "untraced"})
-                    break
+        stops = [
+            (*to_xy(s.lon, s.lat), s.start, s.end)
+            for pl in self.planners
+            for s in pl.stops
+            if s.kind != "shift_park"
+        ]
+        dumps = [
+            (*to_xy(a, b), h.event_start, h.event_end)
+            for h in self.hauls
+            if h.kind in ("illegal_dump", "track_gap")
+            for a, b in h.spots
+        ]
+        dumps += [
+            (*to_xy(h.roadside[2], h.roadside[3]), h.roadside[0], h.roadside[1])
+            for h in self.hauls
+            if h.roadside is not None
+        ]
+        track = (fxx, fxy, fx["t"].to_numpy(), fx["speed_kmh"].to_numpy() > 5)
+        for r in decoy_reports(rng, k, self.dates, self.n_trucks, track, stops, dumps):
+            reports.append({**r, "_event": None, "_vehicle": "", "_expected": "untraced"})
         reports.sort(key=lambda r: (r["reported_at"], r["lon"]))
+        number_events(self.events)
         for i, r in enumerate(reports, start=1):
             day = datetime.fromtimestamp(r["reported_at"], TZ)
             r["report_id"] = (
@@ -364,7 +430,51 @@ class _Scenario:
             r["_events"] = self._explaining_events(r) if r["_event"] is not None else []
             for e in r["_events"]:
                 e["report_ids"].append(r["report_id"])
+            if r["_expected"] == "report_trace":  # only the report reveals it: decided when it arrives
+                r["_event"]["decided_at"] = _iso(r["reported_at"])
+                r["_event"]["report_night"] = r["date"]
         self.reports = reports
+
+    def _roadside_event(self, h) -> dict:
+        """The truth event of a small roadside dump only a report reveals (kind ``report_trace``)."""
+        t0, t1, lon, lat = h.roadside
+        loc = locate([lon, h.origin.lon], [lat, h.origin.lat])
+        county, prov = loc.at[0, "county_adcode"], loc.at[0, "province_adcode"]
+        ocounty = loc.at[1, "county_adcode"] or h.origin.county_adcode
+        oprov = loc.at[1, "province_adcode"] or ocounty[:2] + "0000"
+        return {
+            "event_id": "",
+            "kind": "report_trace",
+            "subkind": "roadside",
+            "vehicle_id": h.vehicle_id,
+            "carrier_id": h.carrier_id,
+            "date": _day(t1),
+            "start": _iso(t0),
+            "end": _iso(t1),
+            "lon": round(lon, 6),
+            "lat": round(lat, 6),
+            "spots": [[round(lon, 6), round(lat, 6)]],
+            "county_adcode": county,
+            "province_adcode": prov,
+            "cross_border": bool(prov != oprov),
+            "origin_site_id": h.origin.site_id,
+            "origin_county_adcode": ocounty,
+            "manifest_id": h.manifest_id,
+            "unload_site_id": "",
+            "crosses_midnight": _day(t0) != _day(t1),
+            "sensors": bool(h.sensors),
+            "last_haul": False,
+            "style": "roadside",
+            "decided_at": None,
+            "report_night": None,
+            "decidable": True,
+            "undecidable_reason": "",
+            "primary_liaison_id": route(county, self.liaisons, self.county_city),
+            "report_ids": [],
+            "features": ["roadside_small_dump", *(["no_sensors"] if not h.sensors else [])],
+            "notes": {k: v for k, v in h.notes.items() if k == "innocent_stops_within_150m"},
+            "_haul": h,
+        }
 
     def _explaining_events(self, r: dict) -> list[dict]:
         """Every dump a report may describe: the one it was made for and any other at the same spot
@@ -377,24 +487,10 @@ class _Scenario:
         for e in self.events:
             if e is r["_event"] or e["kind"] != "illegal_dump":
                 continue
+            near = any(haversine_m(lon, lat, r["lon"], r["lat"]) <= 250 for lon, lat in e["spots"])
             h = e["_haul"]
-            near = haversine_m(h.unload_lon, h.unload_lat, r["lon"], r["lat"]) <= 250
             if near and h.event_start <= t_to and h.event_end >= t_from and h.event_end <= r["reported_at"]:
                 out.append(e)
-        return out
-
-    def protected(self) -> dict[int, list[tuple[float, float]]]:
-        vcode = {t.vehicle_id: k for k, t in enumerate(self.trucks)}
-        out: dict[int, list[tuple[float, float]]] = {}
-        for h in self.hauls:
-            if h.kind != "legit":
-                out.setdefault(vcode[h.vehicle_id], []).append(
-                    (h.load_start - 10 * MIN, max(h.event_end + 40 * MIN, h.end_t + 10 * MIN))
-                )
-            if h.roadside is not None:
-                out.setdefault(vcode[h.vehicle_id], []).append(
-                    (h.roadside[0] - 10 * MIN, h.roadside[1] + 10 * MIN)
-                )
         return out
 
     # ---- writing -------------------------------------------------------------------------------------
@@ -452,11 +548,12 @@ class _Scenario:
         write_csv(ref / "carriers.csv", car)
         write_csv(ref / "liaisons.csv", self.liaisons)
 
-        protected = self.protected()
-        fx = dfx.apply_track_defects(rng, self.clean.copy(), protected, self.counts)
+        fx = dfx.apply_track_defects(rng, self.clean.copy(), self.counts, self.knobs)
+        self._count_evidence(fx)
         last_day = self.dates[-1].isoformat()
-        late = dfx.pick_late(rng, fx, last_day, protected)
+        late = dfx.pick_late(rng, fx, last_day, self.knobs)
         self.counts["late_rows"] += int(late.sum())
+        fx = dfx.swap_lonlat(rng, fx, self.knobs.swapped_share, self.counts)
         part_of = np.array(self._parts_of_trucks())
         fx["part"] = part_of[fx["vcode"].to_numpy()]
         fx["sensors"] = [self.trucks[k].sensors for k in fx["vcode"]]
@@ -506,6 +603,26 @@ class _Scenario:
             files.append(("reports.csv", write_csv(ddir / "reports.csv", rframe)))
             files += self._write_gps(rng, fx[fx["batch"] == day], ddir, di, plates)
             write_batch_json(ddir, day, files)
+
+    def _count_evidence(self, fx: pd.DataFrame) -> None:
+        """Per event: fixes of its truck that landed within 300 m of one of its spots, in its window ±1 min
+        (after drop-outs, zero fixes and teleports): 0 means the feed erased the event (None: a track gap,
+        whose window is the silence)."""
+        code = fx["vcode"].to_numpy()
+        t = fx["t"].to_numpy(dtype=float)
+        x, y = to_xy(fx["lon"].to_numpy(), fx["lat"].to_numpy())
+        vcode = {tr.vehicle_id: k for k, tr in enumerate(self.trucks)}
+        for e in self.events:
+            if e["kind"] == "track_gap":  # its window is the silence itself: nothing to count
+                e["evidence_fixes"] = None
+                continue
+            a, b = pd.Timestamp(e["start"]).timestamp() - 60, pd.Timestamp(e["end"]).timestamp() + 60
+            sel = np.flatnonzero((code == vcode[e["vehicle_id"]]) & (t >= a) & (t <= b))
+            near = np.zeros(len(sel), dtype=bool)
+            for lon, lat in e["spots"]:
+                sx, sy = to_xy(lon, lat)
+                near |= np.hypot(x[sel] - float(sx), y[sel] - float(sy)) <= 300
+            e["evidence_fixes"] = int(near.sum())
 
     def _write_gps(
         self, rng, fx: pd.DataFrame, ddir: Path, di: int, plates: list[str]
@@ -571,6 +688,13 @@ class _Scenario:
                 "event_ids": [e["event_id"] for e in r["_events"]],
                 "vehicle_ids": sorted({e["vehicle_id"] for e in r["_events"]} | ({r["_vehicle"]} - {""})),
                 "expected": r["_expected"],
+                "decoy_kind": r.get("_decoy_kind", ""),
+                "lon": round(r["lon"], 6),
+                "lat": round(r["lat"], 6),
+                "reported_at": _iso(r["reported_at"]),
+                "days_late": (date.fromisoformat(r["date"]) - date.fromisoformat(r["_event"]["date"])).days
+                if r["_event"] is not None
+                else None,
             }
             for r in self.reports
         ]
@@ -594,15 +718,29 @@ class _Scenario:
         legit = [h for h in self.hauls if h.kind == "legit" and h.load_start >= self.world.win_start]
         hauls, adversarial = self._adversarial_truth()
         counts = Counter(f for h in hauls for f in h["features"])
+        trucks = [
+            {
+                "vehicle_id": t.vehicle_id,
+                "sensors": bool(t.sensors),
+                "interval_s": round(t.interval_s, 1),
+                "parked_interval_s": round(t.parked_interval_s, 1),
+                "motion_based": bool(t.motion_based),
+                "noise_m": round(t.noise_m, 1),
+            }
+            for t in self.trucks
+        ]
         return {
-            "version": 1,
+            "version": 2,
             "seed": self.seed,
+            "profile": self.profile.name,
+            "world": self.knobs.as_dict(),
             "dates": [d.isoformat() for d in self.dates],
             "landing": str(landing),
             "events": events,
             "reports": reports,
             "legit_long_stops": stops,
             "defects": dict(sorted(self.counts.items())),
+            "trucks": trucks,
             "stats": {
                 "trucks": len(self.trucks),
                 "hauls": len(self.hauls),
@@ -619,6 +757,12 @@ class _Scenario:
                     "canyon_sites": len(self.world.canyon),
                     "empty_silences": len(adversarial["empty_silences"]),
                     "dark_after_dump": len(adversarial["dark_after_dump"]),
+                    "dead_zones": len(adversarial["dead_zones"]),
+                    "split_dumps": sum("split_dump" in e["features"] for e in events),
+                    "last_haul_dumps": sum(bool(e.get("last_haul")) for e in events),
+                    "late_reports": sum(1 for r in reports if (r["days_late"] or 0) > 0),
+                    "decoys": dict(Counter(r["decoy_kind"] for r in reports if r["expected"] == "untraced")),
+                    "late_manifests": sum(h.late_manifest for h in self.hauls),
                     "red_light_long_stops": sum(1 for s in stops if s["kind"] == "red_light"),
                     "haul_features": dict(sorted(counts.items())),
                 },
@@ -652,8 +796,12 @@ class _Scenario:
                     "unload_lat": round(h.unload_lat, 6),
                     "manifest_id": h.manifest_id,
                     "manifest_status": h.manifest_status,
+                    "sensors": bool(h.sensors),
+                    "spots": [[round(a, 6), round(b, 6)] for a, b in h.spots],
                     "features": list(dict.fromkeys(h.features)),
-                    "notes": {k: v for k, v in h.notes.items() if k not in ("light_x", "light_y")},
+                    "notes": {
+                        k: v for k, v in h.notes.items() if k not in ("light_x", "light_y") and not k.startswith("_")
+                    },
                 }
             )
         plate = {k: t.vehicle_id for k, t in enumerate(self.trucks)}
@@ -690,7 +838,22 @@ class _Scenario:
             for h in self.hauls
             if h.dark is not None
         ]
+        dead = [
+            {"vehicle_id": pl.truck.vehicle_id, "start": _iso(a), "end": _iso(b), "where": where}
+            for pl in self.planners
+            for a, b, where in pl.dead_zones
+        ]
+        roads = [
+            {
+                "receiver_id": rid,
+                "hub": [round(ap.hub.lon, 6), round(ap.hub.lat, 6)],
+                "laybys": [[round(float(v), 6) for v in to_lonlat(x, y)] for _, x, y in ap.laybys],
+            }
+            for rid, ap in sorted(self.world.approaches.items())
+        ]
         adversarial = {
+            "dead_zones": sorted(dead, key=lambda f: (f["start"], f["vehicle_id"])),
+            "access_roads": roads,
             "sensor_faults": {
                 "tipping_stuck_false": sorted(plate[k] for k in self.tipping_stuck),
                 "load_flapping": sorted(plate[k] for k in self.load_flapping),
@@ -711,10 +874,13 @@ def simulate(
     days: int,
     trucks: int,
     start_date: str = "2026-11-19",
+    profile: str = "standard",
 ) -> Path:
     """Write a landing directory for ``days`` days and ``trucks`` trucks, and its truth JSON.
 
-    Returns the landing directory. The truth file must lie outside it.
+    ``profile`` is one of ``PROFILE_NAMES`` (see ``simulate.profiles``); the
+    world's parameters are drawn from it with the seed. Returns the landing
+    directory. The truth file must lie outside it.
     """
     out_dir = Path(out_dir).resolve()
     truth_path = Path(truth_path).resolve()
@@ -722,7 +888,7 @@ def simulate(
         raise ValueError(f"truth file {truth_path} must not be inside the landing directory {out_dir}")
     if days < 1 or trucks < 1:
         raise ValueError("days and trucks must be >= 1")
-    sc = _Scenario(int(seed), int(days), int(trucks), start_date)
+    sc = _Scenario(int(seed), int(days), int(trucks), start_date, profile)
     sc.build_world()
     sc.plan()
     sc.sample()

@@ -2,12 +2,17 @@
 
 Applied to the clean fixes of all trucks (one frame, vectorised), counted in
 ``counts`` so the truth can say exactly how dirty the feed is: terminal
-drop-outs of 1-2 minutes, (0,0) fixes, teleports (kilometres in seconds),
-duplicates, rows re-uploaded late in the next day's batch (``upload_note=补传``),
-rows spread over another part, rows out of order, plate spelling variants,
-mixed time formats, extra columns and a few invalid rows a reader must
-quarantine. Nothing here touches the protected windows around injected
-violations, so a defect never erases the evidence the truth promises.
+drop-outs (how many and how long is the world's: ``Knobs.dropouts_per_truck_day``,
+``Knobs.dropout_s``), (0,0) fixes, teleports (kilometres in seconds),
+duplicates, rows re-uploaded late in the next day's batch
+(``upload_note=补传``), rows spread over another part, rows out of order, plate
+spelling variants, mixed time formats, extra columns, rows with lon and lat
+swapped, and a few invalid rows a reader must quarantine.
+
+Defects fall on violating trips exactly as on any other: a real platform does
+not know which trip is a violation. The truth records, per event, how many
+fixes survived at its place (``evidence_fixes``), so a miss on an event the
+feed erased can be told from a miss the detector should not make.
 """
 
 from __future__ import annotations
@@ -19,50 +24,30 @@ import pandas as pd
 
 from wastetrack.simulate.fleet import plate_variant
 from wastetrack.simulate.geography import to_lonlat, to_xy
+from wastetrack.simulate.profiles import Knobs
 
 
-def _protected_mask(
-    vid_code: np.ndarray, t: np.ndarray, windows: dict[int, list[tuple[float, float]]]
-) -> np.ndarray:
-    mask = np.zeros(len(t), dtype=bool)
-    for code, wins in windows.items():
-        sel = np.flatnonzero(vid_code == code)
-        if len(sel) == 0:
-            continue
-        tt = t[sel]
-        for a, b in wins:
-            mask[sel[(tt >= a) & (tt <= b)]] = True
-    return mask
-
-
-def apply_track_defects(
-    rng: np.random.Generator,
-    fx: pd.DataFrame,
-    protected: dict[int, list[tuple[float, float]]],
-    counts: Counter,
-) -> pd.DataFrame:
+def apply_track_defects(rng: np.random.Generator, fx: pd.DataFrame, counts: Counter, knobs: Knobs) -> pd.DataFrame:
     """Drop-outs, (0,0), teleports and duplicates on the clean fixes (sorted by vehicle, time)."""
     fx = fx.reset_index(drop=True)
     code = fx["vcode"].to_numpy()
     t = fx["t"].to_numpy(dtype=float)
-    prot = _protected_mask(code, t, protected)
     keep = np.ones(len(fx), dtype=bool)
-    # terminal drop-outs of 60-120 s, 0-2 per truck-day
     day = fx["day"].to_numpy(dtype=object)
     starts = np.flatnonzero(np.r_[True, (code[1:] != code[:-1]) | (day[1:] != day[:-1])])
     ends = np.r_[starts[1:], len(fx)]
     for a, b in zip(starts, ends, strict=True):
-        for _ in range(int(rng.integers(0, 3))):
-            if b - a < 50:
+        for _ in range(int(rng.poisson(knobs.dropouts_per_truck_day))):
+            if b - a < 30:
                 continue
-            i = int(rng.integers(a + 10, b - 10))
-            w = t[i] + float(rng.uniform(60, 120))
+            i = int(rng.integers(a + 5, b - 5))
+            w = t[i] + float(rng.uniform(*knobs.dropout_s))
             j = int(np.searchsorted(t[i:b], w)) + i
-            if j - i >= 2 and not prot[i:j].any() and fx.at[i, "speed_kmh"] > 0:
+            if j - i >= 2:
                 keep[i + 1 : j] = False
                 counts["dropouts"] += 1
                 counts["dropout_fixes_removed"] += j - i - 1
-    cand = np.flatnonzero(keep & ~prot)
+    cand = np.flatnonzero(keep)
     n = len(fx)
     zero = rng.choice(cand, size=max(1, n // 1500), replace=False)
     fx.loc[zero, ["lon", "lat"]] = 0.0
@@ -83,17 +68,13 @@ def apply_track_defects(
     return fx.sort_values(["vcode", "t"], kind="stable").reset_index(drop=True)
 
 
-def pick_late(
-    rng: np.random.Generator, fx: pd.DataFrame, last_day: str, protected: dict[int, list[tuple[float, float]]]
-) -> np.ndarray:
+def pick_late(rng: np.random.Generator, fx: pd.DataFrame, last_day: str, knobs: Knobs) -> np.ndarray:
     """Runs of 5-20 consecutive fixes of one truck held back and re-uploaded in the next day's batch."""
     code = fx["vcode"].to_numpy()
-    t = fx["t"].to_numpy(dtype=float)
-    prot = _protected_mask(code, t, protected)
     day = fx["day"].to_numpy(dtype=object)
-    ok = (day != last_day) & ~prot
+    ok = day != last_day
     late = np.zeros(len(fx), dtype=bool)
-    n_runs = max(1, len(fx) // 1500)
+    n_runs = max(1, round(len(fx) * knobs.late_run_share))
     starts = rng.choice(np.flatnonzero(ok), size=min(n_runs, int(ok.sum())), replace=False)
     for s in starts:
         k = int(rng.integers(5, 21))
@@ -101,6 +82,18 @@ def pick_late(
         same = (code[s:e] == code[s]) & ok[s:e] & (day[s:e] == day[s])
         late[s:e] |= same
     return late
+
+
+def swap_lonlat(rng: np.random.Generator, fx: pd.DataFrame, share: float, counts: Counter) -> pd.DataFrame:
+    """Rows written with lon and lat swapped (a platform's export bug): a reader must not take them."""
+    if share <= 0 or fx.empty:
+        return fx
+    swap = rng.random(len(fx)) < share
+    if swap.any():
+        fx = fx.copy()
+        fx.loc[swap, ["lon", "lat"]] = fx.loc[swap, ["lat", "lon"]].to_numpy()
+        counts["swapped_lonlat"] += int(swap.sum())
+    return fx
 
 
 def shuffle_rows(rng: np.random.Generator, frame: pd.DataFrame, frac: float, counts: Counter) -> pd.DataFrame:
@@ -122,7 +115,9 @@ def plate_column(rng: np.random.Generator, vids: pd.Series, style: int, counts: 
     """A part's plate spelling, with ~3 % of rows spelt another way."""
     styles = np.where(rng.random(len(vids)) < 0.03, rng.integers(0, 3, len(vids)), style)
     counts["plate_variant_rows"] += int((styles != style).sum())
-    return pd.Series([plate_variant(v, int(s)) for v, s in zip(vids, styles, strict=True)], index=vids.index)
+    raw = vids.to_numpy(dtype=object)
+    spelt = {(v, s): plate_variant(v, s) for v in set(raw) for s in range(3)}  # few plates, many rows
+    return pd.Series([spelt[(v, int(s))] for v, s in zip(raw, styles, strict=True)], index=vids.index)
 
 
 def invalid_rows(

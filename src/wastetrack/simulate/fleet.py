@@ -1,9 +1,11 @@
 """Trucks, carriers and their habits: plates, credit codes, shifts, fix intervals, sensors.
 
-Every truck gets the traits that make real feeds heterogeneous: its own fix
-interval (10-30 s while the engine runs, 300 s when parked with ACC off), its own
-GPS noise, load/tipping sensors on some trucks only, and a home truck park where
-it sleeps between night shifts.
+Every truck gets the traits that make real feeds heterogeneous, drawn from the
+scenario's knobs (``profiles.Knobs``): its own fix interval while the engine
+runs and while parked, whether its terminal also drops to the parked rate
+whenever the truck stands still (motion-based reporting), its own GPS noise,
+load/tipping sensors on some trucks only, and a home truck park where it sleeps
+between night shifts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wastetrack.simulate.geography import COUNTIES, Place
+from wastetrack.simulate.profiles import Knobs
 
 #: GB 32100-2015 character set (no I, O, S, V, Z) and weights of the 18th check character.
 _CREDIT_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -91,6 +94,8 @@ class Truck:
     sensors: bool  # loaded/tipping sensors fitted
     base: Place  # truck park where it sleeps
     speed_factor: float  # driver habit
+    parked_interval_s: float = 300.0  # fix interval when parked (ACC off)
+    motion_based: bool = False  # the terminal also reports at the parked rate while standing (dumps, loading)
 
 
 def _phone(rng: np.random.Generator, county: str) -> str:
@@ -141,8 +146,14 @@ def plate_variant(vid: str, style: int) -> str:
 
 
 def make_trucks(
-    rng: np.random.Generator, n: int, carriers: list[Carrier], parks: dict[str, list[Place]], start_year: int
+    rng: np.random.Generator,
+    n: int,
+    carriers: list[Carrier],
+    parks: dict[str, list[Place]],
+    start_year: int,
+    knobs: Knobs,
 ) -> list[Truck]:
+    """The fleet; feed traits (intervals, noise, sensors) come from the scenario's knobs."""
     taken: set[str] = set()
     trucks = []
     for i in range(n):
@@ -167,11 +178,13 @@ def make_trucks(
                 if rng.random() < 0.3
                 else f"{start_year + int(rng.integers(0, 3))}-{int(rng.integers(1, 13)):02d}-"
                 f"{int(rng.integers(1, 29)):02d}",
-                interval_s=float(rng.choice([10, 15, 20, 25, 30])) + float(rng.uniform(-1.5, 1.5)),
-                noise_m=float(rng.uniform(5, 10)),
-                sensors=bool(rng.random() < 0.55),
+                interval_s=float(rng.uniform(*knobs.interval_moving_s)),
+                noise_m=float(rng.uniform(*knobs.noise_m)),
+                sensors=bool(rng.random() < knobs.sensor_share),
                 base=cand[int(rng.integers(len(cand)))],
                 speed_factor=float(rng.uniform(0.85, 1.1)),
+                parked_interval_s=float(rng.uniform(*knobs.interval_parked_s)),
+                motion_based=bool(rng.random() < knobs.motion_based_share),
             )
         )
     return trucks

@@ -7,6 +7,12 @@ than the end of the scenario: the last batch shows what was known then); some st
 cancelled and re-issued. Violating hauls get what a cheat leaves behind: a
 manifest to a legit receiver that never receives it, one to the wrong receiver,
 or none at all. Cross-province manifests carry a filing number.
+
+Late manifests (``late_manifest_p``, drawn per world): some legit hauls' manifests
+are entered after the truck left the site (补录), later the same day — the
+night's batch has them, but their ``issued_at`` follows the departure and half
+of them carry no gate-out scan. A detector that only pairs manifests issued
+before departure turns these legit hauls into false ``unmanifested`` leads.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ def _iso(t: float, naive: bool = False) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") if naive else dt.isoformat()
 
 
-def build_manifests(rng: np.random.Generator, hauls: list[Haul], world: World) -> pd.DataFrame:
+def build_manifests(
+    rng: np.random.Generator, hauls: list[Haul], world: World, late_manifest_p: float = 0.0
+) -> pd.DataFrame:
     """All manifest rows (with a ``_issued`` epoch column for batching); sets ``haul.manifest_id``."""
     rows = []
     for h in hauls:
@@ -57,6 +65,16 @@ def build_manifests(rng: np.random.Generator, hauls: list[Haul], world: World) -
             else ""
         )
         status = h.manifest_status
+        late = False
+        if h.kind == "legit" and status in ("received", "in_transit") and not late_entry:
+            draw = float(rng.random())
+            day_end = local_epoch(datetime.fromtimestamp(h.load_end, TZ).date(), 23, 55)
+            when = h.load_end + float(rng.uniform(5, 240)) * MIN
+            when = min(when, day_end, world.win_end - 60.0)
+            if draw < late_manifest_p and when > h.load_end + 120:
+                issued, late = when, True
+                h.late_manifest = True
+                h.features.append("late_manifest")
         base = {
             "_prefix": _PREFIX[oprov],
             "_haul": h,
@@ -83,7 +101,7 @@ def build_manifests(rng: np.random.Generator, hauls: list[Haul], world: World) -
             )
             status = "received"
         depart_t = h.load_end + float(rng.uniform(0, 90))
-        departed = "" if rng.random() < 0.1 else _iso(depart_t)
+        departed = "" if rng.random() < (0.5 if late else 0.1) else _iso(depart_t)
         received = _iso(h.gate_in) if status == "received" and h.gate_in is not None else ""
         # the last batch is exported at the end of the scenario: scans after it have not happened yet
         if depart_t >= world.win_end and status in ("received", "in_transit"):
@@ -97,7 +115,7 @@ def build_manifests(rng: np.random.Generator, hauls: list[Haul], world: World) -
                 "departed_at": departed if status != "issued" else "",
                 "received_at": received,
                 "status": status,
-                "remark": "补录" if late_entry else _REMARKS[int(rng.integers(len(_REMARKS)))],
+                "remark": "补录" if late_entry or late else _REMARKS[int(rng.integers(len(_REMARKS)))],
             }
         )
     frame = pd.DataFrame(rows)

@@ -2,27 +2,38 @@
 
 A truck sleeps in its park, leaves around 20:00, and shuttles between a
 construction site and a receiver until about 06:00: queue and creep at the
-gate, load 8-20 min, drive, (sometimes) wait loaded at a truck park or fuel
-station, queue and unload 5-15 min with the body lifted. A violation spec turns
-one haul of a night into an illegal dump, a diverted or unmanifested haul or a
-silent terminal (``ViolationSpec``); everything else stays legit, including the
-long stops that look suspicious but are not (parks, fuel, jams, parking between
-shifts). The planner records every haul (``Haul``) for manifests and truth.
+gate, load 8-20 min, drive (the last kilometres on the receiver's shared access
+road, through its hub), sometimes stop on the way (truck park, fuel, a lay-by
+before the gate, an odd stop for a call or a meal), queue and unload 5-15 min
+with the body lifted. A violation spec turns one haul of a night into an
+illegal dump, a diverted or unmanifested haul or a silent terminal
+(``ViolationSpec``); everything else stays legit, including the long stops that
+look suspicious but are not. The planner records every haul (``Haul``) for
+manifests and truth.
 
-Adversarial realism (see ``adversary``): multipath drift at canyon sites, dumps
-beside a receiver or a traffic light, legit fuel stops and jams around the dumps
-of trucks without sensors, terminals that go dark after a dump, and silences on
-the empty drive back from a receiver. Each haul lists what it was given in
+What is randomised per world (``profiles.Knobs``) rather than fixed: where a
+dump lies (``SPOT_STYLES``: a listed field, an ad-hoc field, a verge at any
+distance from 150 m outside a receiver's fence, beside a traffic light, beside
+a receiver's busy access road), how long it takes, whether it is split between
+two spots, whether legit side stops come before or after it (on any truck),
+whether the terminal goes dark after it, whether it is the last haul of the
+shift (the truck goes home and loads again only the next evening), how far
+multipath drift throws a dwell off its fence, and how often legit drives go
+through dead zones (terminal silent, loaded or empty, even through a whole
+unloading at a receiver). Each haul lists what it was given in
 ``Haul.features`` so the evaluator can say which feature a miss is due to.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 import numpy as np
+import shapely
 
 from wastetrack.simulate import adversary as adv
 from wastetrack.simulate.fleet import Truck
@@ -35,11 +46,20 @@ from wastetrack.simulate.geography import (
     to_lonlat,
     to_xy,
 )
-from wastetrack.simulate.trips import RouteBook, Segment, _cumlen, drive, drive_path, dwell
+from wastetrack.simulate.profiles import Knobs
+from wastetrack.simulate.trips import RouteBook, Segment, _cumlen, drive_path, dwell, road_path
 
 TZ = timezone(timedelta(hours=8))
 _FIELDS = ("村农田边", "村河道旁", "村鱼塘边", "村林地边", "村路边空地")
 MIN = 60.0
+#: a last-haul dump is tried once the shift has this long left (a haul takes 1-3 h)
+LAST_HAUL_WINDOW_S = 3.5 * 3600.0
+#: legit stops around a dump: a fuel station, a jam, an odd stop (call, meal, toilet)
+SIDE_STOP_KINDS: tuple[str, ...] = ("fuel", "jam", "odd")
+#: extras every world gets at least once (dealt by ``adversary.Deck`` before the world's own rates apply)
+DUMP_EXTRAS: tuple[str, ...] = ("split", "side_before", "side_after", "dark_after")
+
+Path = tuple[np.ndarray, np.ndarray, np.ndarray]  # polyline x, y and the vertex indices of its lights
 
 
 def local_epoch(d: date, hh: int = 0, mm: int = 0) -> float:
@@ -60,6 +80,7 @@ class ViolationSpec:
     cross_midnight: bool = False
     target: float = 0.0  # cross-midnight: the event's middle should sit here
     used: bool = False
+    last_haul: bool = False  # the violating haul is the shift's last (the truck goes home afterwards)
 
 
 @dataclass
@@ -94,6 +115,12 @@ class Haul:
     notes: dict = field(default_factory=dict)  # numbers behind the features (distances, counts)
     dark: tuple[float, float] | None = None  # terminal off after the dump (event stays the dump)
     end_t: float = 0.0  # end of the haul's last segment (before the next loading)
+    spots: list[tuple[float, float]] = field(default_factory=list)  # (lon, lat) of every unloading spot
+    style: str = ""  # illegal dumps: the spot style (``profiles.SPOT_STYLES``)
+    sensors: bool = False  # the truck has load/tipping sensors
+    last_haul: bool = False
+    next_load: float | None = None  # when the truck next started loading (decides sensorless events)
+    late_manifest: bool = False  # the manifest was entered after departure
 
 
 @dataclass
@@ -104,7 +131,18 @@ class LongStop:
     lon: float
     lat: float
     loaded: bool
-    kind: str  # park | fuel | shift_park | site_wait | jam | red_light
+    kind: str  # park | fuel | shift_park | site_wait | jam | odd | layby | red_light
+
+
+@dataclass
+class DumpPlan:
+    """What comes with one illegal dump (drawn from the world's rates; one deck option forced)."""
+
+    before: list[str]  # side-stop kinds on the way to the dump (loaded)
+    after: list[str]  # side-stop kinds after it (empty)
+    split: bool
+    dark_after: bool
+    forced: str | None
 
 
 @dataclass
@@ -122,9 +160,12 @@ class World:
     routes: RouteBook | None = None
     fences: dict = field(default_factory=dict)  # site_id -> fence in simulator metres
     canyon: frozenset = frozenset()  # site ids where GPS drifts off the fence
-    #: positions in the adversarial cycles (``adversary.SPOT_STYLES``, ``SENSORLESS_EXTRAS``), advanced by
-    #: dumps that happened, so even a small scenario gets each variant (planners run in a fixed order)
-    cycle: dict = field(default_factory=lambda: {"style": 0, "extras": 0})
+    knobs: Knobs | None = None
+    approaches: dict[str, adv.Approach] = field(default_factory=dict)  # receiver id -> access road
+    #: ``adversary.Deck``s shared by all planners (they run in a fixed order): "style", "extras"
+    decks: dict[str, adv.Deck] = field(default_factory=dict)
+    #: receiver id -> how many construction sites send there first (busy access roads)
+    popularity: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.win_start = local_epoch(self.dates[0])
@@ -145,7 +186,29 @@ def _point_in(rng: np.random.Generator, site: Site, frac: float = 0.35) -> tuple
 
 
 def _dist(a: tuple[float, float], b: tuple[float, float]) -> float:
-    return float(np.hypot(a[0] - b[0], a[1] - b[1]))
+    return math.hypot(float(a[0]) - float(b[0]), float(a[1]) - float(b[1]))
+
+
+def _load_index(segs: list[Segment]) -> int:
+    """Index of the loading dwell in a haul's segments (odd stops may come before the drive to the site)."""
+    return next(i for i, s in enumerate(segs) if s.tags.get("load"))
+
+
+def _join(legs: list[Path]) -> Path:
+    """One polyline from consecutive legs (each leg starts where the previous one ended)."""
+    px, py, lights = legs[0]
+    for qx, qy, ql in legs[1:]:
+        off = len(px) - 1
+        px, py = np.r_[px, qx[1:]], np.r_[py, qy[1:]]
+        lights = np.r_[lights, np.asarray(ql, dtype=int) + off]
+    return px, py, np.asarray(lights, dtype=int)
+
+
+def _place(rng: np.random.Generator, prefix: str, x: float, y: float, suffix: str) -> Place:
+    lon, lat = to_lonlat(x, y)
+    town = nearest_town(float(lon), float(lat))
+    name = f"{county_full_name(town[0])}{town[1]}{suffix}"
+    return Place(f"{prefix}{int(rng.integers(1e6)):06d}", "dump", name, town[0], float(lon), float(lat))
 
 
 class NightPlanner:
@@ -163,6 +226,8 @@ class NightPlanner:
     ):
         self.truck = truck
         self.w = world
+        assert world.knobs is not None, "the world needs its knobs"
+        self.k: Knobs = world.knobs
         self.rng = rng
         self.specs = specs
         self.roadside_nights = roadside_nights
@@ -175,14 +240,50 @@ class NightPlanner:
         self.drifts: list[dict] = []
         self.light_stops: list[tuple[float, float, float, float, bool]] = []  # (t0, t1, x, y, loaded)
         self.empty_silences: list[tuple[float, float]] = []
+        self.dead_zones: list[tuple[float, float, str]] = []  # (start, end, where)
         self._spot_note: dict = {}
         self.cruise = 45.0 * truck.speed_factor
+        self._rxy = np.array([r.xy for r in world.receivers]).reshape(-1, 2)  # receiver centres, for look-ups
+        self._rreach = np.array([r.radius_m * 1.3 + 150 for r in world.receivers])
+
+    # ---- roads ---------------------------------------------------------------------------------------
+    def _receiver_near(self, p: tuple[float, float]) -> Site | None:
+        d = np.hypot(self._rxy[:, 0] - p[0], self._rxy[:, 1] - p[1])
+        hit = np.flatnonzero(d <= self._rreach)
+        return self.w.receivers[int(hit[0])] if len(hit) else None
+
+    def _hub_between(self, a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float] | None:
+        """The access-road hub a drive to (or from) a receiver goes through, when it lies on the way."""
+        for end, other in ((b, a), (a, b)):
+            rec = self._receiver_near(end)
+            ap = self.w.approaches.get(rec.site_id) if rec is not None else None
+            if ap is None:
+                continue
+            h, rxy = ap.hub.xy, rec.xy
+            if _dist(other, rxy) > _dist(h, rxy) + 300 and _dist(other, h) + _dist(h, end) < 1.4 * _dist(
+                other, end
+            ):
+                return h
+        return None
+
+    def _road(self, a: tuple[float, float], b: tuple[float, float]) -> Path:
+        """The road book's road from a to b, or a fresh road-like path when neither end is a known place."""
+        got = self.w.routes.road_with_lights(a, b) if self.w.routes is not None else None
+        if got is None:
+            px, py = road_path(self.rng, a, b)
+            return px, py, np.zeros(0, dtype=int)
+        return got
+
+    def _legs(self, a: tuple[float, float], b: tuple[float, float]) -> list[Path]:
+        hub = self._hub_between(a, b)
+        return [self._road(a, b)] if hub is None else [self._road(a, hub), self._road(hub, b)]
+
+    def _drive(self, rng, t0: float, a, b, cruise_kmh: float, loaded: bool, creep_tail_m: float = 0.0) -> Segment:
+        """A drive on the world's roads: shared between known places, through a receiver's hub."""
+        px, py, lights = _join(self._legs(a, b))
+        return drive_path(rng, t0, px, py, cruise_kmh, loaded, creep_tail_m, lights if len(lights) else None)
 
     # ---- helpers -------------------------------------------------------------------------------------
-    def _drive(self, *args, **kwargs) -> Segment:
-        """``trips.drive`` on the world's road book, so repeated trips between two places share a road."""
-        return drive(*args, routes=self.w.routes, **kwargs)
-
     def _stop(self, seg: Segment, loaded: bool, kind: str) -> None:
         lon, lat = to_lonlat(seg.x, seg.y)
         self.stops.append(
@@ -204,24 +305,32 @@ class NightPlanner:
 
     # ---- building blocks -----------------------------------------------------------------------------
     def _maybe_drift(self, seg: Segment, site: Site, what: str) -> None:
-        """Multipath: at canyon sites (and rarely elsewhere) the dwell's fixes sit 60-150 m off the fence."""
+        """Multipath: at canyon sites (and rarely elsewhere) the dwell's fixes sit off the fence.
+
+        How far is the world's drift distribution (``Knobs.drift_m``), so some
+        visits drift a few dozen metres and a few more than 200 m.
+        """
         rng = self.rng
         fence = self.w.fences.get(site.site_id)
-        p = adv.DRIFT_P_CANYON if site.site_id in self.w.canyon else adv.DRIFT_P_ELSEWHERE
+        p = self.k.drift_p_canyon if site.site_id in self.w.canyon else self.k.drift_p_elsewhere
         if fence is None or rng.random() >= p:
             return
+        want = self.k.drift_m(rng)
         cx, cy = site.xy
         base = float(np.arctan2(seg.y - cy, seg.x - cx)) if _dist((seg.x, seg.y), (cx, cy)) > 1 else 0.0
         for _ in range(6):  # off this fence, but not into a neighbour's (that would be another site's visit)
             ang = base + float(rng.uniform(-0.8, 0.8))
-            x, y, d = adv.point_off_fence(fence, (cx, cy), ang, float(rng.uniform(60, 150)))
+            x, y, d = adv.point_off_fence(fence, (cx, cy), ang, want)
             if adv.clear_of_other_fences(self.w.fences, site.site_id, x, y, 200.0):
                 seg.bias = (x - seg.x, y - seg.y)
                 seg.tags["drift"] = (what, site.site_id, round(d, 1))
                 return
 
-    def _to_site_and_load(self, t: float, pos: tuple[float, float]) -> list[Segment]:
+    def _to_site_and_load(self, t: float, pos) -> list[Segment]:
         rng = self.rng
+        segs: list[Segment] = []
+        if rng.random() < 0.5 * self.k.odd_stop_p and _dist(pos, self.site.xy) > 3000:
+            t, pos = self._side_stop("odd", "after", t, pos, self.site.xy, False, segs, None)
         load_pt = _point_in(rng, self.site)
         creep = float(rng.uniform(80, 260)) if rng.random() < 0.6 else 0.0
         s1 = self._drive(rng, t, pos, load_pt, self.cruise, loaded=False, creep_tail_m=creep)
@@ -229,27 +338,30 @@ class NightPlanner:
         s2 = dwell(s1.t1, dur, load_pt, loaded=False, loaded_switch=s1.t1 + dur * rng.uniform(0.6, 0.85))
         s2.tags["load"] = True
         self._maybe_drift(s2, self.site, "load")
-        return [s1, s2]
+        return [*segs, s1, s2]
 
     def _unload_at(
         self,
         t: float,
         pos: tuple[float, float],
         pt: tuple[float, float],
-        minutes: tuple[float, float],
+        dur_s: float,
         creep: float,
         site: Site | None = None,
-        path: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        path: Path | None = None,
+        partial: bool = False,
     ) -> list[Segment]:
+        """Drive to ``pt`` and unload there for ``dur_s``; ``partial``: tip part of the load, stay loaded."""
         rng = self.rng
         if path is None:
             s1 = self._drive(rng, t, pos, pt, self.cruise, loaded=True, creep_tail_m=creep)
         else:
-            s1 = drive_path(rng, t, path[0], path[1], self.cruise, True, creep, path[2])
-        dur = float(rng.uniform(*minutes)) * MIN
-        tip0 = s1.t1 + dur * rng.uniform(0.15, 0.35)
-        tip1 = tip0 + min(dur * 0.4, float(rng.uniform(60, 180)))
-        s2 = dwell(s1.t1, dur, pt, loaded=True, loaded_switch=tip1, tipping=(tip0, tip1))
+            lights = path[2] if len(path[2]) else None
+            s1 = drive_path(rng, t, path[0], path[1], self.cruise, True, creep, lights)
+        tip0 = s1.t1 + dur_s * rng.uniform(0.15, 0.35)
+        tip1 = tip0 + min(dur_s * 0.4, float(rng.uniform(60, 180)))
+        switch = None if partial else tip1
+        s2 = dwell(s1.t1, dur_s, pt, loaded=True, loaded_switch=switch, tipping=(tip0, tip1))
         s2.tags["unload"] = True
         if site is not None:
             self._maybe_drift(s2, site, "unload")
@@ -284,8 +396,32 @@ class NightPlanner:
                 return st.t1, fuel.xy
         return t, pos
 
+    def _layby_stop(
+        self, t: float, pos: tuple[float, float], receiver: Site, segs: list[Segment]
+    ) -> tuple[float, tuple[float, float], Path | None]:
+        """Wait loaded 3-15 min at a lay-by of the receiver's access road (gate not open yet, queue).
+
+        Returns the new time and place, and the rest of the access road to the gate.
+        """
+        rng = self.rng
+        ap = self.w.approaches.get(receiver.site_id)
+        if ap is None or not ap.laybys or self._hub_between(pos, receiver.xy) is None:
+            return t, pos, None
+        i, lx, ly = ap.laybys[int(rng.integers(len(ap.laybys)))]
+        r1 = self._road(pos, ap.hub.xy)
+        r2 = self._road(ap.hub.xy, receiver.xy)
+        if not 0 < i < len(r2[0]) - 1:
+            return t, pos, None
+        px, py, lights = _join([r1, (r2[0][: i + 1], r2[1][: i + 1], r2[2][r2[2] < i])])
+        d1 = drive_path(rng, t, np.r_[px, lx], np.r_[py, ly], self.cruise, True, 20.0, lights if len(lights) else None)
+        st = dwell(d1.t1, float(rng.uniform(3, 15)) * MIN, (lx, ly), loaded=True)
+        st.tags["legit_stop"] = ("layby", True)
+        segs += [d1, st]
+        rest = (np.r_[lx, r2[0][i + 1 :]], np.r_[ly, r2[1][i + 1 :]], r2[2][r2[2] > i] - i)
+        return st.t1, (lx, ly), rest
+
     def _new_haul(self, segs: list[Segment], kind: str, subkind: str) -> Haul:
-        load = segs[1]
+        load = segs[_load_index(segs)]
         haul = Haul(
             self.truck.vehicle_id,
             self.truck.carrier.carrier_id,
@@ -296,6 +432,7 @@ class NightPlanner:
             load.t1,
             kind=kind,
             subkind=subkind,
+            sensors=self.truck.sensors,
         )
         if "drift" in load.tags:
             haul.features.append("gps_drift_load")
@@ -307,6 +444,7 @@ class NightPlanner:
         lon, lat = to_lonlat(unload.x, unload.y)
         haul.unload_site = receiver
         haul.unload_lon, haul.unload_lat = float(lon), float(lat)
+        haul.spots = [(float(lon), float(lat))]
         haul.unload_start, haul.unload_end = unload.t0, unload.t1
         haul.gate_in = unload.t0 - float(self.rng.uniform(0, 90))
         haul.event_start, haul.event_end = unload.t0, unload.t1
@@ -325,6 +463,8 @@ class NightPlanner:
         segs = self._to_site_and_load(t, pos)
         haul = self._new_haul(segs, kind, subkind)
         cur_t, cur = segs[-1].t1, segs[-1].end_xy()
+        unload_pt = _point_in(rng, receiver)
+        path: Path | None = None
         if roadside:
             rx, ry = receiver.xy
             mx, my = (cur[0] + rx) / 2, (cur[1] + ry) / 2
@@ -341,18 +481,28 @@ class NightPlanner:
             haul.features.append("roadside_small_dump")
         else:
             cur_t, cur = self._maybe_park_stop(cur_t, cur, receiver, segs)
+            if rng.random() < self.k.odd_stop_p:
+                cur_t, cur = self._side_stop("odd", "before", cur_t, cur, receiver.xy, True, segs, None)
+            if rng.random() < self.k.layby_stop_p:
+                cur_t, cur, path = self._layby_stop(cur_t, cur, receiver, segs)
+        if path is not None:  # the access road ends at the receiver's centre: end it where the truck unloads
+            path = (np.r_[path[0][:-1], unload_pt[0]], np.r_[path[1][:-1], unload_pt[1]], path[2])
         segs += self._unload_at(
-            cur_t, cur, _point_in(rng, receiver), (5, 15), float(rng.uniform(40, 200)), site=receiver
+            cur_t, cur, unload_pt, float(rng.uniform(5, 15)) * MIN, float(rng.uniform(40, 200)), receiver, path
         )
         self._finish_receiver(haul, segs, receiver)
         return segs, haul
 
     def _side_stop(
-        self, kind: str, t: float, pos, toward, loaded: bool, segs: list[Segment], haul: Haul
+        self, what: str, when: str, t: float, pos, toward, loaded: bool, segs: list[Segment], haul: Haul | None
     ) -> tuple[float, tuple[float, float]]:
-        """A legit fuel stop (5-15 min) or jam (3-6 min) before (loaded) or after (empty) a dump."""
+        """A legit fuel stop (5-15 min), jam (3-6 min) or odd stop (3-12 min) on the way ``toward``.
+
+        Around a dump it may come before (loaded) or after (empty) it, on any
+        truck: a detector must not take the first or the last off-site stop of a
+        haul as its unloading.
+        """
         rng = self.rng
-        what, when = kind.split("_")
         stop, dur, creep = None, 0.0, 0.0
         if what == "fuel" and self.w.fuel:
             ref = ((pos[0] + toward[0]) / 2, (pos[1] + toward[1]) / 2) if when == "before" else pos
@@ -364,7 +514,7 @@ class NightPlanner:
             if cands:
                 stop = min(cands, key=lambda f: _dist(f.xy, ref)).xy
                 dur, creep = float(rng.uniform(5, 15)) * MIN, 30.0
-        if stop is None:  # a jam, or a small fuel station that is in no list, on the way
+        if stop is None:  # a jam, an odd stop, or a small fuel station that is in no list, on the way
             span = _dist(pos, toward)
             if span < 1500:
                 return t, pos
@@ -375,21 +525,25 @@ class NightPlanner:
                 pos[0] + f * (toward[0] - pos[0]) + lat * np.cos(ang),
                 pos[1] + f * (toward[1] - pos[1]) + lat * np.sin(ang),
             )
+            if self._receiver_near(stop) is not None:
+                return t, pos
             if what == "fuel":
                 dur, creep = float(rng.uniform(5, 15)) * MIN, 30.0
+            elif what == "odd":
+                dur = float(rng.uniform(3, 12)) * MIN
             else:
                 dur = float(rng.uniform(3, 6)) * MIN
         d1 = self._drive(rng, t, pos, stop, self.cruise, loaded=loaded, creep_tail_m=creep)
         st = dwell(d1.t1, dur, stop, loaded=loaded)
         st.tags["legit_stop"] = (what, loaded)
         segs += [d1, st]
-        haul.features.append(f"{what}_stop_{when}_dump")
+        if haul is not None:
+            haul.features.append(f"{what}_stop_{when}_dump")
         return st.t1, stop
 
-    def _dark_return(self, t: float, pos, segs: list[Segment], haul: Haul) -> None:
+    def _dark_return(self, t: float, pos, target: tuple[float, float], segs: list[Segment], haul: Haul) -> None:
         """Empty after the dump, the driver switches the terminal off for 20-40 min on the way back."""
         rng = self.rng
-        target = _point_in(rng, self.site)
         f = float(rng.uniform(0.3, 0.6))
         mid = (pos[0] + f * (target[0] - pos[0]), pos[1] + f * (target[1] - pos[1]))
         d1 = self._drive(rng, t, pos, mid, self.cruise, loaded=False)
@@ -407,11 +561,17 @@ class NightPlanner:
         segs += new
         haul.dark = (g0, g1)
         haul.features.append("dark_after_dump")
-        for sg in segs[2:]:
+        for sg in segs[_load_index(segs) + 1 :]:
             sg.tags["silent"] = (g0, g1)
 
+    # ---- dump spots ----------------------------------------------------------------------------------
     def _near_receiver_spot(self, rec: Site) -> Place | None:
-        """A verge 300-900 m outside an approved receiver's fence, on the side the truck comes from."""
+        """A verge outside an approved receiver's fence, on the side the truck comes from.
+
+        How far is the world's distribution (``Knobs.near_receiver_m``): from
+        150 m, often within 600 m, sometimes 2 km — never one band a detector
+        could keep clear of.
+        """
         rng = self.rng
         fence = self.w.fences.get(rec.site_id)
         if fence is None:
@@ -420,27 +580,28 @@ class NightPlanner:
         sx, sy = self.site.xy
         base = float(np.arctan2(sy - cy, sx - cx))
         others = [s for s in (*self.w.sites, *self.w.receivers) if s is not rec]
+        want = self.k.near_receiver_m(rng)
         for _ in range(10):
-            ang = base + float(rng.uniform(-1.0, 1.0))
-            x, y, d = adv.point_off_fence(fence, (cx, cy), ang, float(rng.uniform(300, 900)))
+            ang = base + float(rng.uniform(-1.2, 1.2))
+            x, y, d = adv.point_off_fence(fence, (cx, cy), ang, want)
             if all(_dist((x, y), o.xy) > o.radius_m + 400 for o in others):
-                lon, lat = to_lonlat(x, y)
-                town = nearest_town(float(lon), float(lat))
-                name = f"{county_full_name(town[0])}{town[1]}{rec.name}附近路边"
-                place = Place(f"NR{int(rng.integers(1e6)):06d}", "dump", name, town[0], float(lon), float(lat))
+                place = _place(rng, "NR", x, y, f"{rec.name}附近路边")
                 self._spot_note = {"near_receiver_id": rec.site_id, "near_receiver_fence_m": round(d, 1)}
                 return place
         return None
 
-    def _light_spot(self, rec: Site) -> tuple[Place, tuple[Site, int]] | None:
-        """A verge 12-35 m off a traffic light on the shared road from the site to its receiver."""
+    def _route_to(self, rec: Site) -> tuple[Path, int | None]:
+        """The route from the job site to ``rec`` and the index of its hub vertex (None: no hub)."""
+        legs = self._legs(self.site.xy, rec.xy)
+        return _join(legs), (len(legs[0][0]) - 1 if len(legs) == 2 else None)
+
+    def _light_spot(self, rec: Site) -> tuple[Place, Path] | None:
+        """A verge 12-35 m off a traffic light on the route to the receiver (honest trucks stand there)."""
         rng = self.rng
-        got = self.w.routes.road_with_lights(self.site.xy, rec.xy) if self.w.routes is not None else None
-        if got is None:
-            return None
-        px, py, lights = got
+        (px, py, lights), _ = self._route_to(rec)
         cum = _cumlen(px, py)
         ok = lights[cum[lights] > 1500] if len(lights) else lights
+        ok = ok[(ok > 0) & (ok < len(px) - 1)] if len(ok) else ok
         if not len(ok):
             return None
         i = int(ok[int(rng.integers(len(ok)))])
@@ -448,12 +609,89 @@ class NightPlanner:
         n = max(1e-6, float(np.hypot(hx, hy)))
         off = float(rng.uniform(12, 35)) * (1 if rng.random() < 0.5 else -1)
         x, y = float(px[i] - hy / n * off), float(py[i] + hx / n * off)
-        lon, lat = to_lonlat(x, y)
-        town = nearest_town(float(lon), float(lat))
-        name = f"{county_full_name(town[0])}{town[1]}路口旁空地"
-        place = Place(f"RL{int(rng.integers(1e6)):06d}", "dump", name, town[0], float(lon), float(lat))
+        if not adv.clear_of_other_fences(self.w.fences, "", x, y, 300.0):
+            return None
         self._spot_note = {"light_x": float(px[i]), "light_y": float(py[i])}
-        return place, (rec, i)
+        approach = (np.r_[px[: i + 1], x], np.r_[py[: i + 1], y], lights[lights < i])
+        return _place(rng, "RL", x, y, "路口旁空地"), approach
+
+    def _busy_road_spot(self, rec: Site) -> tuple[Place, Path] | None:
+        """A field 15-150 m off the receiver's shared access road, often beside a lay-by.
+
+        Every truck bound for this receiver — from any site — passes within a
+        stone's throw, and some wait at the lay-by: the innocent candidates a
+        report about this spot will also find.
+        """
+        rng = self.rng
+        rec = self._busy_receiver(rec)
+        ap = self.w.approaches.get(rec.site_id) if rec is not None else None
+        if ap is None:
+            return None
+        (px, py, lights), hub_i = self._route_to(rec)
+        if hub_i is None:
+            return None
+        fence = self.w.fences.get(rec.site_id)
+        lay = [hub_i + i for i, _, _ in ap.laybys if 0 < hub_i + i < len(px) - 1]
+        for _ in range(6):
+            at_layby = bool(lay) and rng.random() < 0.6
+            if at_layby:
+                i = int(lay[int(rng.integers(len(lay)))] + rng.integers(-1, 2))
+            else:
+                cum = _cumlen(px[hub_i:], py[hub_i:])
+                inner = np.flatnonzero((cum > 0.15 * cum[-1]) & (cum < 0.85 * cum[-1]))
+                if not len(inner):
+                    return None
+                i = hub_i + int(inner[int(rng.integers(len(inner)))])
+            if not hub_i < i < len(px) - 1:
+                continue
+            hx, hy = px[i + 1] - px[i - 1], py[i + 1] - py[i - 1]
+            n = max(1e-6, float(np.hypot(hx, hy)))
+            off = float(rng.uniform(15, 80 if at_layby else 150)) * (1 if rng.random() < 0.5 else -1)
+            x, y = float(px[i] - hy / n * off), float(py[i] + hx / n * off)
+            far_from_gate = fence is None or float(shapely.distance(fence, shapely.points(x, y))) > 250.0
+            if far_from_gate and adv.clear_of_other_fences(self.w.fences, rec.site_id, x, y, 300.0):
+                self._spot_note = {"busy_road_receiver_id": rec.site_id, "road_offset_m": round(abs(off), 1)}
+                approach = (np.r_[px[: i + 1], x], np.r_[py[: i + 1], y], lights[lights < i])
+                return _place(rng, "BR", x, y, f"{rec.name}进场道路旁空地"), approach
+        return None
+
+    def _busy_receiver(self, usual: Site) -> Site | None:
+        """The receiver whose access road a roadside cheat uses: the usual one if many sites send there,
+        else the busiest within 30 km of the site (the truck detours to where it will not stand out)."""
+        busy = self.w.popularity
+        if busy.get(usual.site_id, 0) >= 3:
+            return usual
+        near = [r for r in self.w.receivers if _dist(r.xy, self.site.xy) < 30000 and busy.get(r.site_id, 0) >= 3]
+        return max(near, key=lambda r: (busy.get(r.site_id, 0), r.site_id)) if near else None
+
+    def _split_spot(self, xy: tuple[float, float]) -> tuple[float, float] | None:
+        """The second spot of a split dump: the world's split distance away, clear of every fence."""
+        rng = self.rng
+        for _ in range(8):
+            r, ang = float(rng.uniform(*self.k.split_distance_m)), float(rng.uniform(0, 2 * np.pi))
+            x, y = xy[0] + r * np.cos(ang), xy[1] + r * np.sin(ang)
+            if adv.clear_of_other_fences(self.w.fences, "", x, y, 250.0):
+                return float(x), float(y)
+        return None
+
+    def _dump_plan(self) -> DumpPlan:
+        """Side stops (before and/or after), split, dark return: the world's rates, plus one forced extra."""
+        rng, k = self.rng, self.k
+        forced = self.w.decks["extras"].forced_next() if "extras" in self.w.decks else None
+        n_side = int(rng.random() < k.side_stop_p) + int(rng.random() < 0.3 * k.side_stop_p)
+        whens = ["before" if rng.random() < k.side_stop_before_p else "after" for _ in range(n_side)]
+        kinds = [SIDE_STOP_KINDS[int(rng.choice(3, p=[0.35, 0.35, 0.3]))] for _ in range(n_side + 1)]
+        split = bool(rng.random() < k.split_dump_p)
+        dark = bool(rng.random() < k.dark_after_dump_p)
+        if forced == "split":
+            split = True
+        elif forced == "dark_after":
+            dark = True
+        elif forced in ("side_before", "side_after") and forced[5:] not in whens:
+            whens.append(forced[5:])
+        before = [kd for kd, w in zip(kinds, whens, strict=False) if w == "before"]
+        after = [kd for kd, w in zip(kinds, whens, strict=False) if w == "after"]
+        return DumpPlan(before, after, split, dark, forced)
 
     def haul_dump(
         self,
@@ -461,37 +699,54 @@ class NightPlanner:
         pos,
         spot: Place,
         subkind: str,
-        extras: tuple[str, ...] = (),
-        approach: tuple[Site, int] | None = None,
+        plan: DumpPlan,
+        approach: Path | None = None,
+        last_haul: bool = False,
     ) -> tuple[list[Segment], Haul]:
         rng = self.rng
         segs = self._to_site_and_load(t, pos)
         haul = self._new_haul(segs, "illegal_dump", subkind)
         haul.spot_name = spot.name
         cur_t, cur = segs[-1].t1, segs[-1].end_xy()
-        for e in extras:
-            if e in ("fuel_before", "jam_before"):
-                cur_t, cur = self._side_stop(e, cur_t, cur, spot.xy, True, segs, haul)
-                approach = None
+        for what in plan.before:
+            cur_t, cur = self._side_stop(what, "before", cur_t, cur, spot.xy, True, segs, haul)
+            approach = None
         path = None
-        if approach is not None and self.w.routes is not None:
-            rec, i = approach
-            got = self.w.routes.road_with_lights(cur, rec.xy)
-            if got is not None and 0 < i < len(got[0]) - 1:
-                px, py, lights = got
-                path = (np.r_[px[: i + 1], spot.xy[0]], np.r_[py[: i + 1], spot.xy[1]], lights[lights < i])
-        segs += self._unload_at(cur_t, cur, spot.xy, (4, 15), float(rng.uniform(30, 120)), path=path)
-        unload = segs[-1]
-        lon, lat = to_lonlat(unload.x, unload.y)
+        if approach is not None:
+            px, py, lights = approach
+            path = (np.r_[cur[0], px[1:]], np.r_[cur[1], py[1:]], lights)
+        total = float(rng.uniform(*self.k.dump_min)) * MIN
+        creep = float(rng.uniform(30, 120))
+        second = self._split_spot(spot.xy) if plan.split else None
+        if second is None:
+            segs += self._unload_at(cur_t, cur, spot.xy, total, creep, path=path)
+            spots, main = [spot.xy], spot.xy
+            first_unload = segs[-1]
+        else:
+            first = total * float(rng.uniform(0.35, 0.65))
+            a = self._unload_at(cur_t, cur, spot.xy, first, creep, path=path, partial=True)
+            b = self._unload_at(a[-1].t1, spot.xy, second, total - first, float(rng.uniform(0, 40)))
+            segs += a + b
+            spots = [spot.xy, second]
+            main = spot.xy if first >= total - first else second
+            first_unload = a[-1]
+            haul.features.append("split_dump")
+            haul.notes["split_distance_m"] = round(_dist(spot.xy, second), 1)
+        last_unload = segs[-1]
+        lon, lat = to_lonlat(*main)
         haul.unload_lon, haul.unload_lat = float(lon), float(lat)
-        haul.unload_start, haul.unload_end = unload.t0, unload.t1
-        haul.event_start, haul.event_end = unload.t0, unload.t1
-        cur_t, cur = unload.t1, spot.xy
-        for e in extras:
-            if e in ("fuel_after", "jam_after"):
-                cur_t, cur = self._side_stop(e, cur_t, cur, self.site.xy, False, segs, haul)
-        if "dark_after" in extras:
-            self._dark_return(cur_t, cur, segs, haul)
+        haul.spots = [(float(a), float(b)) for a, b in (to_lonlat(*p) for p in spots)]
+        haul.unload_start, haul.unload_end = first_unload.t0, last_unload.t1
+        haul.event_start, haul.event_end = first_unload.t0, last_unload.t1
+        haul.notes["dump_min"] = round((last_unload.t1 - first_unload.t0) / MIN, 1)  # the event's window
+        haul.notes["dwell_min"] = round(total / MIN, 2)  # standing still, over all spots
+        cur_t, cur = last_unload.t1, (last_unload.x, last_unload.y)
+        home = self.truck.base.xy if last_haul else self.site.xy
+        for what in plan.after:
+            cur_t, cur = self._side_stop(what, "after", cur_t, cur, home, False, segs, haul)
+        if plan.dark_after:
+            target = home if last_haul else _point_in(rng, self.site)
+            self._dark_return(cur_t, cur, target, segs, haul)
         return segs, haul
 
     def haul_gap(self, t: float, pos, spot: Place) -> tuple[list[Segment], Haul]:
@@ -500,7 +755,9 @@ class NightPlanner:
         segs = self._to_site_and_load(t, pos)
         haul = self._new_haul(segs, "track_gap", "")
         haul.spot_name = spot.name
-        segs += self._unload_at(segs[-1].t1, segs[-1].end_xy(), spot.xy, (5, 12), float(rng.uniform(30, 100)))
+        segs += self._unload_at(
+            segs[-1].t1, segs[-1].end_xy(), spot.xy, float(rng.uniform(5, 12)) * MIN, float(rng.uniform(30, 100))
+        )
         unload = segs[-1]
         back = self._drive(rng, unload.t1, spot.xy, _point_in(rng, self.site), self.cruise, loaded=False)
         segs.append(back)
@@ -519,9 +776,10 @@ class NightPlanner:
             g1 += extra
         lon, lat = to_lonlat(unload.x, unload.y)
         haul.unload_lon, haul.unload_lat = float(lon), float(lat)
+        haul.spots = [(float(lon), float(lat))]
         haul.unload_start, haul.unload_end = unload.t0, unload.t1
         haul.event_start, haul.event_end = g0, g1
-        for s in segs[2:]:  # after loading: these are the segments a cross-midnight pad shifts
+        for s in segs[_load_index(segs) + 1 :]:  # after loading: the segments a cross-midnight pad shifts
             s.tags.setdefault("silent", (g0, g1))
         return segs, haul
 
@@ -551,42 +809,50 @@ class NightPlanner:
         name = f"{county_full_name(town[0])}{town[1]}{_FIELDS[int(rng.integers(len(_FIELDS)))]}"
         return Place(f"AD{int(rng.integers(1e6)):06d}", "dump", name, town[0], float(lon), float(lat))
 
+    def _build_dump(self, spec: ViolationSpec, t: float, pos, legit: Site) -> tuple[list[Segment], Haul] | None:
+        deck = self.w.decks.get("style")
+        want = "listed"
+        if spec.subkind != "other_province" and deck is not None:
+            want = deck.next(self.rng)
+        spot: Place | None = None
+        approach: Path | None = None
+        self._spot_note = {}
+        if want == "near_receiver":
+            spot = self._near_receiver_spot(legit)
+        elif want in ("red_light", "busy_road"):
+            got = self._light_spot(legit) if want == "red_light" else self._busy_road_spot(legit)
+            spot, approach = got if got is not None else (None, None)
+        elif want == "adhoc":
+            spot = self._adhoc_spot()
+        style = want if spot is not None else "listed"
+        if spot is None:
+            if deck is not None and want != "listed":
+                deck.failed(want)
+            spot = self._dump_spot(spec.subkind)
+        if spot is None and spec.subkind == "same_county":
+            spot, style = self._adhoc_spot(), "adhoc"
+        if spot is None:
+            return None
+        plan = self._dump_plan()
+        segs, haul = self.haul_dump(t, pos, spot, spec.subkind, plan, approach, spec.last_haul)
+        haul.style = style
+        haul.notes["_decks"] = (want if style == want else None, plan.forced)
+        if style != "listed":
+            haul.features.insert(0, f"{style}_dump")
+        haul.notes.update(self._spot_note)
+        if self.rng.random() < 0.55:
+            haul.manifest_dest = legit
+            haul.manifest_status = "in_transit" if self.rng.random() < 0.7 else "issued"
+        else:
+            haul.manifest_status = "none"
+        return segs, haul
+
     def build_violation(self, spec: ViolationSpec, t: float, pos) -> tuple[list[Segment], Haul] | None:
         when = t + 2 * 3600
         d = local_date(when)
         legit = self._receiver_for(when)
         if spec.kind == "illegal_dump":
-            spot, approach, self._spot_note = None, None, {}
-            want = "listed"
-            if spec.subkind != "other_province":
-                want = adv.SPOT_STYLES[self.w.cycle["style"] % len(adv.SPOT_STYLES)]
-            if want == "near_receiver":
-                spot = self._near_receiver_spot(legit)
-            elif want == "red_light":
-                got = self._light_spot(legit)
-                spot, approach = got if got is not None else (None, None)
-            style = want if spot is not None else "listed"
-            if spot is None:
-                spot = self._dump_spot(spec.subkind)
-            if spot is None and spec.subkind == "same_county":
-                spot = self._adhoc_spot()
-            if spot is None:
-                return None
-            extras = (
-                ()
-                if self.truck.sensors
-                else adv.SENSORLESS_EXTRAS[self.w.cycle["extras"] % len(adv.SENSORLESS_EXTRAS)]
-            )
-            segs, haul = self.haul_dump(t, pos, spot, spec.subkind, extras, approach)
-            if style != "listed":
-                haul.features.insert(0, f"{style}_dump")
-                haul.notes.update(self._spot_note)
-            if self.rng.random() < 0.55:
-                haul.manifest_dest = legit
-                haul.manifest_status = "in_transit" if self.rng.random() < 0.7 else "issued"
-            else:
-                haul.manifest_status = "none"
-            return segs, haul
+            return self._build_dump(spec, t, pos, legit)
         if spec.kind == "track_gap":
             spot = self._dump_spot("same_county")
             if spot is None or _dist(spot.xy, self.site.xy) > 9000:
@@ -624,9 +890,7 @@ class NightPlanner:
             return None
         segs, haul = self.haul_receiver(t, pos, dest, "diverted", spec.subkind)
         valid = dest.valid_on(local_date(haul.unload_start))
-        if valid == (
-            spec.subkind == "permit_invalid"
-        ):  # the unloading fell on a day that changes the verdict
+        if valid == (spec.subkind == "permit_invalid"):  # the unloading fell on a day that changes the verdict
             return None
         haul.manifest_dest, haul.manifest_status = manifest_dest, status
         return segs, haul
@@ -664,27 +928,21 @@ class NightPlanner:
             if pad > 4 * 3600:
                 return None  # too early: do a legit haul first
             if pad > 0:  # wait at the site (for the excavator) so that the event straddles midnight
-                wait = dwell(segs[0].t1, pad, segs[0].end_xy(), loaded=False)
+                li = _load_index(segs)
+                wait = dwell(segs[li - 1].t1, pad, segs[li - 1].end_xy(), loaded=False)
                 wait.tags["legit_stop"] = ("site_wait", False)
-                for sg in segs[1:]:
+                for sg in segs[li:]:
                     sg.shift(pad)
                     if "silent" in sg.tags:
                         g0, g1 = sg.tags["silent"]
                         sg.tags["silent"] = (g0 + pad, g1 + pad)
-                for attr in (
-                    "load_start",
-                    "load_end",
-                    "unload_start",
-                    "unload_end",
-                    "event_start",
-                    "event_end",
-                ):
+                for attr in ("load_start", "load_end", "unload_start", "unload_end", "event_start", "event_end"):
                     setattr(haul, attr, getattr(haul, attr) + pad)
                 if haul.gate_in is not None:
                     haul.gate_in += pad
                 if haul.dark is not None:
                     haul.dark = (haul.dark[0] + pad, haul.dark[1] + pad)
-                segs.insert(1, wait)
+                segs.insert(li, wait)
                 haul.cross_midnight = True
         if not self._window_ok(haul) or segs[-1].t1 > shift_end - 30 * MIN:
             return None
@@ -702,6 +960,13 @@ class NightPlanner:
         haul.manifest_status = "received" if r < 0.82 else "in_transit" if r < 0.9 else "reissued"
         return segs, haul
 
+    def _confirm_decks(self, haul: Haul) -> None:
+        style, extra = haul.notes.pop("_decks", (None, None))
+        if "style" in self.w.decks:
+            self.w.decks["style"].used(style)
+        if "extras" in self.w.decks:
+            self.w.decks["extras"].used(extra)
+
     def _shift(self, t: float, pos, shift_end: float, spec: ViolationSpec | None, roadside: bool):
         """Hauls until the shift ends; returns where and when the truck is afterwards (back at its park)."""
         rng = self.rng
@@ -715,12 +980,13 @@ class NightPlanner:
         first = True
         while True:
             built = None
-            if spec is not None and not spec.used:
-                built = self._try_violation(spec, t, pos, shift_end)
+            pending = spec is not None and not spec.used
+            if pending and (not spec.last_haul or t >= shift_end - LAST_HAUL_WINDOW_S):
+                limit = shift_end + (90 * MIN if spec.last_haul else 0.0)
+                built = self._try_violation(spec, t, pos, limit)
                 spec.used = built is not None
-                if built is not None and spec.kind == "illegal_dump":
-                    self.w.cycle["style"] += spec.subkind != "other_province"
-                    self.w.cycle["extras"] += not self.truck.sensors
+                if built is not None:
+                    self._confirm_decks(built[1])
             if built is None:
                 # after midnight, so that the report comes in later the same day
                 hour = datetime.fromtimestamp(t, TZ).hour
@@ -738,6 +1004,10 @@ class NightPlanner:
                 segs, haul = built
             self._commit(segs, haul)
             t, pos = segs[-1].t1, segs[-1].end_xy()
+            if built is not None and spec is not None and spec.last_haul:
+                haul.last_haul = True
+                haul.features.append("last_haul")
+                break  # straight home: the truck loads again only on its next shift
             first = built is not None  # after a violation the truck always goes back to load again
             if t > shift_end - 45 * MIN:
                 break
@@ -773,11 +1043,56 @@ class NightPlanner:
             t, pos = self._shift(t, pos, shift_end, self.specs.get(n), n in self.roadside_nights)
         self.segs.append(dwell(t, max(60.0, self.w.win_end + 3600 - t), pos, loaded=False, kind="park"))
         self._annotate()
+        loads = sorted(s.t0 for s in self.segs if s.tags.get("load"))
+        for h in self.hauls:
+            i = bisect.bisect_right(loads, h.event_end)
+            h.next_load = loads[i] if i < len(loads) else None
+
+    def _dead_zones(self) -> None:
+        """Legit drives through dead zones: the terminal silent a while, loaded or empty, or through a
+        whole unloading at a receiver (a pit, a basement yard) — silences that are not violations."""
+        rng, k = self.rng, self.k
+        for i, s in enumerate(self.segs):
+            haul = s.tags.get("haul")
+            if "silent" in s.tags or (haul is not None and haul.kind != "legit"):
+                continue
+            if s.kind == "drive" and s.t1 - s.t0 >= 10 * MIN and rng.random() < k.dead_zone_p:
+                room = (s.t1 - s.t0) - 2 * MIN
+                want = min(float(rng.uniform(*k.dead_zone_min)) * MIN, room)
+                g0 = s.t0 + MIN + float(rng.uniform(0, max(0.0, room - want)))
+                g1 = g0 + want
+                if want < 2 * MIN or g0 < self.w.win_start or g1 > self.w.win_end:
+                    continue
+                where = "loaded_drive" if s.loaded else "empty_drive"
+                s.tags["silent"] = (g0, g1)
+                self.dead_zones.append((g0, g1, where))
+                if haul is not None:
+                    haul.features.append(f"dead_zone_{where}")
+            elif (
+                s.kind == "dwell"
+                and s.tags.get("unload")
+                and haul is not None
+                and haul.unload_site is not None
+                and 0 < i < len(self.segs) - 1
+                and rng.random() < k.dead_zone_receiver_p
+            ):
+                prev, nxt = self.segs[i - 1], self.segs[i + 1]
+                if prev.kind != "drive" or "silent" in prev.tags or "silent" in nxt.tags:
+                    continue
+                g0 = max(prev.t0 + MIN, s.t0 - float(rng.uniform(1, 6)) * MIN)
+                g1 = s.t1 + float(rng.uniform(0.5, 4)) * MIN
+                if g1 > nxt.t1 - MIN or g0 < self.w.win_start or g1 > self.w.win_end:
+                    continue
+                for seg in (prev, s, nxt):
+                    seg.tags["silent"] = (g0, g1)
+                self.dead_zones.append((g0, g1, "at_receiver"))
+                haul.features.append("dead_zone_at_receiver")
 
     def _annotate(self) -> None:
-        """After planning: long red lights as legit stops, drifts, silences on empty drives back."""
+        """After planning: dead zones, long red lights as legit stops, drifts, silences on empty drives back."""
         rng = self.rng
         vid = self.truck.vehicle_id
+        self._dead_zones()
         for i, s in enumerate(self.segs):
             haul = s.tags.get("haul")
             for a, b, x, y in s.tags.get("light_stops", ()):
@@ -816,7 +1131,7 @@ class NightPlanner:
                 and nxt.kind == "drive"
                 and not nxt.loaded
                 and "silent" not in nxt.tags
-                and rng.random() < adv.EMPTY_SILENCE_P
+                and rng.random() < self.k.empty_silence_p
             ):
                 want = float(rng.uniform(15, 45)) * MIN
                 room = (nxt.t1 - 10 * MIN) - (nxt.t0 + 60.0)

@@ -1,22 +1,28 @@
-"""Dumping reports (偷倒/乱倒举报): true ones, decoys and a roadside report, with hostile free text.
+"""Dumping reports (偷倒/乱倒 reports): true ones, decoys and roadside reports, with hostile free text.
 
-About half of the illegal dumps get reported later the same day (patrol,
-hotline, camera, drone), a few metres off the true spot, in GCJ-02 like the
-platforms write them, sometimes with an observation window. Decoys are reports
-where no truck came near; one report per scenario points at a small roadside
-dump of an otherwise legit haul (the pipeline must trace it to that truck).
-Descriptions carry what the public types: HTML, script tags, quotes,
-newlines, spreadsheet formulas, emoji, prompt-injection and very long text.
+A share of the illegal dumps (drawn per world) gets reported — later the same
+day, or 1-3 days later in a later day's batch (``reported_at`` on that day,
+``observed_from/to`` around the true dump when the reporter knows it) — by
+patrol, hotline, camera or drone, some metres off the true spot (how far is the
+world's), in GCJ-02 like the platforms write them. Decoys are reports of dumps
+no truck of the fleet made (``decoy_reports``): far from every truck, beside a
+road the fleet uses, or beside a place where an innocent truck stood in the
+window — so tracing by "who stood nearby" finds innocent candidates. Roadside
+reports point at a small roadside dump of an otherwise legit haul (the
+pipeline must trace it to that truck). Descriptions carry what the public
+types: HTML, script tags, quotes, newlines, spreadsheet formulas, emoji,
+prompt-injection and very long text.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
 from wastetrack.simulate.geography import COUNTIES, TOWNS, county_full_name, nearest_town, to_lonlat, to_xy
 from wastetrack.simulate.nights import MIN, TZ, local_epoch
+from wastetrack.simulate.profiles import DECOY_KINDS, Knobs
 
 _WASTE_CN = {
     "muck": "渣土",
@@ -86,16 +92,17 @@ def make_report(
     waste: str,
     county: str,
     with_window: bool,
+    offset_m: tuple[float, float] = (5.0, 40.0),
 ) -> dict:
-    """One report row (WGS-84 here; the writer converts to GCJ-02), a few metres off the true spot."""
+    """One report row (WGS-84 here; the writer converts to GCJ-02), ``offset_m`` off the true spot."""
     x, y = to_xy(lon, lat)
-    ang, r = rng.uniform(0, 2 * np.pi), rng.uniform(5, 40)
+    ang, r = rng.uniform(0, 2 * np.pi), rng.uniform(*offset_m)
     rl, rt = to_lonlat(x + r * np.cos(ang), y + r * np.sin(ang))
     source = _SOURCES[int(rng.choice(5, p=[0.35, 0.3, 0.1, 0.15, 0.1]))]
     return {
         "reported_at": reported,
         "observed_from": _iso(t_from) if with_window else "",
-        "observed_to": _iso(t_to) if with_window else "",
+        "observed_to": _iso(max(t_from, t_to)) if with_window else "",
         "lon": float(rl),
         "lat": float(rt),
         "address": addr,
@@ -107,14 +114,22 @@ def make_report(
     }
 
 
-def report_time(rng: np.random.Generator, end: float) -> float | None:
-    """Reported later the same local day (so the run that reports the event can explain it), or None."""
+def report_time(rng: np.random.Generator, end: float, knobs: Knobs, last_day: date) -> float | None:
+    """When a dump that ended at ``end`` is reported: later that day, or 1-3 days later (None: never
+    within the scenario). A late report lands in a later day's batch, so the run that reports the dump
+    cannot explain it; the run of the report's day must still trace it."""
     day = datetime.fromtimestamp(end, TZ).date()
-    latest = local_epoch(day, 23, 50)
-    earliest = end + 60 * MIN
-    if earliest >= latest:
+    late_days = [day + timedelta(days=k) for k in (1, 2, 3) if day + timedelta(days=k) <= last_day]
+    same_latest = local_epoch(day, 23, 50)
+    same_earliest = end + 60 * MIN
+    same_ok = same_earliest < same_latest
+    go_late = bool(rng.random() >= knobs.report_same_day_p)
+    if late_days and (go_late or not same_ok):
+        d = late_days[int(rng.integers(len(late_days)))]
+        return local_epoch(d, 7) + float(rng.uniform(0, 15.5)) * 3600
+    if not same_ok:
         return None
-    return float(rng.uniform(earliest, min(latest, end + 14 * 3600)))
+    return float(rng.uniform(same_earliest, min(same_latest, end + 14 * 3600)))
 
 
 def roadside_address(rng: np.random.Generator, lon: float, lat: float) -> tuple[str, str]:
@@ -128,3 +143,95 @@ def roadside_address(rng: np.random.Generator, lon: float, lat: float) -> tuple[
 def decoy_spots() -> list[tuple[str, str, float, float]]:
     """Places no simulated truck goes near (Chongming, the far west of Wujiang and Guangde)."""
     return [t for t in TOWNS if t[0] in ("310151", "341882") or t[1] in ("桃源镇", "七都镇")]
+
+
+def decoy_reports(
+    rng: np.random.Generator,
+    knobs: Knobs,
+    dates: list[date],
+    n_trucks: int,
+    fixes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    stops: list[tuple[float, float, float, float]],
+    dumps: list[tuple[float, float, float, float]],
+) -> list[dict]:
+    """Reports of dumps no fleet truck made, ``Knobs.decoys_per_100_truck_days`` a day on average.
+
+    ``fixes`` are (x, y, t, moving) of the clean track (simulator metres, epoch
+    s); ``stops`` (x, y, start, end) of legit long stops; ``dumps`` (x, y, start,
+    end) of every true unloading off a receiver. Placement (``DECOY_KINDS``):
+    ``remote`` — nobody came within 3 km in the 30 h before; ``road`` — 30-400 m
+    off a road trucks drove that day; ``stop`` — 40-600 m from where an innocent
+    truck stood. A decoy is never within 1.5 km of a true dump of the days around
+    it (it must not be explained by one). Each row carries ``_decoy_kind``.
+    """
+    fx, fy, ft, moving = fixes
+    spots = decoy_spots()
+    p = np.asarray(knobs.decoy_weights, dtype=float)
+    p = p / p.sum()
+    dump_arr = np.array(dumps, dtype=float).reshape(-1, 4)
+    stop_arr = np.array(stops, dtype=float).reshape(-1, 4)
+    moving_idx = np.flatnonzero(moving)
+    out = []
+
+    def clear_of_dumps(x: float, y: float, t: float) -> bool:
+        if not len(dump_arr):
+            return True
+        near = np.hypot(dump_arr[:, 0] - x, dump_arr[:, 1] - y) < 1500
+        recent = (dump_arr[:, 3] > t - 4 * 86400) & (dump_arr[:, 2] < t + 86400)
+        return not bool((near & recent).any())
+
+    per_day = knobs.decoys_per_100_truck_days * n_trucks / 100.0
+    for d in dates:
+        day0 = local_epoch(d)
+        for _ in range(max(1, int(rng.poisson(per_day)))):
+            kind = DECOY_KINDS[int(rng.choice(len(DECOY_KINDS), p=p))]
+            for _try in range(12):
+                if kind == "remote":
+                    county, town, tl, tt = spots[int(rng.integers(len(spots)))]
+                    x0, y0 = to_xy(tl, tt)
+                    ang, rr = rng.uniform(0, 2 * np.pi), rng.uniform(500, 2000)
+                    x, y = float(x0 + rr * np.cos(ang)), float(y0 + rr * np.sin(ang))
+                    rt = day0 + float(rng.uniform(7, 22)) * 3600
+                    sel = (ft > rt - 30 * 3600) & (ft <= rt)
+                    if sel.any() and np.hypot(fx[sel] - x, fy[sel] - y).min() < 3000:
+                        continue
+                    anchor = rt - float(rng.uniform(3, 10)) * 3600
+                else:
+                    lo, hi = day0 - 8 * 3600, day0 + 20 * 3600
+                    if kind == "stop":
+                        cand = np.flatnonzero((stop_arr[:, 3] > lo) & (stop_arr[:, 2] < hi)) if len(stop_arr) else []
+                        if not len(cand):
+                            kind = "road"
+                            continue
+                        sx, sy, s0, s1 = stop_arr[int(cand[int(rng.integers(len(cand)))])]
+                        r = float(rng.uniform(40, 600))
+                        anchor = float(rng.uniform(s0, s1))
+                    else:
+                        cand = moving_idx[(ft[moving_idx] > lo) & (ft[moving_idx] < hi)]
+                        if not len(cand):
+                            kind = "remote"
+                            continue
+                        j = int(cand[int(rng.integers(len(cand)))])
+                        sx, sy, anchor = fx[j], fy[j], float(ft[j])
+                        r = float(rng.uniform(30, 400))
+                    ang = rng.uniform(0, 2 * np.pi)
+                    x, y = float(sx + r * np.cos(ang)), float(sy + r * np.sin(ang))
+                    rt = max(anchor + float(rng.uniform(1, 10)) * 3600, day0 + 7 * 3600)
+                    if rt > day0 + 23.5 * 3600:
+                        continue
+                lon, lat = to_lonlat(x, y)
+                if not clear_of_dumps(x, y, rt):
+                    continue
+                county, town = nearest_town(float(lon), float(lat))
+                place = ("村路边空地", "村河道旁", "村农田边", "路边绿化带", "桥下空地")[int(rng.integers(5))]
+                addr = f"{COUNTIES[county].name}{town}{place}"
+                t_from = anchor - float(rng.uniform(0.5, 3)) * 3600
+                t_to = min(rt - 600, anchor + float(rng.uniform(0.5, 3)) * 3600)
+                window = bool(rng.random() < knobs.report_window_p)
+                where = (float(lon), float(lat))
+                r = make_report(
+                    rng, *where, t_from, t_to, rt, addr, "construction", county, window, knobs.report_offset_m
+                )
+                out.append({**r, "_decoy_kind": kind})
+                break
+    return out

@@ -332,9 +332,17 @@ def dwell(
 
 
 def sample_segments(
-    rng: np.random.Generator, segs: list[Segment], interval_s: float, park_interval_s: float = 300.0
+    rng: np.random.Generator,
+    segs: list[Segment],
+    interval_s: float,
+    park_interval_s: float = 300.0,
+    dwell_interval_s: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Fix times and true states along a timeline (no GPS noise yet).
+
+    ``dwell_interval_s`` is the interval while the truck stands with the engine
+    on (loading, unloading, waiting); a motion-based terminal reports then at its
+    parked rate, so a 4-minute dump may leave a single fix. Default: ``interval_s``.
 
     Returns arrays ``t`` (epoch s, float), ``x``, ``y`` (metres), ``speed_kmh``,
     ``heading`` (degrees from north), ``loaded``, ``tipping`` (bool).
@@ -342,17 +350,20 @@ def sample_segments(
     out: dict[str, list[np.ndarray]] = {
         k: [] for k in ("t", "x", "y", "speed_kmh", "heading", "loaded", "tipping")
     }
+    dwell_step = interval_s if dwell_interval_s is None else dwell_interval_s
     next_t = segs[0].t0 if segs else 0.0
     last_heading = float(rng.uniform(0, 360))
     for seg in segs:
-        step = park_interval_s if seg.kind == "park" else interval_s
+        step = park_interval_s if seg.kind == "park" else dwell_step if seg.kind == "dwell" else interval_s
         if next_t < seg.t0:
             next_t = seg.t0 + float(rng.uniform(0, min(step, 5.0)))
+        elif next_t > seg.t0 + step:  # leaving a slow-reporting stretch: the terminal speeds up at once
+            next_t = seg.t0 + float(rng.uniform(0, step))
         span = seg.t1 - next_t
         if span <= 0:
             continue
         n = int(span / step) + 3
-        jitter = rng.normal(0, 0.6 if seg.kind != "park" else 1.0, n)
+        jitter = rng.normal(0, max(0.6, 0.03 * step) if seg.kind != "park" else 1.0, n)
         t = next_t + np.cumsum(np.concatenate([[0.0], np.full(n - 1, step) + jitter[1:]]))
         t = t[t < seg.t1]
         if len(t) == 0:

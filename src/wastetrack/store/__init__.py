@@ -1,60 +1,62 @@
-"""Where the nights' stays, hauls, leads, runs and the liaisons' feedback are kept.
+"""Where the nights' stays, hauls, leads, tracks, runs and the liaisons' feedback are kept.
 
 Use::
 
     from wastetrack.store import open_store, read_table
 
-    with open_store("demo/wastetrack.db") as store:           # or "sqlite:///demo/wastetrack.db"
-        store.replace_night("2026-11-20", stays, hauls, leads, run)
+    with open_store("demo/wastetrack.db") as store:           # or "postgresql://wt@db/wastetrack"
+        store.replace_night("2026-11-20", stays, hauls, leads, run, tracks=tracks, state=state)
         leads = store.read("leads", date="2026-11-20")         # GeoDataFrame, EPSG:4326
 
     read_table("demo/wastetrack.db", "lead_registry")          # one line in a notebook
 
-The interface is ``base.Store``; the SQLite file is the default backend. A PostGIS
-backend (psycopg 3) will answer ``postgresql://`` URLs with the same behaviour and
-the same tests (tests/test_store.py); ``open_store`` already routes them.
+The interface is ``base.Store``; backends: one SQLite file (the default, zero set-up) and
+PostGIS (psycopg 3), with the same behaviour and the same tests (tests/test_store.py). The
+schema is versioned (``migrations``: ``wastetrack db status|upgrade --store URL``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from wastetrack.store.base import TABLES, SQLStore, Store
 from wastetrack.store.sqlite import SQLiteStore
+from wastetrack.store.urls import (
+    DEFAULT_PATH,
+    ENV_VAR,
+    POSTGIS,
+    SchemaVersionError,
+    StoreError,
+    StoreNotFound,
+    mask_url,
+    parse,
+    resolve,
+)
 
-__all__ = ["DEFAULT_PATH", "ENV_VAR", "TABLES", "SQLStore", "SQLiteStore", "Store", "open_store",
-           "read_table"]
-
-#: used when no url is given and $WASTETRACK_STORE is unset (relative to the working directory)
-DEFAULT_PATH = "wastetrack.db"
-ENV_VAR = "WASTETRACK_STORE"
+__all__ = ["DEFAULT_PATH", "ENV_VAR", "TABLES", "SQLStore", "SQLiteStore", "SchemaVersionError", "Store",
+           "StoreError", "StoreNotFound", "mask_url", "open_store", "read_table"]
 
 
 def open_store(url: str | Path | None = None, *, create: bool = True) -> Store:
-    """Open (creating on first use unless ``create=False``) the store at ``url``.
+    """Open the store at ``url``; an empty one is created at the latest schema unless ``create=False``.
 
     ``url``: None (→ ``$WASTETRACK_STORE``, else ``./wastetrack.db``), a file path,
     ``sqlite:///relative.db``, ``sqlite:////absolute.db``, ``:memory:``, or
-    ``postgresql://…`` (not yet implemented).
+    ``postgresql://user@host:5432/db`` (also ``postgres://``, ``postgis://``; libpq parameters
+    such as ``?options=-csearch_path%3Dwastetrack,public`` pass through).
+    Raises ``StoreNotFound`` (a FileNotFoundError) without ``create`` where there is no store,
+    ``SchemaVersionError`` when the schema is older ("run wastetrack db upgrade") or newer
+    than this wastetrack, ``StoreError`` when the server cannot be reached. Messages never
+    contain a password.
     """
-    if url is None:
-        url = os.environ.get(ENV_VAR) or DEFAULT_PATH
-    if isinstance(url, Path):
-        return SQLiteStore(url, create=create)
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return SQLiteStore(url, create=create)
-    if scheme == "sqlite":
-        if not rest.startswith("/"):
-            raise ValueError(f"sqlite URL must be sqlite:///path, got {url!r}")
-        return SQLiteStore(rest[1:] or ":memory:", create=create)
-    if scheme in ("postgresql", "postgres", "postgis"):
-        raise NotImplementedError(
-            "PostGIS backend: not implemented yet; see sql/README.md (psycopg 3, a SQLStore subclass)")
-    raise ValueError(f"unknown store URL scheme {scheme!r} in {url!r}")
+    backend, target = parse(resolve(url))
+    if backend == POSTGIS:
+        from wastetrack.store.postgis import PostGISStore  # psycopg is optional for SQLite users
+
+        return PostGISStore(target, create=create)
+    return SQLiteStore(target, create=create)
 
 
 def read_table(url: str | Path | None, table: str, date: str | None = None) -> pd.DataFrame:

@@ -1,26 +1,127 @@
-"""The default store: one SQLite file, created with its schema on first use.
+"""The default store: one SQLite file, created at the latest schema on first use.
 
 Why SQLite: zero set-up for a county office laptop, a CI runner or a notebook, yet
 transactional. WAL mode lets a notebook read while the nightly run writes; each
 write takes the lock up front (``BEGIN IMMEDIATE``) so two writers queue instead of
-failing half-way. All statements are shared with other backends (``base.SQLStore``).
+failing half-way. All statements are shared with other backends (``base.SQLStore``);
+the schema comes from the numbered ``sql/sqlite_NNN_*.sql`` migrations.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from importlib.resources import files
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from wastetrack import __version__
 from wastetrack.store.base import SQLStore
+from wastetrack.store.migrations import Migration, check, load
+from wastetrack.store.registry import now_text
+from wastetrack.store.tables import TABLES
+from wastetrack.store.urls import SQLITE, StoreError, StoreNotFound
 
-SCHEMA_VERSION = 1
 #: a second writer waits this long for the lock instead of failing at once
 BUSY_TIMEOUT_S = 60.0
+#: the runner's own table (not a migration: it must exist to know which migrations ran)
+SCHEMA_VERSION_DDL = """CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER NOT NULL PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    applied_by TEXT NOT NULL
+) STRICT"""
+#: files from before versioned migrations set this and had exactly migration 001
+LEGACY_NOTE = "PRAGMA user_version (before versioned migrations)"
 
 
-def schema_sql() -> str:
-    return files("wastetrack.store").joinpath("sql/sqlite.sql").read_text(encoding="utf-8")
+def connect(path: str | Path, *, create: bool) -> tuple[sqlite3.Connection, Path | str, str]:
+    """(connection, path, url) with the store's settings; a missing file is created only if ``create``."""
+    memory = str(path) == ":memory:"
+    resolved: Path | str = ":memory:" if memory else Path(path).expanduser().resolve()
+    url = "sqlite:///:memory:" if memory else f"sqlite:///{resolved}"
+    if isinstance(resolved, Path) and not resolved.exists():
+        if not create:
+            raise StoreNotFound(f"no store at {resolved}")
+        resolved.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: no implicit transactions, SQLStore's BEGIN/COMMIT are the only ones
+    conn = sqlite3.connect(resolved, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
+    except sqlite3.DatabaseError as exc:  # e.g. "file is not a database"
+        conn.close()
+        raise StoreError(f"{url}: {exc}") from None
+    return conn, resolved, url
+
+
+def statements(script: str) -> Iterator[str]:
+    """The statements of a migration file, one by one (``executescript`` would COMMIT our transaction)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf
+            buf = ""
+    if any(ln.strip() and not ln.strip().startswith("--") for ln in buf.splitlines()):
+        raise ValueError(f"incomplete SQL statement at the end of a migration: {buf.strip()[:80]!r}")
+
+
+class SQLiteSchema:
+    """``migrations.Schema`` over a SQLite connection."""
+
+    backend = SQLITE
+
+    def __init__(self, conn: sqlite3.Connection, url: str, *, owned: bool = False) -> None:
+        self._conn, self.url, self._owned = conn, url, owned
+
+    @classmethod
+    def open(cls, path: str) -> SQLiteSchema:
+        conn, _, url = connect(path, create=False)
+        return cls(conn, url, owned=True)
+
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def applied(self) -> dict[int, str] | None:
+        tables = self._tables()
+        if "schema_version" in tables:
+            return dict(self._conn.execute("SELECT version, name FROM schema_version"))
+        legacy = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if legacy:
+            names = {m.number: m.name for m in load(SQLITE)}
+            return {n: names.get(n, f"{n:03d}_unknown") for n in range(1, legacy + 1)}
+        if tables & set(TABLES):
+            raise StoreError(f"{self.url} has wastetrack tables but no schema version: not a store this "
+                             "wastetrack wrote; move it away or upgrade it by hand")
+        return None
+
+    def apply(self, migrations: Sequence[Migration]) -> list[Migration]:
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")  # the write lock, then look again: another process may have been first
+        try:
+            have = self.applied() or {}
+            todo = [m for m in migrations if m.number not in have]
+            if todo:
+                adopt = "schema_version" not in self._tables()
+                cur.execute(SCHEMA_VERSION_DDL)
+                rows = [(n, name, now_text(), LEGACY_NOTE) for n, name in have.items()] if adopt else []
+                for m in todo:
+                    for sql in statements(m.sql):
+                        cur.execute(sql)
+                    rows.append((m.number, m.name, now_text(), f"wastetrack {__version__}"))
+                cur.executemany("INSERT INTO schema_version VALUES (?, ?, ?, ?)", rows)
+                cur.execute(f"PRAGMA user_version = {max(r[0] for r in rows):d}")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
+        return todo
+
+    def close(self) -> None:
+        if self._owned:
+            self._conn.close()
 
 
 class SQLiteStore(SQLStore):
@@ -29,27 +130,9 @@ class SQLiteStore(SQLStore):
     placeholder = "?"
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
-        memory = str(path) == ":memory:"
-        self.path = Path(path) if memory else Path(path).expanduser().resolve()
-        if not memory and not self.path.exists():
-            if not create:
-                raise FileNotFoundError(f"no store at {self.path}")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.url = "sqlite:///:memory:" if memory else f"sqlite:///{self.path}"
-        # isolation_level=None: no implicit transactions, SQLStore's BEGIN/COMMIT are the only ones
-        self._conn = sqlite3.connect(str(path) if memory else self.path, timeout=BUSY_TIMEOUT_S,
-                                     isolation_level=None)
+        self._conn, self.path, self.url = connect(path, create=create)
         try:
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(f"{self.url} has schema version {version}; this wastetrack knows "
-                                   f"{SCHEMA_VERSION}: upgrade wastetrack")
-            if version < SCHEMA_VERSION:
-                # one transaction: a crash while creating leaves no half schema
-                self._conn.executescript(f"BEGIN IMMEDIATE;\n{schema_sql()}\nCOMMIT;")
+            check(SQLiteSchema(self._conn, self.url), create=create)
         except BaseException:
             self._conn.close()
             raise

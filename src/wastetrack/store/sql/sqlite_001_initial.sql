@@ -1,6 +1,6 @@
--- wastetrack store, SQLite backend, schema version 1 (PRAGMA user_version).
--- Column lists and kinds are described once in wastetrack/store/base.py (TABLES);
--- this file and the future PostGIS DDL are translations of it:
+-- wastetrack store, SQLite, migration 001: the schema as first released (PRAGMA user_version = 1).
+-- Column lists and kinds are described once in wastetrack/store/tables.py (TABLES); the
+-- PostGIS migrations translate the same description:
 --   text → TEXT/text, real → REAL/double precision, int → INTEGER/integer,
 --   bool → INTEGER 0/1/NULL (STRICT has no boolean) / boolean,
 --   ts → TEXT ISO 8601 local time with offset ('2026-11-20T23:41:07+08:00', '.ffffff'
@@ -8,6 +8,8 @@
 --   json → TEXT / jsonb.
 -- STRICT tables reject a value of the wrong type, as PostgreSQL would.
 -- "start" and "end" are reserved words: always quoted.
+-- The migration runner (wastetrack/store/migrations.py) runs this in one transaction and
+-- records it in schema_version; never edit it once released: add a new numbered file.
 
 CREATE TABLE IF NOT EXISTS runs (
     date        TEXT NOT NULL PRIMARY KEY,      -- the night's local date, YYYY-MM-DD
@@ -119,5 +121,3 @@ CREATE TABLE IF NOT EXISTS feedback (
     note        TEXT,
     PRIMARY KEY (lead_id, liaison_id, at, status)
 ) STRICT;
-
-PRAGMA user_version = 1;
