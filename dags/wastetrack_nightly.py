@@ -45,6 +45,9 @@ LOCAL_TZ = "Asia/Shanghai"
 #: what the follow-up DAG (delivery, replies, escalation) is scheduled on
 NIGHTS = Asset("wastetrack://nights", extra={"what": "a night's leads published to the store and OUT/"})
 POOL = os.environ.get("WASTETRACK_POOL", "default_pool")
+#: a cron expression (Asia/Shanghai) or "none" for manual triggers only (e.g. when an outside scheduler
+#: triggers the runs, or to test a deployment without a scheduled run of yesterday's date)
+SCHEDULE = os.environ.get("WASTETRACK_NIGHTLY_SCHEDULE", "30 6 * * *")
 
 
 def _store_url() -> str | None:
@@ -80,7 +83,7 @@ def _contract(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 @dag(
     dag_id="wastetrack_nightly",
-    schedule=CronTriggerTimetable("30 6 * * *", timezone=LOCAL_TZ),
+    schedule=None if SCHEDULE.strip().lower() == "none" else CronTriggerTimetable(SCHEDULE, timezone=LOCAL_TZ),
     start_date=pendulum.datetime(2026, 11, 1, tz=LOCAL_TZ),
     catchup=False,
     max_active_runs=1,
@@ -112,57 +115,60 @@ def wastetrack_nightly():
 
         return batch_ready(settings()["landing"], date)
 
+    @task
+    def prepare(date: str) -> dict:
+        from wastetrack import orchestration
+
+        return _contract(orchestration.prepare, date, store=_store_url())
+
+    @task
+    def parts_of(plan: dict) -> list[int]:
+        return plan["parts"]
+
+    @task(pool=POOL)
+    def ingest(plan: dict, index: int) -> dict:
+        from wastetrack import orchestration
+
+        return _contract(orchestration.ingest, plan["work"], index)
+
+    @task
+    def shards(plan: dict) -> list[int]:
+        from wastetrack import orchestration
+
+        return orchestration.finish_ingest(plan["work"])
+
+    @task(pool=POOL, execution_timeout=pendulum.duration(hours=2))
+    def detect(plan: dict, shard: int) -> dict:
+        from wastetrack import orchestration
+
+        return orchestration.detect(plan["work"], shard)
+
+    @task
+    def merge(plan: dict) -> list[list[int]]:
+        from wastetrack import orchestration
+
+        return orchestration.merge(plan["work"], store=_store_url())
+
+    @task(pool=POOL)
+    def sheets(plan: dict, chunk: list[int]) -> int:
+        from wastetrack import orchestration
+
+        return orchestration.sheets(plan["work"], chunk)
+
+    @task(outlets=[NIGHTS], trigger_rule="none_failed")
+    def publish(plan: dict, **context) -> dict:
+        from wastetrack import orchestration
+
+        summary = orchestration.publish(plan["work"], store=_store_url())
+        # the follow-up DAG (delivery, replies, escalation) learns which night was published
+        context["outlet_events"][NIGHTS].extra = {"date": summary["date"]}
+        return summary
+
+    d = batch_date()
+    waited = wait_for_batch(d)
     with TaskGroup("night", tooltip="one night: plan, shards, merge, sheets, publish"):
-
-        @task
-        def prepare(date: str) -> dict:
-            from wastetrack import orchestration
-
-            return _contract(orchestration.prepare, date, store=_store_url())
-
-        @task
-        def parts_of(plan: dict) -> list[int]:
-            return plan["parts"]
-
-        @task(pool=POOL)
-        def ingest(plan: dict, index: int) -> dict:
-            from wastetrack import orchestration
-
-            return _contract(orchestration.ingest, plan["work"], index)
-
-        @task
-        def shards(plan: dict) -> list[int]:
-            from wastetrack import orchestration
-
-            return orchestration.finish_ingest(plan["work"])
-
-        @task(pool=POOL, execution_timeout=pendulum.duration(hours=2))
-        def detect(plan: dict, shard: int) -> dict:
-            from wastetrack import orchestration
-
-            return orchestration.detect(plan["work"], shard)
-
-        @task
-        def merge(plan: dict) -> list[list[int]]:
-            from wastetrack import orchestration
-
-            return orchestration.merge(plan["work"], store=_store_url())
-
-        @task(pool=POOL)
-        def sheets(plan: dict, chunk: list[int]) -> int:
-            from wastetrack import orchestration
-
-            return orchestration.sheets(plan["work"], chunk)
-
-        @task(outlets=[NIGHTS], trigger_rule="none_failed")
-        def publish(plan: dict) -> dict:
-            from wastetrack import orchestration
-
-            return orchestration.publish(plan["work"], store=_store_url())
-
-        d = batch_date()
         plan = prepare(d)
-        wait_for_batch(d) >> plan
+        waited >> plan
         ingested = ingest.partial(plan=plan).expand(index=parts_of(plan))
         shard_ids = shards(plan)
         ingested >> shard_ids

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install Debian's chromium if it is missing: tests/test_notebooks.py loads the notebooks' maps in
-# headless Chromium, with the network cut, to prove they draw without internet. Idempotent.
+# Install Debian's chromium (and CJK fonts) if missing: tests/test_notebooks.py loads the notebooks'
+# maps in headless Chromium, with the network cut, to prove they draw without internet, and
+# tests/test_sheets.py lays the Chinese lead sheets out at phone and A4 widths. Idempotent.
 # Without root (and sudo) it only warns: the browser test then skips locally, but fails under CI.
 set -euo pipefail
-if [[ -x /usr/bin/chromium ]]; then
+if [[ -x /usr/bin/chromium ]] && dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
   exit 0
 fi
 if [[ $(id -u) -eq 0 ]]; then
@@ -16,4 +17,4 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update -q
-"${as_root[@]}" apt-get install -y -q chromium
+"${as_root[@]}" apt-get install -y -q chromium fonts-noto-cjk

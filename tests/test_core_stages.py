@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -339,3 +340,270 @@ def test_a_long_off_site_stop_before_a_silence_is_the_unloading() -> None:
     )
     hauls = _hauls_loading_at_a(f)
     assert hauls["unload_evidence"].iloc[0] == "dwell"
+
+
+# ---------------------------------------------------------------- hauls that end at home, silent receivers, manifests
+
+H = (121.31, 31.135)  # the truck's park, ~4 km from A
+
+
+def test_a_last_haul_is_decided_at_the_dump_the_night_the_truck_parks_not_at_the_depot() -> None:
+    # loaded at A, 6 minutes off-site at C, then home for the rest of the night: no loading ever follows
+    f = track(
+        "沪AD1234",
+        "2026-11-20 04:00",
+        [
+            ("stand", 900, *A),
+            ("drive", 900, *C),
+            ("stand", 360, *C),
+            ("drive", 900, *H),
+            ("stand", 4 * 3600, *H),
+        ],
+        every_s=30,
+    )
+    h = _hauls_loading_at_a(f)
+    assert len(h) == 1
+    haul = h.iloc[0]
+    assert haul["ended_by"] == "park" and bool(haul["returned_empty"])
+    assert haul["unload_evidence"] == "dwell"
+    assert abs(haul["unload_lon"] - C[0]) < 0.001 and abs(haul["unload_lat"] - C[1]) < 0.001
+    park_start = haul["haul_end_at"]
+    assert abs(haul["unload_lon"] - H[0]) > 0.01
+    # decided once the park has lasted long enough to be one: the same night, not the next evening's loading
+    assert haul["decided_at"] == park_start + pd.Timedelta(seconds=Params().shift_park_min_s)
+    assert haul["decided_at"].day == 20
+
+
+def test_a_haul_still_on_the_road_when_the_data_ends_is_not_decided_yet() -> None:
+    f = track("沪AD1234", "2026-11-20 22:00", [("stand", 900, *A), ("drive", 900, *C), ("stand", 360, *C),
+                                                ("drive", 600, 121.32, 31.15)])
+    haul = _hauls_loading_at_a(f).iloc[0]
+    assert haul["ended_by"] == "" and not bool(haul["returned_empty"])
+    assert haul["unload_evidence"] == "" and pd.isna(haul["decided_at"])
+
+
+def test_a_loaded_truck_stopping_at_a_second_site_has_not_loaded_again() -> None:
+    a2 = (121.318, 31.105)  # another construction site on the way, ~2 km from A
+    f = track(
+        "沪AD1234",
+        "2026-11-20 22:00",
+        [
+            ("stand", 900, *A),  # loading
+            ("drive", 150, *a2),
+            ("stand", 330, *a2),  # a 5.5-minute stop at another site's fence: traffic, not a loading
+            ("drive", 400, *B),
+            ("stand", 600, *B),
+            ("drive", 600, *A),
+            ("stand", 900, *A),
+        ],
+    )
+    fixes = clean_fixes(f)[0]
+    stays = detect_stays(fixes)
+    near = lambda p: np.hypot(stays["lon"] - p[0], stays["lat"] - p[1]) < 0.002  # noqa: E731
+    places = {i: ("GD-1", "construction") for i in stays.index[near(A)]}
+    places |= {i: ("GD-2", "construction") for i in stays.index[near(a2)]}
+    places |= {i: ("XN-1", "disposal") for i in stays.index[near(B)]}
+    hauls = build_hauls(_labelled(stays, places), fixes)
+    first = hauls.iloc[0]
+    assert first["origin_site_id"] == "GD-1" and first["unload_site_id"] == "XN-1"
+    assert not (hauls["origin_site_id"] == "GD-2").any()
+
+
+def _sites_ab() -> gpd.GeoDataFrame:
+    from shapely.geometry import Point
+
+    geoms = gpd.GeoSeries([Point(*A), Point(*B)], crs="EPSG:4326").to_crs(3857).buffer(120).to_crs(4326)
+    return gpd.GeoDataFrame(
+        {
+            "site_id": ["GD-1", "XN-1"],
+            "kind": ["construction", "disposal"],
+            "accepts": [[], ["muck"]],
+            "valid_from": [None, None],
+            "valid_to": [None, None],
+            "county_adcode": ["310117", "310117"],
+        },
+        geometry=geoms.values,
+        crs="EPSG:4326",
+    )
+
+
+def _silent_at_receiver() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Loaded at A; the terminal goes dark 600 m before receiver B and comes back 500 m after it, 16 min later."""
+    before_b = (B[0] - 0.006, B[1] - 0.002)
+    after_b = (B[0] - 0.005, B[1] - 0.001)
+    f = track(
+        "沪AD1234",
+        "2026-11-20 22:00",
+        [
+            ("stand", 900, *A),
+            ("drive", 540, *before_b),
+            ("dark", 16 * 60, *after_b),
+            ("drive", 600, *A),
+            ("stand", 900, *A),
+        ],
+    )
+    fixes = clean_fixes(f)[0]
+    stays = detect_stays(fixes)
+    at_a = stays.index[np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002]
+    return build_hauls(_labelled(stays, {i: ("GD-1", "construction") for i in at_a}), fixes), fixes
+
+
+def test_a_silence_at_a_receivers_gate_is_a_receiver_visit_not_a_track_gap() -> None:
+    from wastetrack import boundaries as bnd
+    from wastetrack.detect import classify_hauls, explain_by_silent_receiver
+
+    hauls, _ = _silent_at_receiver()
+    first = hauls.iloc[[0]]
+    assert pd.notna(first["silence_start"].iloc[0])
+    judged = explain_by_silent_receiver(first.assign(manifest_dest_site_id="", manifest_received_at=pd.NaT),
+                                        _sites_ab())
+    assert judged["unload_evidence"].iloc[0] == "receiver_silent"
+    assert judged["unload_site_id"].iloc[0] == "XN-1"
+    # with the manifest to that receiver the haul is legitimate; without one it is unmanifested, not a gap
+    vehicles = pd.DataFrame({"vehicle_id": ["沪AD1234"], "carrier_id": ["C1"]})
+    manifest = {
+        "manifest_id": "m1", "manifest_dest_site_id": "XN-1", "manifest_waste_type": "muck",
+        "manifest_volume_m3": 10.0, "manifest_status": "in_transit", "manifest_carrier_id": "C1",
+        "manifest_received_at": pd.NaT,
+    }
+    legit = classify_hauls(first.assign(**manifest), _sites_ab(), vehicles, bnd.load_boundaries())
+    assert legit.empty or (legit["kind"] != "track_gap").all()
+    none = {**manifest, "manifest_id": "", "manifest_dest_site_id": "", "manifest_waste_type": "",
+            "manifest_status": "", "manifest_carrier_id": ""}
+    leads = classify_hauls(first.assign(**none), _sites_ab(), vehicles, bnd.load_boundaries())
+    assert list(leads["kind"]) == ["unmanifested"]
+
+
+def test_a_silence_that_starts_at_the_loading_site_is_not_explained_by_a_receiver_nearby() -> None:
+    from wastetrack.detect import explain_by_silent_receiver
+
+    hauls, _ = _silent_at_receiver()
+    h = hauls.iloc[[0]].assign(manifest_dest_site_id="", manifest_received_at=pd.NaT)
+    # the same silence, but the truck went dark at its loading site: it lost the signal there, not at B
+    h = h.assign(silence_lon0=A[0], silence_lat0=A[1])
+    judged = explain_by_silent_receiver(h, _sites_ab())
+    assert judged["unload_evidence"].iloc[0] != "receiver_silent"
+
+
+def _manifest_rows(rows: list[dict]) -> pd.DataFrame:
+    base = {"vehicle_id": "V", "carrier_id": "C", "origin_site_id": "GD-1", "dest_site_id": "XN-1",
+            "waste_type": "muck", "volume_m3": 10.0, "cross_region_filing": "", "status": "in_transit"}
+    m = pd.DataFrame([{**base, **r} for r in rows])
+    for c in ("issued_at", "departed_at", "received_at"):
+        m[c] = pd.to_datetime(m[c], utc=True).dt.tz_convert(TZ)
+    return m
+
+
+def test_a_manifest_entered_after_the_trip_is_still_the_hauls() -> None:
+    t = pd.Timestamp("2026-11-20 09:30", tz=TZ)
+    hauls = pd.DataFrame({
+        "haul_id": ["h1", "h2"], "vehicle_id": ["V", "V"], "origin_site_id": ["GD-1", "GD-1"],
+        "depart": [t, t + pd.Timedelta(hours=3)],
+        "unload_start": [t + pd.Timedelta(minutes=50), t + pd.Timedelta(hours=3, minutes=50)],
+        "unload_end": [t + pd.Timedelta(minutes=60), t + pd.Timedelta(hours=4)],
+        "unload_site_id": ["XN-1", "XN-1"],
+    })
+    man = _manifest_rows([
+        # 补录: entered 70 minutes after h1 left, no scan
+        {"manifest_id": "late", "issued_at": t + pd.Timedelta(minutes=70), "departed_at": pd.NaT,
+         "received_at": pd.NaT},
+        # h2's own, with its gate-out scan
+        {"manifest_id": "own2", "issued_at": t + pd.Timedelta(hours=2), "departed_at": t + pd.Timedelta(hours=3),
+         "received_at": pd.NaT},
+    ])
+    out = match_manifests(hauls, man).set_index("haul_id")
+    assert out.loc["h1", "manifest_id"] == "late" and out.loc["h2", "manifest_id"] == "own2"
+
+
+def test_a_booking_for_the_next_trip_is_not_taken_for_a_late_entry() -> None:
+    t = pd.Timestamp("2026-11-20 20:59", tz=TZ)
+    hauls = pd.DataFrame({
+        "haul_id": ["h1", "h2"], "vehicle_id": ["V", "V"], "origin_site_id": ["GD-1", "GD-1"],
+        "depart": [t, t + pd.Timedelta(hours=2, minutes=46)],
+        "unload_start": [t + pd.Timedelta(minutes=70), pd.NaT],
+        "unload_end": [t + pd.Timedelta(minutes=80), pd.NaT],
+        "unload_site_id": ["XN-1", ""],
+    })
+    man = _manifest_rows([
+        # issued an hour after h1 left, 1h45 before h2 leaves: h2's booking, not h1's late entry
+        {"manifest_id": "next", "issued_at": t + pd.Timedelta(minutes=59), "departed_at": pd.NaT,
+         "received_at": pd.NaT},
+        # still only "issued" in its own day: a booking for a trip to come, never a late entry
+        {"manifest_id": "booked", "issued_at": t + pd.Timedelta(minutes=30), "departed_at": pd.NaT,
+         "received_at": pd.NaT, "status": "issued"},
+    ])
+    out = match_manifests(hauls, man).set_index("haul_id")
+    assert out.loc["h2", "manifest_id"] == "next"
+    assert out.loc["h1", "manifest_id"] == ""
+
+
+def test_a_gate_scan_outbids_a_manifest_known_only_by_its_issue_time() -> None:
+    t = pd.Timestamp("2026-11-19 22:40", tz=TZ)
+    hauls = pd.DataFrame({
+        "haul_id": ["h1", "h2"], "vehicle_id": ["V", "V"], "origin_site_id": ["GD-1", "GD-1"],
+        "depart": [t, t + pd.Timedelta(hours=1, minutes=45)],
+        "unload_start": [t + pd.Timedelta(minutes=45), t + pd.Timedelta(hours=2, minutes=30)],
+        "unload_end": [t + pd.Timedelta(minutes=53), t + pd.Timedelta(hours=2, minutes=40)],
+    })
+    man = _manifest_rows([
+        {"manifest_id": "scanned", "issued_at": t - pd.Timedelta(hours=1), "departed_at": t + pd.Timedelta(
+            seconds=100), "received_at": pd.NaT},
+        # issued four minutes after h1 left, no scan: h2's (the scan already says which one is h1's)
+        {"manifest_id": "form", "issued_at": t + pd.Timedelta(minutes=4), "departed_at": pd.NaT,
+         "received_at": pd.NaT},
+    ])
+    out = match_manifests(hauls, man).set_index("haul_id")
+    assert out.loc["h1", "manifest_id"] == "scanned" and out.loc["h2", "manifest_id"] == "form"
+
+
+def _noisy_stop(jitter_m: float) -> pd.DataFrame:
+    """A sparse, noisy feed: a fix every 90 s; standing 9 minutes at C, its fixes jumping 90 m back and forth
+    (the noise of a terminal with a 30-40 m error): 3.6 km/h if the noise were movement."""
+    t0 = pd.Timestamp("2026-11-20 02:00", tz=TZ)
+    rows = []
+    for k in range(30):  # 45 minutes: 18 min driving in, 9 standing, 18 driving on
+        t = t0 + pd.Timedelta(seconds=90 * k)
+        if k < 12:
+            lon, lat = C[0] - 0.04 + 0.04 * k / 12, C[1]
+        elif k < 18:
+            sign = 1 if k % 2 else -1
+            lon, lat = C[0] + sign * 40 / 95_000, C[1] + sign * 20 / M_PER_DEG_LAT
+        else:
+            lon, lat = C[0], C[1] + 0.04 * (k - 17) / 12
+        rows.append((t, lon, lat))
+    f = pd.DataFrame(rows, columns=["ts", "lon", "lat"])
+    f.insert(0, "vehicle_id", "沪AD1234")
+    f["speed_kmh"] = np.nan
+    f["heading"] = np.nan
+    f["loaded"] = pd.array([pd.NA] * len(f), dtype="boolean")
+    f["tipping"] = pd.array([pd.NA] * len(f), dtype="boolean")
+    return detect_stays(clean_fixes(f)[0], Params(stay_gps_jitter_m=jitter_m))
+
+
+def test_gps_noise_does_not_hide_a_stop_on_a_sparse_feed() -> None:
+    found = _noisy_stop(Params().stay_gps_jitter_m)
+    at_c = found.loc[np.hypot(found["lon"] - C[0], found["lat"] - C[1]) < 0.001]
+    assert len(at_c) == 1 and at_c["dwell_s"].iloc[0] >= 6 * 60
+    # counting the noise as movement loses it (the reason the jitter allowance exists)
+    assert _noisy_stop(0.0).empty
+
+
+def test_a_short_stop_seen_as_two_fixes_counts_its_idle_minutes() -> None:
+    # a fix every 100 s at 36 km/h; a 4-minute stop at C shows as two fixes 100 s apart, the fix before it
+    # only 300 m back and the one after 400 m on: most of the minutes around the two fixes were idle
+    t0 = pd.Timestamp("2026-11-20 02:00", tz=TZ)
+    east_m = [-5300, -4300, -3300, -2300, -1300, -300, 0, 0, 400, 1400, 2400, 3400]
+    f = pd.DataFrame({
+        "vehicle_id": "沪AD1234",
+        "ts": [t0 + pd.Timedelta(seconds=100 * k) for k in range(len(east_m))],
+        "lon": [C[0] + e / 95_000 for e in east_m],
+        "lat": C[1],
+    })
+    f["speed_kmh"] = np.nan
+    f["heading"] = np.nan
+    f["loaded"] = pd.array([pd.NA] * len(f), dtype="boolean")
+    f["tipping"] = pd.array([pd.NA] * len(f), dtype="boolean")
+    stays = detect_stays(clean_fixes(f)[0])
+    assert len(stays) == 1
+    s = stays.iloc[0]
+    assert s["duration_s"] < Params().stay_min_duration_s <= s["dwell_s"]

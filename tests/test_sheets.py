@@ -8,7 +8,9 @@ minutes 13 km from any approved receiver in 昆山 — a cross-border illegal du
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,11 +24,15 @@ from wastetrack.coords import METRIC_CRS, gcj02_to_wgs84, wgs84_to_gcj02
 from wastetrack.models import LEAD_COLUMNS
 from wastetrack.sheets import (
     SheetContext,
+    build_sheet,
     key_track_points,
     lead_facts,
     liaison_assignments,
     render_map_svg,
     render_sheet,
+    sheet_filename,
+    write_index_pages,
+    write_lead_pages,
     write_sheets,
 )
 from wastetrack.sheets.svgmap import nice_length_m
@@ -264,12 +270,12 @@ def test_sheet_states_who_when_where_and_kind(ctx, track):
     assert "<svg" in page and "</svg>" in page
     assert "2026年11月20日 02:31 至 02:42" in page
     # Origin site with its builder and contractor, and the missing manifest stated.
-    assert (
-        "青浦区练塘镇商业综合体项目" in page
-        and "上海地产有限公司" in page
-        and "中交三航局第1工程有限公司" in page
-    )
-    assert "无联单" in page
+    assert "青浦区练塘镇商业综合体项目" in page and "上海地产有限公司" in page and "中交三航局第1工程有限公司" in page
+    # No manifest was matched: said exactly so, with the vehicle's manifests of the day to check by hand.
+    assert "未匹配到电子联单" in page and "无联单" not in page
+    assert 'data-manifest-state="none_matched"' in page
+    assert 'data-manifest-id="SH2026112000001" data-status="received"' in page
+    assert 'data-manifest-id="SH2026112000006" data-status="received"' in page
     # Coordinates: WGS-84 to 6 decimals and the GCJ-02 pair for Chinese map apps.
     glon, glat = wgs84_to_gcj02(121.05341, 31.40264)
     assert "121.053410" in page and f"{float(glon):.6f},{float(glat):.6f}" in page
@@ -297,7 +303,7 @@ def test_page_loads_nothing_external(ctx, track):
 
 def test_facts_follow_the_evidence(ctx, track):
     facts = lead_facts(dump_lead(), ctx)
-    joined = "\n".join(facts)
+    joined = "\n".join(f.text for f in facts)
     assert "02:31 至 02:42" in joined and "11 分钟" in joined
     assert "举升传感器触发" in joined
     assert "到达时重车，离开时空车" in joined
@@ -309,8 +315,7 @@ def test_key_track_points_find_the_dump(track, ctx):
     pts = key_track_points(track, dump_lead(), ctx)
     at = pts.set_index("ts")["note"]
     near = at[
-        (at.index >= pd.Timestamp("2026-11-20 02:31", tz=TZ))
-        & (at.index <= pd.Timestamp("2026-11-20 02:43", tz=TZ))
+        (at.index >= pd.Timestamp("2026-11-20 02:31", tz=TZ)) & (at.index <= pd.Timestamp("2026-11-20 02:43", tz=TZ))
     ]
     assert near.str.contains("到达事件点").sum() == 1
     assert near.str.contains("举升开始").sum() == 1 and near.str.contains("举升结束").sum() == 1
@@ -328,7 +333,7 @@ def test_map_draws_track_sites_borders_and_scale(ctx, track):
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert svg.count("<polyline") >= 2  # loaded and empty runs in different colours
     assert "#d7301f" in svg and "#2b8cbe" in svg
-    assert "事件点" in svg and "北" in svg and "公里" in svg
+    assert "卸载点" in svg and "北" in svg and "公里" in svg
     assert "昆山市" in svg  # county label inside the view
     assert "举报 RPT-20261120-0099" in svg
     width_m = float(re.search(r"图幅宽 ([\d.]+) 公里", svg).group(1)) * 1000
@@ -350,7 +355,7 @@ def test_scale_bar_is_round(target, expected):
 def test_lead_with_missing_optional_data_renders(ctx):
     page = render_sheet(bare_lead(), None, ctx)
     assert "轨迹中断" in page and "沪B37556" in page
-    assert "无联单" in page
+    assert "未匹配到电子联单" in page and "无联单" not in page
     assert "未能追溯到来源工地" in page
     assert "无该车辆在事件前后的轨迹数据" in page
     # Crossing midnight: both dates are written out.
@@ -404,9 +409,7 @@ def test_write_sheets_indexes(ctx, track, tmp_path):
     js = (tmp_path / "liaison-LN-310114-01.html").read_text(encoding="utf-8")
     assert _links(js) == ["LD-20261120-trace001.html"]
     sz = (tmp_path / "liaison-LN-320500-01.html").read_text(encoding="utf-8")
-    assert _links(sz.split("抄送线索")[0]) == ["LD-20261120-a1b2c3d4.html"] and not _links(
-        sz.split("抄送线索")[1]
-    )
+    assert _links(sz.split("抄送线索")[0]) == ["LD-20261120-a1b2c3d4.html"] and not _links(sz.split("抄送线索")[1])
     assert not list(tmp_path.glob(".*tmp*"))
 
 
@@ -450,7 +453,7 @@ def diverted_lead() -> dict:
 
 
 def test_diverted_facts_name_each_problem(ctx):
-    joined = "\n".join(lead_facts(diverted_lead(), ctx))
+    joined = "\n".join(f.text for f in lead_facts(diverted_lead(), ctx))
     assert "申报去向为「青浦区金泽镇建筑垃圾资源化利用厂」（ZY-3101-06）" in joined
     assert "实际卸载于「嘉善县西塘镇建筑垃圾消纳场」（XN-3304-12），与联单不符" in joined
     assert "核准接收工程渣土、工程泥浆，不接收装修垃圾" in joined
@@ -462,27 +465,31 @@ def test_diverted_facts_name_each_problem(ctx):
 
 
 def test_track_gap_shows_silence_and_reach(ctx, track):
+    # The terminal of 苏E42288 silenced from about 02:25 to 02:50: the fixes in between are gone.
+    t0 = track.loc[track["ts"] <= pd.Timestamp("2026-11-20 02:25", tz=TZ), "ts"].max()
+    t1 = track.loc[track["ts"] >= pd.Timestamp("2026-11-20 02:50", tz=TZ), "ts"].min()
+    track = track[(track["ts"] <= t0) | (track["ts"] >= t1)].reset_index(drop=True)
     lead = {
         **bare_lead(),
         "vehicle_id": "苏E42288",
-        "start": pd.Timestamp("2026-11-20T02:25:00+08:00"),
-        "end": pd.Timestamp("2026-11-20T02:50:00+08:00"),
+        "start": t0,
+        "end": t1,
         "lon": 121.05341,
         "lat": 31.40264,
         "evidence": {
             "gap_min": 25.0,
-            "gap_start": "2026-11-20T02:25:00+08:00",
-            "gap_end": "2026-11-20T02:50:00+08:00",
+            "gap_start": t0.isoformat(),
+            "gap_end": t1.isoformat(),
             "max_reach_km": 12.5,
             "loaded_before": True,
             "loaded_after": False,
         },
     }
-    joined = "\n".join(lead_facts(lead, ctx))
-    assert "定位终端于 02:25 至 02:50 中断 25 分钟；中断前为重车，恢复后为空车" in joined
+    joined = "\n".join(f.text for f in lead_facts(lead, ctx))
+    assert "定位终端于 02:24 至 02:50 中断 25 分钟；中断前为重车，恢复后为空车" in joined
     assert "最远可达 12.5 公里" in joined
     svg = render_map_svg(lead, track, ctx)
-    assert 'stroke-dasharray="6 5"' in svg  # the silent stretch is dashed
+    assert 'data-role="lead-gap"' in svg  # the silent stretch is dashed
     assert 'stroke-dasharray="3 4"' in svg  # the reach circle
     assert "推测卸载点" in svg
 
@@ -524,3 +531,424 @@ def test_with_the_shipped_boundaries(ctx, track):
     assert "昆山市" in svg and "嘉定区" in svg
     assert 'stroke-dasharray="10 3 2 3"' in svg  # the Shanghai–Jiangsu border runs through the view
     assert len(svg) < 120_000  # borders are clipped and simplified to the view, not copied whole
+
+
+# ------------------------------------------------------------------------------------------------ new behaviour
+def _fixes(rows: list[tuple[str, float, float, object, object]]) -> pd.DataFrame:
+    """A track from (local time, lon, lat, loaded, tipping) rows; speeds are not needed by the sheets."""
+    frame = pd.DataFrame(rows, columns=["ts", "lon", "lat", "loaded", "tipping"])
+    frame["ts"] = pd.to_datetime(frame["ts"]).dt.tz_localize(TZ)
+    frame["speed_kmh"] = 30.0
+    for c in ("loaded", "tipping"):
+        frame[c] = frame[c].astype("boolean")
+    return frame
+
+
+def _line(t0: str, t1: str, a: tuple[float, float], b: tuple[float, float], step_s: int, loaded, tipping=False):
+    """Fixes every ``step_s`` seconds moving straight from ``a`` to ``b`` between t0 and t1 (inclusive)."""
+    n = max(int((pd.Timestamp(t1) - pd.Timestamp(t0)).total_seconds() // step_s) + 1, 2)
+    times = pd.date_range(t0, t1, periods=n).round("s")
+    f = np.linspace(0.0, 1.0, len(times))
+    return [
+        (str(t), a[0] + (b[0] - a[0]) * k, a[1] + (b[1] - a[1]) * k, loaded, tipping)
+        for t, k in zip(times, f, strict=True)
+    ]
+
+
+def out_and_back() -> tuple[dict, pd.DataFrame]:
+    """Loaded north to a dump, tipping there, empty back south along the very same road."""
+    south, north = (121.20, 31.10), (121.20, 31.16)
+    rows = (
+        _line("2026-11-20 00:00:00", "2026-11-20 00:19:30", south, north, 30, True)
+        + _line("2026-11-20 00:20:00", "2026-11-20 00:24:30", north, north, 30, True)
+        + _line("2026-11-20 00:25:00", "2026-11-20 00:27:00", north, north, 30, True, True)
+        + _line("2026-11-20 00:27:30", "2026-11-20 00:30:00", north, north, 30, False)
+        + _line("2026-11-20 00:30:30", "2026-11-20 00:50:00", north, south, 30, False)
+    )
+    lead = {
+        **bare_lead(),
+        "lead_id": "LD-OUT-AND-BACK",
+        "kind": "illegal_dump",
+        "start": pd.Timestamp("2026-11-20T00:20:00+08:00"),
+        "end": pd.Timestamp("2026-11-20T00:30:00+08:00"),
+        "lon": north[0],
+        "lat": north[1],
+        "evidence": {
+            "depart": "2026-11-20T00:00:00+08:00",
+            "tipping": True,
+            "loaded_before": True,
+            "loaded_after": False,
+            "haul_id": "沪B37556@1",
+        },
+    }
+    return lead, _fixes(rows)
+
+
+def test_loaded_approach_is_drawn_above_the_empty_return(ctx):
+    lead, track = out_and_back()
+    svg = render_map_svg(lead, track, ctx)
+    runs = re.findall(r'<polyline [^>]*data-state="(\w+)" data-leg="(\w+)"', svg)
+    states = [s for s, _ in runs]
+    assert "loaded" in states and "empty" in states
+    # every empty run comes before (under) every loaded run, and the approach is drawn last of all
+    assert max(i for i, s in enumerate(states) if s == "empty") < min(i for i, s in enumerate(states) if s == "loaded")
+    assert runs[-1] == ("loaded", "approach")
+    # loaded and empty differ in colour and width: a wide pale band under a narrow red line
+    empty = re.search(r'<polyline [^>]*stroke="#2b8cbe" stroke-width="([\d.]+)" stroke-opacity', svg)
+    loaded = re.search(r'<polyline [^>]*stroke="#d7301f" stroke-width="([\d.]+)"', svg)
+    assert empty and loaded and float(empty.group(1)) > 1.5 * float(loaded.group(1))
+
+
+def test_scale_bar_sits_under_the_map_never_on_it(ctx, track):
+    for lead in (dump_lead(), trace_lead(), out_and_back()[0]):
+        svg = render_map_svg(lead, track, ctx, 680, 500)
+        map_h = 500 - 46
+        legend = svg.index('data-role="legend"')
+        bar = svg.index('data-role="scale-bar"')
+        assert bar > legend  # inside the legend strip
+        ys = [float(y) for y in re.findall(r'<rect x="[\d.]+" y="([\d.]+)"', svg[bar:])]
+        assert ys and min(ys) >= map_h
+
+
+def gap_lead_and_track() -> tuple[dict, pd.DataFrame]:
+    """A track_gap like the review's: a 5-minute drop-out while driving, later the lead's 18-minute silence
+    that ends 54 m from where it began (no load sensor)."""
+    site, gap_pt = (121.119, 30.996), (121.1727, 30.9545)
+    rows = (
+        _line("2026-11-20 19:40:00", "2026-11-20 19:52:48", site, site, 24, None)
+        + _line("2026-11-20 19:57:49", "2026-11-20 20:31:23", (121.131, 30.988), gap_pt, 24, None)
+        + _line("2026-11-20 20:49:11", "2026-11-20 21:10:11", (121.1730, 30.9540), (121.2033, 30.9796), 30, None)
+    )
+    lead = {
+        **bare_lead(),
+        "lead_id": "TG-REVIEW",
+        "start": pd.Timestamp("2026-11-20T20:31:23+08:00"),
+        "end": pd.Timestamp("2026-11-20T20:49:11+08:00"),
+        "lon": gap_pt[0],
+        "lat": gap_pt[1],
+        "manifest_id": "",
+        "evidence": {
+            "haul_id": "沪B37556@2",
+            "gap_min": 17.8,
+            "gap_start": "2026-11-20T20:31:23+08:00",
+            "gap_end": "2026-11-20T20:49:11+08:00",
+            "max_reach_km": 7.4,
+            "loaded_before": None,
+            "loaded_after": None,
+        },
+    }
+    return lead, _fixes(rows)
+
+
+def test_track_gap_labels_its_own_gap_and_draws_the_reach_circle(ctx):
+    lead, track = gap_lead_and_track()
+    model = build_sheet(lead, track, ctx)
+    by_role = {r.role: r for r in model.key_points for r in [r] if r.role}
+    start = next(p for p in model.key_points if "gap-start" in p.role.split())
+    end = next(p for p in model.key_points if "gap-end" in p.role.split())
+    assert start.ts == pd.Timestamp("2026-11-20T20:31:23+08:00") and end.ts == pd.Timestamp("2026-11-20T20:49:11+08:00")
+    assert "本线索中断 18 分钟" in end.note
+    # the unrelated 5-minute drop-out is called what it is, never the lead's gap
+    short = next(p for p in model.key_points if p.ts == pd.Timestamp("2026-11-20T19:57:49+08:00"))
+    assert short.role == "silence-end" and "定位中断" not in short.note and "非本线索" in short.note
+    assert not any(r in by_role for r in ("arrival", "departure"))
+    # the reach circle is drawn whole in figure 1, and the fact points to it only because it is
+    assert "reach-circle" in model.maps[0].roles
+    reach = next(f for f in model.facts if f.topic == "reach")
+    assert "图1" in reach.text and reach.claims["figures"] == ["fig1:reach-circle"]
+    svg = model.maps[0].svg
+    circle = re.search(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="([\d.]+)"[^>]*data-role="reach-circle"', svg)
+    assert circle and float(circle.group(3)) > 50  # visible, not a dot
+    lead_gap = re.search(r'data-role="lead-gap" data-state="\w+" data-leg="\w+" data-t0="(\d+)" data-t1="(\d+)"', svg)
+    assert (
+        lead_gap
+        and int(lead_gap.group(1)) == int(start.ts.timestamp())
+        and int(lead_gap.group(2)) == int(end.ts.timestamp())
+    )
+    page = render_sheet(lead, track, ctx)
+    assert page.count('class="lead-gap"') == 2
+    # A reach too large to draw whole is stated without pointing at any circle.
+    far = {**lead, "evidence": {**lead["evidence"], "max_reach_km": 120.0}}
+    far_reach = next(f for f in build_sheet(far, track, ctx).facts if f.topic == "reach")
+    assert "图" not in far_reach.text and far_reach.claims["figures"] == []
+
+
+def test_report_trace_never_claims_a_missing_manifest(ctx):
+    """Without the haul look-up a report trace says 未核实; with it, what the look-up found."""
+    unchecked = trace_lead()
+    page = render_sheet(unchecked, None, ctx)
+    assert "无联单" not in page and "未匹配到电子联单" not in page
+    assert 'data-manifest-state="unverified"' in page and "未核实" in page
+    facts = {f.topic: f for f in lead_facts(unchecked, ctx)}
+    assert facts["manifest"].claims.get("manifest_unverified") is True
+    assert facts["load_at_report"].claims.get("load_unverified") is True
+    # The lead engineer's fields: the candidate's haul, its manifest and the load around the report.
+    checked = {
+        **trace_lead(),
+        "manifest_id": "SH2026112000001",
+        "origin_site_id": "GD2026-1037",
+        "evidence": {
+            **trace_lead()["evidence"],
+            "haul_id": "沪DD25866@1795100000",
+            "depart": "2026-11-20T06:50:12+08:00",
+            "loaded_before": True,
+            "loaded_after": True,
+        },
+    }
+    page = render_sheet(checked, None, ctx)
+    assert 'data-manifest-state="matched"' in page and "SH2026112000001" in page and "未核实" not in page
+    assert "2026-11-20 06:50:12" in page  # 驶离时间, not "—"
+    facts = {f.topic: f for f in lead_facts(checked, ctx)}
+    assert facts["manifest"].claims["manifest_id"] == "SH2026112000001"
+    assert "到达举报点附近时为重车，离开时为重车" in facts["load_at_report"].text
+    assert facts["origin"].claims["times"]["depart"] == "2026-11-20T06:50:12+08:00"
+    # Looked up and none matched: said so, with the vehicle's manifests of the day.
+    none = {**checked, "manifest_id": ""}
+    fact = next(f for f in lead_facts(none, ctx) if f.topic == "manifest")
+    assert fact.claims["no_manifest"] is True and "未匹配到电子联单" in fact.text
+    # Looked up, and no haul of the candidate covered the report.
+    no_haul = {**none, "evidence": {**none["evidence"], "haul_id": ""}}
+    fact = next(f for f in lead_facts(no_haul, ctx) if f.topic == "manifest")
+    assert fact.claims["manifest_unverified"] is True and "未找到首选车辆在举报时段内的运次" in fact.text
+
+
+def _section_numbers(page: str) -> list[str]:
+    return re.findall(r"<h2>(\S+?)、", page)
+
+
+def test_sections_are_numbered_without_gaps(ctx, track):
+    from wastetrack.sheets.labels import cn_numeral
+
+    history = {"LD-20261120-gap00001": [{"at": "2026-11-21T09:00:00+08:00", "event": "delivered"}]}
+    with_history = SheetContext(**{**_ctx_fields(ctx), "history": history})
+    for lead, c in ((bare_lead(), ctx), (dump_lead(), ctx), (bare_lead(), with_history), (trace_lead(), ctx)):
+        numbers = _section_numbers(render_sheet(lead, track, c))
+        assert numbers == [cn_numeral(i) for i in range(1, len(numbers) + 1)], numbers
+    assert len(_section_numbers(render_sheet(bare_lead(), None, ctx))) == 6  # no reports: 一 … 六
+    assert len(_section_numbers(render_sheet(bare_lead(), None, with_history))) == 7
+
+
+def _ctx_fields(ctx: SheetContext) -> dict:
+    keep = ("date", "sites", "vehicles", "carriers", "liaisons", "manifests", "reports", "boundaries", "generated_at")
+    return {k: getattr(ctx, k) for k in keep}
+
+
+def test_night_note_and_history_on_the_pages(ctx, tmp_path):
+    note = "本夜运行缺少前一日数据，跨午夜的运输可能未被判定 <b>注意</b>"
+    history = {
+        "LD-20261120-a1b2c3d4": [
+            {"at": "2026-11-21T10:05:00+08:00", "event": "received", "actor": "唐超浩", "detail": "已签收"},
+            {"at": "2026-11-21T08:00:00+08:00", "event": "delivered", "actor": "系统", "detail": HOSTILE},
+            {"at": "2026-11-22T16:00:00+08:00", "event": "case_filed", "actor": "唐超浩", "detail": "立案号 KS-1"},
+        ]
+    }
+    c = SheetContext(**{**_ctx_fields(ctx), "night_note": note, "history": history})
+    write_sheets(leads_frame(), {}, c, tmp_path)
+    pages = sorted(tmp_path.glob("*.html"))
+    assert len(pages) == 3 + 1 + 5
+    for p in pages:
+        page = p.read_text(encoding="utf-8")
+        assert page.count('data-role="night-note"') == 1, p.name
+        assert "跨午夜的运输可能未被判定 &lt;b&gt;注意&lt;/b&gt;" in page
+    sheet = (tmp_path / "LD-20261120-a1b2c3d4.html").read_text(encoding="utf-8")
+    assert "处理记录" in sheet
+    events = re.findall(r'<tr data-event="(\w+)">', sheet)
+    assert events == ["delivered", "received", "case_filed"]  # in time order
+    assert "已送达联络员" in sheet and "已立案" in sheet and "立案号 KS-1" in sheet
+    assert "<script" not in sheet.lower() and "&lt;script&gt;alert(1)" in sheet
+    assert "处理记录" not in (tmp_path / "LD-20261120-gap00001.html").read_text(encoding="utf-8")
+
+
+def test_hostile_text_anywhere_is_escaped_and_never_evaluated(ctx, track, tmp_path):
+    evil = "</title><script>alert(1)</script>{{ 7*7 }}{% if 1 %}X{% endif %}<svg onload=alert(2)>"
+    sites = ctx.sites.copy()
+    sites.loc[sites["site_id"] == "GD2026-1037", "name"] = evil
+    carriers = ctx.carriers.copy()
+    carriers.loc[carriers["carrier_id"] == "91320583MALJ4P790L", "name"] = evil
+    liaisons = ctx.liaisons.copy()
+    liaisons.loc[liaisons["liaison_id"] == "LN-320500-01", "name"] = evil
+    c = SheetContext(
+        **{
+            **_ctx_fields(ctx),
+            "sites": sites,
+            "carriers": carriers,
+            "liaisons": liaisons,
+            "night_note": evil,
+            "history": {"LD-20261120-a1b2c3d4": [{"at": "x", "event": evil, "actor": evil, "detail": evil}]},
+        }
+    )
+    lead = dump_lead()
+    lead["evidence"] = {**lead["evidence"], "reason": evil, evil: evil}
+    write_sheets(pd.DataFrame([lead, bare_lead(), trace_lead()]), {lead["lead_id"]: track}, c, tmp_path)
+    pages = list(tmp_path.glob("*.html"))
+    assert len(pages) >= 4
+    for p in pages:
+        page = p.read_text(encoding="utf-8")
+        assert "<script" not in page.lower(), p.name
+        assert "<svg onload" not in page.lower() and "</title><script" not in page, p.name
+        assert "{{ 7*7 }}{% if 1 %}X{% endif %}" in page, p.name  # the banner: shown, never run as a template
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "{{ 7*7 }}" in index and "&lt;svg onload=alert(2)&gt;" in index  # the carrier's name, as text
+    sheet = (tmp_path / "LD-20261120-a1b2c3d4.html").read_text(encoding="utf-8")
+    assert "{{ 7*7 }}{% if 1 %}X{% endif %}" in sheet  # shown literally, not run as a template
+    assert "&lt;/title&gt;&lt;script&gt;" in sheet
+
+
+def test_a_province_can_override_the_layout(ctx, tmp_path):
+    override = tmp_path / "tpl"
+    override.mkdir()
+    css = (Path(__file__).resolve().parents[1] / "src/wastetrack/sheets/templates/sheet.css").read_text("utf-8")
+    (override / "sheet.css").write_text(css + "\n/* 浙江省版式 */\n", encoding="utf-8")
+    c = SheetContext(**{**_ctx_fields(ctx), "template_dir": override})
+    assert "/* 浙江省版式 */" in render_sheet(bare_lead(), None, c)
+    assert "/* 浙江省版式 */" not in render_sheet(bare_lead(), None, ctx)
+
+
+def test_chunks_written_apart_give_the_same_pages(ctx, track, tmp_path):
+    """The pipeline may write chunks of the night in several processes: a pickled context, chunk by chunk,
+    then the index pages, gives the same directory as one write_sheets call."""
+    import pickle
+
+    leads = leads_frame()
+    tracks = {"LD-20261120-a1b2c3d4": track}
+    one = tmp_path / "one"
+    write_sheets(leads, tracks, ctx, one)
+    apart = tmp_path / "apart"
+    for chunk in (leads.iloc[[0, 2]], leads.iloc[[1]]):
+        clone = pickle.loads(pickle.dumps(ctx))  # as a worker process receives it
+        written = write_lead_pages(chunk, tracks, clone, apart)
+        assert [p.name for p in written] == [f"{lid}.html" for lid in chunk["lead_id"]]
+    index_pages = write_index_pages(leads, pickle.loads(pickle.dumps(ctx)), apart)
+    assert index_pages[0].name == "index.html" and len(index_pages) == 6
+    for p in one.iterdir():
+        assert (apart / p.name).read_bytes() == p.read_bytes(), p.name
+    assert sorted(p.name for p in one.iterdir()) == sorted(p.name for p in apart.iterdir())
+
+
+def test_sheet_filename_never_takes_an_index_name():
+    names = {sheet_filename(x) for x in ("index", "INDEX", "liaison-LN-1", "sheets", "LD-1")}
+    assert "index.html" not in names and "sheets.html" not in names
+    assert not any(n.startswith("liaison-") for n in names) and "LD-1.html" in names
+
+
+# ------------------------------------------------------------------------------------------------ in a browser
+#: Measures the laid-out page and writes the result onto <body data-probe="…">; only in the test's copy.
+_PROBE = """<script>(function () {
+  const box = (el) => { const b = el.getBoundingClientRect(); return {l: b.left, r: b.right, t: b.top, b: b.bottom}; };
+  const overlap = (a, b) => a.l < b.r - 0.5 && b.l < a.r - 0.5 && a.t < b.b - 0.5 && b.t < a.b - 0.5;
+  const out = {vw: document.documentElement.clientWidth, sw: document.documentElement.scrollWidth,
+               overlaps: [], plate: null, svg_h: [], figure_h: []};
+  document.querySelectorAll('.cols').forEach((c) => {
+    const tables = Array.from(c.querySelectorAll('table')).map(box);
+    for (let i = 0; i < tables.length; i++)
+      for (let j = i + 1; j < tables.length; j++) if (overlap(tables[i], tables[j])) out.overlaps.push([i, j]);
+  });
+  const p = document.querySelector('[data-role=plate]');
+  if (p) {
+    const b = box(p), cell = p.closest('td');
+    const hit = document.elementFromPoint((b.l + b.r) / 2, (b.t + b.b) / 2);
+    out.plate = {l: b.l, r: b.r, on_top: hit === p || p.contains(hit),
+                 clipped: cell.scrollWidth > cell.clientWidth + 1, cell_r: box(cell).r};
+  }
+  document.querySelectorAll('figure.map').forEach((f) => {
+    out.svg_h.push(box(f.querySelector('svg')).b - box(f.querySelector('svg')).t);
+    out.figure_h.push(box(f).b - box(f).t);
+  });
+  document.body.setAttribute('data-probe', JSON.stringify(out));
+})();</script>"""
+#: A4 (210 mm) less the 11 mm side margins of @page, at 96 px per inch.
+A4_CONTENT_PX = round((210 - 2 * 11) / 25.4 * 96)
+A4_CONTENT_H_PX = round((297 - 12 - 13) / 25.4 * 96)
+
+
+def _chromium() -> str:
+    """Debian's chromium (scripts/chromium.sh installs it); a CI run without it fails instead of skipping."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: the layout checks need it in CI (scripts/chromium.sh)")
+        pytest.skip("chromium is not installed (scripts/chromium.sh installs it)")
+    return path
+
+
+def _probe(docs: dict[str, tuple[str, int, bool]], tmp_path: Path) -> dict[str, dict]:
+    """Lay pages out in one headless chromium and return what _PROBE measured in each.
+
+    ``docs`` maps a name to (page, width px, print_css). Each page goes into an iframe of that width in
+    one harness page (one browser start for all). Its copy allows the probe's inline script (the real
+    page forbids every script); with ``print_css`` the @media print rules apply on screen, at the width
+    of an A4 page's text block.
+    """
+    import html as html_lib
+    import json
+    import subprocess
+
+    frames = []
+    for name, (page, width, print_css) in docs.items():
+        page = page.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';")
+        if print_css:
+            page = page.replace("@media print {", "@media all {").replace("@media screen and (max-width", "@media (x")
+        page = page.replace("</body>", _PROBE + "</body>")
+        frames.append(
+            f'<iframe name="{name}" width="{width}" height="9000" style="border:0;display:block" '
+            f'srcdoc="{html_lib.escape(page, quote=True)}"></iframe>'
+        )
+    collect = (
+        "<script>window.addEventListener('load', () => { const out = {};"
+        " document.querySelectorAll('iframe').forEach((f) => {"
+        " out[f.name] = JSON.parse(f.contentDocument.body.getAttribute('data-probe')); });"
+        " document.body.setAttribute('data-probe', JSON.stringify(out)); });</script>"
+    )
+    src = tmp_path / "probe.html"
+    src.write_text(f"<!DOCTYPE html><html><body>{''.join(frames)}{collect}</body></html>", encoding="utf-8")
+    cmd = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--hide-scrollbars",
+        "--window-size=1300,1000",
+        "--virtual-time-budget=20000",
+        "--dump-dom",
+        src.as_uri(),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    found = re.search(r'<body data-probe="([^"]*)"', done.stdout)
+    assert found, f"chromium gave no measurement (exit {done.returncode}): {done.stderr[-2000:]}"
+    return json.loads(html_lib.unescape(found.group(1)))
+
+
+def test_layout_on_a_phone_and_on_a4(ctx, track, tmp_path):
+    """At 400 px a sheet is one column: nothing overlaps, the plate is whole and on top, nothing makes the page
+    scroll sideways (wide tables scroll inside their box). In print the two columns fit the A4 text block and
+    each map fits a page. The index pages fit a phone too."""
+    pages = {
+        "dump": render_sheet(dump_lead(), track, ctx),
+        "trace": render_sheet(trace_lead(), None, ctx),
+        "gap": render_sheet(*gap_lead_and_track(), ctx),
+    }
+    write_sheets(leads_frame(), {"LD-20261120-a1b2c3d4": track}, ctx, tmp_path / "night")
+    docs = {f"{k}-phone": (v, 400, False) for k, v in pages.items()}
+    docs |= {f"{k}-a4": (v, A4_CONTENT_PX, True) for k, v in pages.items()}
+    for name in ("index.html", "liaison-LN-310118-01.html"):
+        docs[f"{name}-phone"] = ((tmp_path / "night" / name).read_text(encoding="utf-8"), 400, False)
+    probes = _probe(docs, tmp_path)
+    assert set(probes) == set(docs)
+    for name, p in probes.items():
+        assert p["sw"] <= p["vw"] + 1, (name, "the page scrolls sideways", p)
+        assert not p["overlaps"], (name, "tables overlap", p)
+        if name.endswith(".html-phone"):
+            continue
+        plate = p["plate"]
+        assert plate["on_top"] and not plate["clipped"] and plate["l"] >= 0 and plate["r"] <= p["vw"], (name, plate)
+        if name.endswith("-a4"):
+            assert p["vw"] == A4_CONTENT_PX
+            assert all(h <= 115 / 25.4 * 96 + 1 for h in p["svg_h"]), (name, p["svg_h"])
+            assert all(h <= A4_CONTENT_H_PX for h in p["figure_h"]), (name, p["figure_h"])
+        else:
+            assert p["vw"] == 400

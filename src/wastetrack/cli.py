@@ -1,9 +1,9 @@
-"""Command line: ``wastetrack run | simulate | demo | eval``.
+"""Command line of wastetrack: run nights, simulate, demo, evaluate, and the liaison loop.
 
-A thin shell over ``pipeline.run_night``, ``simulate.simulate`` and
-``evaluate.evaluate`` — the same functions the Airflow DAGs and notebooks call.
-Exit codes: 0 done, 1 unexpected failure, 2 bad input (a refused batch or an
-unreadable file: the message names the file, the row and the reason).
+A thin shell over the functions the Airflow DAGs and the notebooks call too
+(``pipeline.run_night``, ``simulate.simulate``, ``evaluate.evaluate``, …).
+Every user error ends in one line that names the path or value and says what to
+do, with exit code 2 — never a traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +19,33 @@ from pathlib import Path
 from wastetrack import __version__
 
 STORE_ENV = "WASTETRACK_STORE"  # e.g. postgresql://user@host/db — credentials never go in code or flags
+
+DESCRIPTION = """\
+wastetrack: track construction-waste hauls across the Yangtze River Delta and catch illegal and
+cross-border dumping. `wastetrack COMMAND --help` describes each command."""
+
+EPILOG = """\
+exit codes:
+  0  done
+  1  unexpected failure (a bug: the traceback says where)
+  2  refused input or a user error (a batch not as declared, a bad date, path, option or store):
+     one line names the file, row or value and what to do
+  3  mail not sent (deliver, escalate): what failed stays queued and goes with the next run
+
+environment:
+  WASTETRACK_STORE   store URL or file when --store is not given (e.g. postgresql://user@host/db)
+  WASTETRACK_SMTP    mail server for deliver/escalate (smtp://host:port or smtps://user:pass@host:port)"""
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Keep the line breaks of descriptions and epilogs; show a default where there is a real one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if default in (None, False, argparse.SUPPRESS) or "default" in text or action.option_strings == []:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _progress(prefix: str):
@@ -43,7 +70,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from wastetrack.pipeline import run_night
 
     store = args.store or os.environ.get(STORE_ENV)
-    for date in args.date:
+    from wastetrack.plan import UsageError
+
+    if not args.landing.is_dir():
+        raise UsageError(f"landing directory {args.landing} does not exist (check --landing)")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a directory: give a directory for the outputs")
+    for date in _dates(args.date):
         res = run_night(
             args.landing,
             date,
@@ -58,7 +91,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             work_root=args.work,
         )
         print(_summary_line(res))
+        note = res.run.get("context", {}).get("note")
+        if note:
+            print(f"  NOTE ({res.run['status']}): {note}")
     return 0
+
+
+def _dates(values: list[str]) -> list[str]:
+    """Every --date checked before anything is read: a typo must not cost a night's ingestion."""
+    from wastetrack.plan import check_date
+
+    return [check_date(v) for v in values]
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -104,6 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     base = Path(args.dir)
     landing, truth, out = base / "landing", base / "truth.json", base / "out"
+    _clean_demo_dir(base)
     t0 = time.perf_counter()
     print(f"simulating {args.trucks} trucks over {args.days} nights (seed {args.seed}) …", flush=True)
     simulate(landing, truth, seed=args.seed, days=args.days, trucks=args.trucks, start_date=args.start_date)
@@ -137,17 +181,56 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_MARK = ".wastetrack-demo"
+
+
+def _clean_demo_dir(base: Path) -> None:
+    """A demo starts from a clean folder: its own earlier landing, outputs and store are removed (and it
+    says so); a folder it did not make is never touched."""
+    import shutil
+
+    from wastetrack.plan import UsageError
+
+    if base.exists() and not base.is_dir():
+        raise UsageError(f"--dir {base} is a file: give a folder for the demo")
+    if base.is_dir() and any(base.iterdir()):
+        if not (base / DEMO_MARK).exists():
+            raise UsageError(f"--dir {base} exists and was not made by `wastetrack demo`: choose another --dir "
+                             "or empty it")
+        for name in ("landing", "out", "truth.json"):
+            target = base / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        print(f"reusing {base}: the previous demo's landing, outputs and store were removed", flush=True)
+    base.mkdir(parents=True, exist_ok=True)
+    (base / DEMO_MARK).write_text("made by wastetrack demo; `wastetrack demo` may empty this folder\n",
+                                  encoding="utf-8")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wastetrack", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="wastetrack", description=DESCRIPTION, epilog=EPILOG, formatter_class=_Help)
     p.add_argument("--version", action="version", version=f"wastetrack {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log details")
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("-v", "--verbose", action="store_true", help="log details (accepted anywhere on the line)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = sub.add_parser
+
+    def add_parser(name: str, **kw: object) -> argparse.ArgumentParser:
+        kw.setdefault("formatter_class", _Help)
+        kw.setdefault("epilog", EPILOG)
+        if "help" in kw and "description" not in kw:
+            kw["description"] = str(kw["help"])
+        return add(name, **kw)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]  # every command: defaults, exit codes
 
     r = sub.add_parser("run", help="run the night job for one or more dates of a landing directory")
     r.add_argument(
         "--landing", required=True, type=Path, help="landing directory (the data contract's LANDING)"
     )
-    r.add_argument("--date", required=True, action="append", help="batch date YYYY-MM-DD (repeatable)")
+    r.add_argument("--date", required=True, action="append",
+                   help="batch date YYYY-MM-DD (repeatable; checked before anything is read)")
     r.add_argument("--out", required=True, type=Path, help="output directory; OUT/<date>/ is replaced")
     r.add_argument("--store", help=f"store URL or file (default: OUT/wastetrack.db; env {STORE_ENV})")
     r.add_argument("--no-sheets", action="store_true", help="skip the HTML lead sheets")
@@ -172,10 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--truth", required=True, help="ground-truth JSON to write (outside the landing directory)"
     )
-    s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--days", type=int, default=2)
-    s.add_argument("--trucks", type=int, default=40)
-    s.add_argument("--start-date", default="2026-11-19")
+    s.add_argument("--seed", type=int, default=7, help="same seed, same bytes")
+    s.add_argument("--days", type=int, default=2, help="nights to simulate")
+    s.add_argument("--trucks", type=int, default=40, help="fleet size")
+    s.add_argument("--start-date", default="2026-11-19", help="first night YYYY-MM-DD")
     s.add_argument(
         "--profile",
         choices=("standard", "hard", "sparse"),
@@ -187,12 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="simulate a small scenario, run every night of it, print a summary")
     d.add_argument(
-        "--dir", default="demo", help="where to put the landing, truth and outputs (default ./demo)"
+        "--dir", default="demo", help="folder for the landing, truth and outputs; a demo folder is emptied first"
     )
-    d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--days", type=int, default=2)
-    d.add_argument("--trucks", type=int, default=40)
-    d.add_argument("--start-date", default="2026-11-19")
+    d.add_argument("--seed", type=int, default=7, help="simulator seed")
+    d.add_argument("--days", type=int, default=2, help="nights to simulate and run")
+    d.add_argument("--trucks", type=int, default=40, help="fleet size")
+    d.add_argument("--start-date", default="2026-11-19", help="first night YYYY-MM-DD")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     d.set_defaults(func=cmd_demo)
 
@@ -212,24 +295,32 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
     from wastetrack.cli_db import add_db_parser  # `wastetrack db status|upgrade` (the store's schema)
     add_db_parser(sub)
+    from wastetrack.cli_liaison import add_liaison_parsers  # deliver, replies, escalate, credit, report
+    add_liaison_parsers(sub)
+    from wastetrack.cli_train import add_train_parser  # `wastetrack train` (the unloading model)
+    add_train_parser(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from wastetrack.contract import ContractError
+    from wastetrack.store.urls import StoreError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
         return int(args.func(args) or 0)
-    except ContractError as exc:
+    except (ContractError, StoreError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
         print(f"wastetrack: {exc}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
-        print(f"wastetrack: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("wastetrack: interrupted; a re-run cleans up what this one left", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,16 +1,29 @@
 """Turn reconciled hauls into leads: illegal_dump, diverted, unmanifested, track_gap.
 
-The rules are the contract's definitions, applied to where the haul unloaded
-(``hauls.build_hauls``) and what its manifest said (``reconcile``):
+``hauls.build_hauls`` decided where each haul unloaded from the truck's own
+track; this stage judges that place against the map and the manifest, in two
+named steps before the contract's definitions apply:
 
-* unloaded at no receiver (sensor- or dwell-evidenced stay)  → ``illegal_dump``
+1. ``explain_by_silent_receiver`` — a silence that began or ended within
+   ``silent_receiver_distance_m`` of an approved receiver's fence, both ends on
+   the receiver's side (nearer to it than to the loading site), long enough to
+   drive there, unload (``unload_min_s``) and come back, is a visit to that
+   receiver with the terminal silent (pits and basement yards block the
+   signal) — or the manifest's gate-in scan during the silence says so. It is
+   then no track gap, and a stop the track step chose *after* it is no dump
+   (the truck was empty by then).
+2. ``confirm_by_gate_scan`` — an off-fence unloading near the manifest's
+   receiver, with its gate-in scan during the stay, is at that receiver.
+
+Then, per haul:
+
+* unloaded at no receiver (sensor- or track-evidenced stay)  → ``illegal_dump``
 * unloaded during a silence and came back empty              → ``track_gap``
 * unloaded at a receiver, no manifest                        → ``unmanifested``
 * unloaded at a receiver other than the manifest's, or one that may not take
   this waste, or whose permit is not valid that local date   → ``diverted``
 
-Only events that *ended* on the run date are kept: a haul that crossed
-midnight is reported once, by the run of the day it ended.
+Which night reports a lead is the midnight rule's (``decided_at``).
 """
 
 from __future__ import annotations
@@ -18,8 +31,11 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from wastetrack import boundaries as bnd
+from wastetrack.clean import epoch_seconds
+from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import METRIC_CRS
 from wastetrack.geofence import metric_points, nearest_site
 from wastetrack.models import RECEIVER_KINDS
@@ -38,20 +54,28 @@ def _opt_bool(v: object) -> bool | None:
     return None if v is None or pd.isna(v) else bool(v)
 
 
-def confirm_by_gate_scan(h: pd.DataFrame, sites: gpd.GeoDataFrame, max_distance_m: float) -> pd.DataFrame:
+def confirm_by_gate_scan(
+    h: pd.DataFrame, sites: gpd.GeoDataFrame, max_distance_m: float, slack_s: float = DEFAULT_PARAMS.gate_scan_slack_s
+) -> pd.DataFrame:
     """An off-fence unloading is at the manifest's receiver when that receiver's gate-in scan says so.
 
     GPS near a receiver can sit well outside its fence (urban canyons, a queue
     on the road). When the manifest's ``received_at`` falls within the stay and
     the stay is within ``max_distance_m`` of that receiver's fence, the receiver's
     own scan outweighs the GPS: the haul unloaded there, not in a field.
+    ``slack_s``: a scan at the gate comes minutes before the truck stands at the
+    tipping face, and the two clocks differ by minutes.
     """
     off = (h["unload_site_id"].astype(str) == "") & h["unload_evidence"].isin(["sensor", "dwell"])
     dest = h["manifest_dest_site_id"].fillna("").astype(str)
     recv = h["manifest_received_at"] if "manifest_received_at" in h else pd.Series(pd.NaT, index=h.index)
-    slack = pd.Timedelta(minutes=10)
-    in_stay = recv.notna() & (recv >= h["unload_start"] - slack) & (recv <= h["unload_end"] + slack)
-    todo = off & (dest != "") & in_stay.fillna(False).astype(bool)
+    u0 = epoch_seconds(h["unload_start"])
+    u1 = epoch_seconds(h["unload_end"])
+    scan = pd.to_datetime(recv, utc=True).fillna(h["unload_start"])
+    recv_s = np.where(recv.notna().to_numpy(), epoch_seconds(scan), np.nan)
+    with np.errstate(invalid="ignore"):
+        in_stay = (recv_s >= u0 - slack_s) & (recv_s <= u1 + slack_s)
+    todo = off & (dest != "") & pd.Series(in_stay, index=h.index)
     if not todo.any():
         return h
     fences = sites.drop_duplicates("site_id").set_index("site_id")
@@ -65,6 +89,105 @@ def confirm_by_gate_scan(h: pd.DataFrame, sites: gpd.GeoDataFrame, max_distance_
     out = h.copy()
     out.loc[near, "unload_site_id"] = out.loc[near, "manifest_dest_site_id"]
     out.loc[near, "unload_evidence"] = "receiver_scan"
+    return out
+
+
+def _receivers_metric(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    rec = sites.loc[sites["kind"].isin(RECEIVER_KINDS)].drop_duplicates("site_id")
+    return rec.to_crs(METRIC_CRS) if len(rec) else rec
+
+
+def explain_by_silent_receiver(
+    h: pd.DataFrame, sites: gpd.GeoDataFrame, params: Params = DEFAULT_PARAMS
+) -> pd.DataFrame:
+    """Hauls whose silence a receiver explains, re-placed at that receiver (``unload_evidence`` ``receiver_silent``).
+
+    The silence judged is the chosen track gap, or else the haul's silence in
+    which an unloading could best hide (``silence_*`` from ``build_hauls``) — for a haul the
+    track step placed at a stop, only a silence *before* that stop (a truck that
+    unloaded at the receiver drove on empty; one that stopped first and went
+    dark later may well have dumped first). It is a receiver visit when either
+
+    * the manifest's gate-in scan falls in the silence (``gate_scan_slack_s``)
+      and its receiver could be reached and left in the silence's time; or
+    * it began or ended within ``silent_receiver_distance_m`` of a receiver's
+      fence, both its ends nearer to that fence than to the haul's loading site
+      (the signal was lost and found on the receiver's side), and the silence is
+      long enough to drive there and back (along a
+      road ``road_detour_factor`` times the straight line, at
+      ``gap_explained_speed_kmh``) and unload (``unload_min_s``).
+    """
+    ev = h["unload_evidence"].astype(str)
+    is_gap = (ev == "gap").to_numpy()
+    s0 = h["silence_start"] if "silence_start" in h else pd.Series(pd.NaT, index=h.index)
+    has_slot = s0.notna().to_numpy()
+    before_stop = has_slot & (ev == "dwell").to_numpy() & (s0 < h["unload_start"]).fillna(False).to_numpy(bool)
+    todo = is_gap | (has_slot & (ev == "").to_numpy()) | before_stop
+    rec = _receivers_metric(sites)
+    if not todo.any() or rec.empty:
+        return h
+    c = h.loc[todo]
+    cols = ("silence_start", "silence_end", "silence_lon0", "silence_lat0", "silence_lon1", "silence_lat1")
+    t0, t1, lon0, lat0, lon1, lat1 = (c[k] for k in cols)
+    secs = np.asarray(epoch_seconds(t1) - epoch_seconds(t0), dtype=float)
+    fences = np.asarray(rec.geometry.values)
+    tree = shapely.STRtree(fences)
+    p0 = np.asarray(metric_points(lon0.to_numpy(float), lat0.to_numpy(float)).values)
+    p1 = np.asarray(metric_points(lon1.to_numpy(float), lat1.to_numpy(float)).values)
+    (_, f0), d0 = tree.query_nearest(p0, return_distance=True, all_matches=False)
+    (_, f1), d1 = tree.query_nearest(p1, return_distance=True, all_matches=False)
+    nearest = np.where(d0 <= d1, f0, f1)
+    ids = rec["site_id"].to_numpy(object)
+    speed = params.gap_explained_speed_kmh / 3.6
+
+    def feasible(f_idx: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """Drive from where it went dark to the fence, unload, drive to where it came back: in the silence?"""
+        around = shapely.distance(p0[m], fences[f_idx]) + shapely.distance(fences[f_idx], p1[m])
+        return around * params.road_detour_factor / speed + params.unload_min_s <= secs[m]
+
+    every = np.ones(len(c), dtype=bool)
+    by_geometry = (np.minimum(d0, d1) <= params.silent_receiver_distance_m) & feasible(nearest, every)
+    if "origin_lon" in c:
+        # ... on the receiver's side at both ends: a truck that went dark (or came back) nearer its loading
+        # site than the receiver lost the signal there, not in the receiver's yard
+        origin = np.asarray(metric_points(c["origin_lon"].to_numpy(float), c["origin_lat"].to_numpy(float)).values)
+        f_near = fences[nearest]
+        for p in (p0, p1):
+            to_origin = np.nan_to_num(shapely.distance(p, origin), nan=np.inf)
+            by_geometry &= shapely.distance(p, f_near) < to_origin
+    dest = c["manifest_dest_site_id"].fillna("").astype(str).to_numpy() if "manifest_dest_site_id" in c else None
+    recv = c["manifest_received_at"] if "manifest_received_at" in c else pd.Series(pd.NaT, index=c.index)
+    recv_s = np.where(recv.notna().to_numpy(), epoch_seconds(pd.to_datetime(recv, utc=True).fillna(t0)), np.nan)
+    slack = params.gate_scan_slack_s
+    with np.errstate(invalid="ignore"):
+        scanned = (recv_s >= epoch_seconds(t0) - slack) & (recv_s <= epoch_seconds(t1) + slack)
+    dest_idx = (pd.Index(ids).get_indexer(dest) if dest is not None else np.full(len(c), -1)).astype(np.int64)
+    by_scan = scanned & (dest_idx >= 0)
+    by_scan[by_scan] = feasible(dest_idx[by_scan], by_scan)
+    which = np.where(by_scan, dest_idx, nearest)
+    hit = by_scan | by_geometry
+    if not hit.any():
+        return h
+    rows = c.index[hit]
+    f_hit = which[hit]
+    out = h.copy()
+    site = rec.iloc[f_hit]
+    spot = gpd.GeoSeries(site.geometry.representative_point().values, crs=METRIC_CRS).to_crs("EPSG:4326")
+    county = site["county_adcode"].fillna("").astype(str).to_numpy() if "county_adcode" in site else ""
+    out.loc[rows, "unload_site_id"] = ids[f_hit]
+    out.loc[rows, "unload_evidence"] = "receiver_silent"
+    out.loc[rows, "unload_stay_id"] = ""
+    out.loc[rows, "unload_start"] = t0[hit].to_numpy()
+    out.loc[rows, "unload_end"] = t1[hit].to_numpy()
+    out.loc[rows, "decided_at"] = t1[hit].to_numpy()
+    out.loc[rows, "unload_lon"] = spot.x.to_numpy()
+    out.loc[rows, "unload_lat"] = spot.y.to_numpy()
+    out.loc[rows, "unload_county_adcode"] = county
+    out.loc[rows, "unload_province_adcode"] = [f"{c_[:2]}0000" if c_ else "" for c_ in county]
+    for col in ("gap_start", "gap_end"):
+        out.loc[rows, col] = pd.NaT
+    for col in ("gap_lon", "gap_lat", "gap_max_reach_m"):
+        out.loc[rows, col] = np.nan
     return out
 
 
@@ -116,17 +239,21 @@ def classify_hauls(
     vehicles: pd.DataFrame,
     boundaries: gpd.GeoDataFrame,
     run_date: str | None = None,
-    scan_distance_m: float = 300.0,
+    scan_distance_m: float = DEFAULT_PARAMS.receiver_scan_distance_m,
+    params: Params = DEFAULT_PARAMS,
 ) -> pd.DataFrame:
     """Leads (without ids and routing yet) for hauls whose unloading ended on ``run_date`` (None: all)."""
-    h = hauls.loc[hauls["unload_evidence"].astype(str) != ""].copy()
+    h = hauls
+    if len(h) and "silence_start" in h:
+        h = explain_by_silent_receiver(h, sites, params)
+    h = h.loc[h["unload_evidence"].astype(str) != ""].copy()
     if h.empty:
         return pd.DataFrame()
     if run_date is not None:
         h = h.loc[h["unload_end"].dt.tz_convert(TZ).dt.strftime("%Y-%m-%d") == run_date]
     if h.empty:
         return pd.DataFrame()
-    h = confirm_by_gate_scan(h, sites, scan_distance_m)
+    h = confirm_by_gate_scan(h, sites, scan_distance_m, params.gate_scan_slack_s)
     h = h.join(haul_verdicts(h, sites))
     h = h.loc[h["kind"] != ""]
     if h.empty:
@@ -162,6 +289,9 @@ def classify_hauls(
             if pd.isna(r.nearest_receiver_m)
             else round(float(r.nearest_receiver_m)),
         }
+        p = getattr(r, "unload_p", None)
+        if evidence_kind in ("dwell", "gap") and p is not None and not pd.isna(p):
+            ev["unload_p"] = round(float(p), 3)  # the unloading model's calibrated probability (scoring)
         if manifest_id:
             ev.update(
                 manifest_dest_site_id=r.manifest_dest_site_id,

@@ -1,29 +1,53 @@
 """Rebuild hauls: loaded at a construction site, unloaded somewhere, from stays and silences.
 
-A haul starts when a truck leaves a construction site (consecutive stays at the
-same site — queue, then loading — are one visit) and lasts until its next
-construction-site visit. Within it, the unloading is the first of, in order of
-how much we trust the evidence:
+A haul starts when a truck leaves a construction site (a loading visit:
+consecutive stays at one site — queue, then loading — lasting at least
+``load_min_dwell_s``; a loaded truck does not load again, so visits with no
+chance to unload between them are one trip, ``one_loading_per_trip``) and ends
+at the first of
 
-1. ``sensor``   a stay where the body lifted (``tipping``) or the load sensor
-                went from loaded to empty;
-2. ``receiver`` a stay at an approved-kind receiving site (disposal, recycling,
-                transfer) — approval for *this* load is judged later;
-3. ``gap``      a silence of at least ``track_gap_min_s``, long enough to hide a
-                detour (``gap_unexplained_min_s`` more than driving straight
-                between where it went dark and where it reappeared), after
-                which the truck comes back empty (next load, or the sensor);
-4. ``dwell``    an off-site stay with an unloading-like dwell, when the truck came
-                back to load again without visiting any receiver; the one
-                farthest from the origin wins (dumpers drive away, then back).
-                A silence *after* such a stay (of ``dump_confident_dwell_s``)
-                ranks below it: the truck went dark already empty.
+* its next loading visit (``ended_by`` ``load``);
+* a shift park: an off-site stay of ``shift_park_min_s`` — the truck is home,
+  and no unloading or wait lasts that long (``park``);
+* a silence longer than ``track_gap_max_s``: the terminal switched off between
+  shifts (``off``).
 
-A load-sensor drop counts as ``sensor`` evidence only if the truck then reads
-empty (``load_drop_empty_share``) until it loads again: sensors flap.
+A haul whose end is not in the data yet is *open*; the next night rebuilds it
+from the carried tail. Where a haul unloaded is decided by the first of these
+steps that finds something, in order of how much the evidence can be trusted:
 
-Stops at truck parks and fuel stations are stays too; they never win over a
-receiver or a sensor reading, so legitimate long stops are not leads.
+1. ``sensor_unloadings`` — a stay where the body lifted (``tipping``) or the load
+   sensor went from loaded to empty *and stayed empty* (``load_drop_empty_share``
+   of the readings until the next loading): the truck says so itself, at once.
+2. ``receiver_unloadings`` — a stay at an approved-kind receiving site
+   (disposal, recycling, transfer), or right next to one in the same visit
+   (``receiver_visits``: the tipping face inside a yard whose GPS drifts):
+   whether this load was allowed there is judged later (``detect``), but a
+   truck at a receiver's tipping face unloaded.
+3. ``track_unloadings`` — without either, the truck's movements: its off-site
+   stays and its silences (a silence is a candidate only as the contract's track
+   gap: ``track_gap_min_s`` or longer, ``gap_unexplained_min_s`` more than
+   driving its distance, loaded before and empty after). Each is scored by the
+   unloading model (``wastetrack.unloading``: dwell, approach and departure,
+   turn, detour, place in the haul, the truck's habits); the most likely one
+   is the unloading when it is at least ``unloading_min_probability`` likely.
+   This needs the haul's end (what the truck did afterwards is evidence), so
+   it is decided only once the haul has ended.
+
+A haul that ends at a park or a switched-off terminal without an unloading
+found by steps 1-2 is decided by step 3 as well, on the night it ended: it
+does not wait for a loading that comes only the next evening.
+
+``decided_at`` — when the night could know — drives the midnight rule: a sensor
+or a receiver decides at once (the stay's end); the track only once the haul
+ended (the next loading has lasted ``load_min_dwell_s``, the park has lasted
+``shift_park_min_s``, or the terminal came back after its long silence).
+
+Besides the chosen unloading, each haul carries the silence in which an
+unloading could best hide (``silence_*``: the chosen track gap, else the one
+with the most time driving does not explain): ``detect`` checks it against
+the map, because a terminal silent at a receiver's gate explains a haul
+without any violation.
 All selection is sort-and-take-first over candidate tables, not loops.
 """
 
@@ -35,11 +59,30 @@ import pandas as pd
 from wastetrack.clean import _ts_i8, epoch_seconds, vehicle_codes
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import haversine_m
+from wastetrack.features import FixIndex, candidate_features, haul_reach
 from wastetrack.models import HAUL_COLUMNS, PLACE_COLUMNS, RECEIVER_KINDS, STAY_COLUMNS, require_columns
 
-#: time range of one composite (vehicle, time) key: 2^42 µs ≈ 51 days
-_SPAN_US = 1 << 42
-EVIDENCE_RANK = {"sensor": 0, "receiver": 1, "gap": 2, "dwell": 3}
+#: the evidence names, strongest first (``unload_evidence``)
+EVIDENCE_ORDER: tuple[str, ...] = ("sensor", "receiver", "dwell", "gap")
+#: how a haul ended (``ended_by``): the next loading, a shift park, the terminal off between shifts
+ENDINGS: tuple[str, ...] = ("load", "park", "off")
+#: the haul's silence ``detect`` checks against receivers (``receiver_silence``)
+SILENCE_SLOT: tuple[str, ...] = (
+    "silence_start", "silence_end", "silence_s", "silence_unexplained_s", "silence_lon0", "silence_lat0",
+    "silence_lon1", "silence_lat1",
+)
+
+_VISIT_COLUMNS = (
+    "vehicle_id", "origin_site_id", "origin_stay_id", "load_start", "depart", "origin_lon", "origin_lat",
+    "origin_county_adcode",
+)
+_SILENCE_COLUMNS = (
+    "vehicle_id", "gap_start", "gap_end", "gap_s", "lon0", "lat0", "lon1", "lat1", "loaded_before_gap",
+    "loaded_after_gap",
+)
+
+
+# ---------------------------------------------------------------- hauls: where they start and end
 
 
 def loading_visits(stays: pd.DataFrame, merge_gap_s: float = DEFAULT_PARAMS.load_visit_merge_gap_s) -> pd.DataFrame:
@@ -61,18 +104,7 @@ def loading_visits(stays: pd.DataFrame, merge_gap_s: float = DEFAULT_PARAMS.load
     s["_visit"] = visit
     loads = s.loc[is_load]
     if loads.empty:
-        return pd.DataFrame(
-            columns=[
-                "vehicle_id",
-                "origin_site_id",
-                "origin_stay_id",
-                "load_start",
-                "depart",
-                "origin_lon",
-                "origin_lat",
-                "origin_county_adcode",
-            ]
-        )
+        return pd.DataFrame(columns=list(_VISIT_COLUMNS))
     g = loads.groupby("_visit", sort=True)
     v = pd.DataFrame(
         {
@@ -94,20 +126,7 @@ def silences(fixes: pd.DataFrame, min_s: float) -> pd.DataFrame:
     t = epoch_seconds(fixes["ts"])
     veh = vehicle_codes(fixes["vehicle_id"])
     if len(t) < 2:
-        return pd.DataFrame(
-            columns=[
-                "vehicle_id",
-                "gap_start",
-                "gap_end",
-                "gap_s",
-                "lon0",
-                "lat0",
-                "lon1",
-                "lat1",
-                "loaded_before_gap",
-                "loaded_after_gap",
-            ]
-        )
+        return pd.DataFrame(columns=list(_SILENCE_COLUMNS))
     i = np.flatnonzero((veh[1:] == veh[:-1]) & (np.diff(t) >= min_s))
     loaded = fixes["loaded"].astype("boolean") if "loaded" in fixes else pd.Series(pd.NA, index=fixes.index)
     return pd.DataFrame(
@@ -126,183 +145,505 @@ def silences(fixes: pd.DataFrame, min_s: float) -> pd.DataFrame:
     )
 
 
+def _first_after(hauls: pd.DataFrame, events: pd.DataFrame, on: str, columns: list[str]) -> pd.DataFrame:
+    """For each haul, ``columns`` of its vehicle's first event whose ``on`` is at or after the departure."""
+    if events.empty or hauls.empty:
+        return pd.DataFrame({c: pd.Series(pd.NaT, index=hauls.index, dtype=hauls["depart"].dtype) for c in columns})
+    q = pd.DataFrame({"_row": np.arange(len(hauls)), "vehicle_id": hauls["vehicle_id"].astype(str).to_numpy(object),
+                      "_t": _ts_i8(hauls["depart"])})
+    ev = pd.DataFrame({c: events[c].array for c in columns})
+    ev["vehicle_id"] = events["vehicle_id"].astype(str).to_numpy(object)
+    ev["_t"] = _ts_i8(events[on])
+    m = pd.merge_asof(q.sort_values("_t", kind="stable"), ev.sort_values("_t", kind="stable"),
+                      on="_t", by="vehicle_id", direction="forward")
+    m = m.sort_values("_row", kind="stable")
+    return pd.DataFrame({c: m[c].array for c in columns}, index=hauls.index)
+
+
+def one_loading_per_trip(
+    visits: pd.DataFrame,
+    stays: pd.DataFrame,
+    fixes: pd.DataFrame,
+    params: Params = DEFAULT_PARAMS,
+    quiet: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Loading visits a loaded truck could not have made dropped: a truck loads again only after it could unload.
+
+    Between two loadings the truck must have had a chance to unload: a stay
+    off the construction sites (a receiver, a field) or a silence that splits
+    stays. Consecutive visits with no such chance between them are one trip
+    (the truck stopped by a second site on its way, or waited at one before
+    loading at the next); the longest of them is the loading — an excavator
+    takes minutes, a stop at a fence in traffic does not.
+    """
+    if len(visits) < 2:
+        return visits
+    kind = stays["site_kind"].astype(str)
+    chances = [stays.loc[kind != "construction", ["vehicle_id", "start"]].rename(columns={"start": "t"})]
+    quiet = silences(fixes, params.stay_silence_split_s) if quiet is None else quiet
+    if len(quiet):
+        chances.append(quiet[["vehicle_id", "gap_start"]].rename(columns={"gap_start": "t"}))
+    ch = pd.concat([c for c in chances if len(c)] or [chances[0]], ignore_index=True)
+    v = visits.assign(_row=np.arange(len(visits)), vehicle_id=visits["vehicle_id"].astype(str))
+    v["_t"] = _ts_i8(v["load_start"])
+    if len(ch):
+        c = pd.DataFrame({"vehicle_id": ch["vehicle_id"].astype(str).to_numpy(object), "_t": _ts_i8(ch["t"]),
+                          "_chance": _ts_i8(ch["t"])})
+        m = pd.merge_asof(v.sort_values("_t", kind="stable"), c.sort_values("_t", kind="stable"),
+                          on="_t", by="vehicle_id", direction="backward").sort_values("_row")
+        last_chance = m["_chance"].to_numpy(float)
+    else:
+        last_chance = np.full(len(v), np.nan)
+    prev_depart = v.groupby("vehicle_id", sort=False)["depart"].shift(1)
+    first = prev_depart.isna().to_numpy()
+    could_unload = first | (last_chance > np.where(first, 0, _ts_i8(prev_depart.fillna(v["depart"]))))
+    trip = np.cumsum(could_unload)
+    dwell = (v["depart"] - v["load_start"]).dt.total_seconds().to_numpy()
+    keep = (
+        pd.DataFrame({"trip": trip, "dwell": dwell, "row": np.arange(len(v))})
+        .sort_values(["trip", "dwell", "row"], ascending=[True, False, True], kind="stable")
+        .drop_duplicates("trip")["row"]
+    )
+    return visits.iloc[np.sort(keep.to_numpy())].reset_index(drop=True)
+
+
+def haul_frames(
+    stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS, quiet: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per haul: where and when it loaded, and how (and whether yet) it ended.
+
+    Columns: the loading visit's, ``haul_id``, ``next_load``, ``haul_end_at`` (the
+    first of the next loading, the start of a shift park, the start of a long
+    silence; NaT while the haul is open), ``ended_by`` (``ENDINGS`` or ""),
+    ``end_known_at`` (when the night could know it ended), ``last_fix``.
+    ``quiet``: the fixes' silences of ``stay_silence_split_s`` or more, if already found.
+    """
+    quiet = silences(fixes, params.stay_silence_split_s) if quiet is None else quiet
+    visits = loading_visits(stays, params.load_visit_merge_gap_s)
+    loading = visits["depart"] - visits["load_start"] >= pd.Timedelta(seconds=params.load_min_dwell_s)
+    h = one_loading_per_trip(visits.loc[loading].reset_index(drop=True), stays, fixes, params, quiet)
+    if h.empty:
+        return h
+    h["haul_id"] = h["vehicle_id"] + "@" + pd.Series(epoch_seconds(h["depart"]).astype(np.int64)).astype(str)
+    h["next_load"] = h.groupby("vehicle_id", sort=False)["load_start"].shift(-1)
+    last_fix = fixes.groupby("vehicle_id", sort=False, observed=True)["ts"].max()
+    last_fix.index = last_fix.index.astype(str)
+    h["last_fix"] = h["vehicle_id"].map(last_fix)
+
+    # a shift park: the first off-site stay after departure long enough to be no unloading and no wait
+    kind = stays["site_kind"].astype(str)
+    parks = stays.loc[(kind == "") & (stays["duration_s"].astype(float) >= params.shift_park_min_s)]
+    park = _first_after(h, parks.rename(columns={"start": "park_start", "end": "park_end"}), "park_start",
+                        ["park_start"])["park_start"]
+    # the terminal off between shifts: the first silence after departure longer than any haul goes dark
+    off_gaps = quiet.loc[quiet["gap_s"] >= params.track_gap_max_s] if len(quiet) else quiet
+    off = _first_after(h, off_gaps.rename(columns={"gap_start": "off_start", "gap_end": "off_end"}),
+                       "off_start", ["off_start", "off_end"])
+
+    # the haul ends at the first of them (each only if it comes after the departure)
+    end_at = pd.Series(pd.NaT, index=h.index, dtype=h["depart"].dtype)
+    ended_by = np.full(len(h), "", dtype=object)
+    for name, t in (("load", h["next_load"]), ("park", park), ("off", off["off_start"])):
+        t = t.astype(h["depart"].dtype)
+        first = (t.notna() & (t >= h["depart"]) & (end_at.isna() | (t < end_at))).to_numpy(bool)
+        end_at = end_at.mask(first, t)
+        ended_by[first] = name
+    h["haul_end_at"] = end_at
+    h["ended_by"] = ended_by
+    # when the night could know the haul had ended
+    known = pd.Series(pd.NaT, index=h.index, dtype=h["depart"].dtype)
+    by = h["ended_by"].to_numpy()
+    known = known.mask(by == "load", h["next_load"] + pd.Timedelta(seconds=params.load_min_dwell_s))
+    known = known.mask(by == "park", park.astype(h["depart"].dtype) + pd.Timedelta(seconds=params.shift_park_min_s))
+    known = known.mask(by == "off", off["off_end"].astype(h["depart"].dtype))
+    h["end_known_at"] = known
+    return h
+
+
+# ---------------------------------------------------------------- candidates within a haul
+
+
+def _in_haul(events: pd.DataFrame, on: str, hauls: pd.DataFrame) -> pd.DataFrame:
+    """Events (stays or silences) with the haul they happened in: departed before, its end not reached yet."""
+    ctx = ["depart", "haul_id", "haul_end_at"]
+    if events.empty or hauls.empty:
+        return events.iloc[:0].assign(**{c: pd.Series(dtype=object) for c in ctx})
+    ev = events.reset_index(drop=True)
+    ev = ev.assign(vehicle_id=ev["vehicle_id"].astype(str).to_numpy(object), _t=_ts_i8(ev[on]))
+    hv = pd.DataFrame({c: hauls[c].array for c in ctx})
+    hv["vehicle_id"] = hauls["vehicle_id"].astype(str).to_numpy(object)
+    hv["_t"] = _ts_i8(hauls["depart"])
+    m = pd.merge_asof(ev.sort_values("_t", kind="stable"), hv.sort_values("_t", kind="stable"),
+                      on="_t", by="vehicle_id", direction="backward")
+    end = m["haul_end_at"]
+    inside = m["haul_id"].notna() & (end.isna() | (m[on] < end))
+    return m.loc[inside].drop(columns="_t").reset_index(drop=True)
+
+
 def load_readings(
-    fixes: pd.DataFrame, vehicle_id: pd.Series, t0: pd.Series, t1: pd.Series
+    fixes: pd.DataFrame, vehicle_id: pd.Series, t0: pd.Series, t1: pd.Series, fx: FixIndex | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(known, loaded) counts of load-sensor readings of each vehicle in the window (t0, t1], vectorised.
 
     Fixes are sorted by vehicle and time; one composite key makes every window
-    two binary searches and two cumulative-sum look-ups.
+    two binary searches and two cumulative-sum look-ups (integer counts: exact
+    whatever else the frame holds).
     """
     n = len(vehicle_id)
     if n == 0 or "loaded" not in fixes or len(fixes) == 0:
         return np.zeros(n, np.int64), np.zeros(n, np.int64)
-    # integer composite key (vehicle code, µs since the first fix): exact, whatever else the shard holds
-    veh = fixes["vehicle_id"]
-    codes = vehicle_codes(veh)
-    if isinstance(veh.dtype, pd.CategoricalDtype):
-        vc = pd.Categorical(vehicle_id.astype(str), categories=veh.cat.categories).codes.astype(np.int64)
-    else:
-        uniques = pd.unique(veh)
-        vc = pd.Index(uniques).get_indexer(vehicle_id.to_numpy()).astype(np.int64)
-    t = _ts_i8(fixes["ts"])
-    t_min = int(t.min())
-    key = codes * _SPAN_US + (t - t_min)
-    a = np.clip(_ts_i8(t0) - t_min, -1, _SPAN_US - 1)
-    b = np.clip(_ts_i8(t1) - t_min, -1, _SPAN_US - 1)
-    lo = np.searchsorted(key, vc * _SPAN_US + a, side="right")
-    hi = np.searchsorted(key, vc * _SPAN_US + b, side="right")
-    lo, hi = np.where(vc >= 0, lo, 0), np.where(vc >= 0, hi, 0)
+    fx = FixIndex(fixes) if fx is None else fx
+    code = fx.code_of(vehicle_id)
+    lo = np.where(code >= 0, fx.search(code, _ts_i8(t0), "right"), 0)
+    hi = np.where(code >= 0, fx.search(code, _ts_i8(t1), "right"), 0)
+    hi = np.maximum(hi, lo)
     load = fixes["loaded"].astype("boolean")
     known_cs = np.r_[0, np.cumsum(load.notna().to_numpy())]
     loaded_cs = np.r_[0, np.cumsum(load.fillna(False).to_numpy(bool))]
     return known_cs[hi] - known_cs[lo], loaded_cs[hi] - loaded_cs[lo]
 
 
-def _assign(events: pd.DataFrame, on: str, visits: pd.DataFrame) -> pd.DataFrame:
-    """Attach each event to the haul (loading visit) of its vehicle that departed last before it."""
-    if events.empty or visits.empty:
-        return events.assign(haul_id=pd.Series(dtype=object), depart=pd.Series(dtype=object))
-    ev = events.sort_values(on, kind="stable").reset_index(drop=True)
-    v = visits[["vehicle_id", "depart", "haul_id", "next_load"]].sort_values("depart", kind="stable")
-    m = pd.merge_asof(ev, v, left_on=on, right_on="depart", by="vehicle_id", direction="backward")
-    inside = m["haul_id"].notna() & (m["next_load"].isna() | (m[on] < m["next_load"]))
-    return m.loc[inside].drop(columns=["next_load"])
+def _codes(s: pd.Series) -> np.ndarray:
+    """Nullable boolean as -1 unknown / 0 false / 1 true (the model's encoding of a sensor reading)."""
+    b = s.astype("boolean")
+    return np.where(b.isna().to_numpy(), -1, b.fillna(False).to_numpy(bool).astype(int)).astype(np.int8)
+
+
+def receiver_visits(stays: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+    """Off-site stays right next to a stay at a receiver, in time and space, counted as part of that visit.
+
+    A truck queues at a receiver's gate, then stands at the tipping face inside;
+    the yard's walls, stockpiles and pits throw its fixes a few hundred metres
+    (GPS drift), so the second stay can fall outside the fence tolerance. A stay
+    that begins within ``load_visit_merge_gap_s`` after (or ends that long before)
+    a stay at a receiver, within ``receiver_scan_distance_m`` of it, is at that
+    receiver — like the stays of one loading visit.
+    """
+    if stays.empty:
+        return stays
+    s = stays.sort_values(["vehicle_id", "start"], kind="stable")
+    kind = s["site_kind"].astype(str).to_numpy()
+    veh = s["vehicle_id"].astype(str).to_numpy()
+    t0, t1 = epoch_seconds(s["start"]), epoch_seconds(s["end"])
+    lon, lat = s["lon"].to_numpy(float), s["lat"].to_numpy(float)
+    is_rcv = np.isin(kind, RECEIVER_KINDS)
+    out = s.copy()
+    cols = [c for c in ("site_id", "site_kind", *PLACE_COLUMNS[2:]) if c in s]
+    for step in (1, -1):  # the receiver stay before, then the one after
+        j = np.arange(len(s)) - step
+        ok = (j >= 0) & (j < len(s))
+        j = np.clip(j, 0, len(s) - 1)
+        gap = np.where(step == 1, t0 - t1[j], t0[j] - t1)
+        near = haversine_m(lon, lat, lon[j], lat[j]) <= params.receiver_scan_distance_m
+        take = ok & (kind == "") & is_rcv[j] & (veh == veh[j]) & (gap >= 0) & (gap <= params.load_visit_merge_gap_s)
+        take &= near & (out["site_kind"].astype(str).to_numpy() == "")
+        if take.any():
+            src = s.iloc[j[take]]
+            for c in cols:
+                out.loc[out.index[take], c] = src[c].to_numpy()
+    return out.loc[stays.index]
+
+
+def stay_candidates(
+    stays: pd.DataFrame,
+    fixes: pd.DataFrame,
+    hauls: pd.DataFrame,
+    params: Params = DEFAULT_PARAMS,
+    fx: FixIndex | None = None,
+) -> pd.DataFrame:
+    """Every non-loading stay inside a haul, with what it says about unloading (``sensor``, ``receiver``)."""
+    other = receiver_visits(stays, params)
+    other = other.loc[other["site_kind"] != "construction"]
+    cs = _in_haul(other, "start", hauls)
+    if cs.empty:
+        return cs.assign(sensor=pd.Series(dtype=bool), receiver=pd.Series(dtype=bool),
+                         offsite=pd.Series(dtype=bool))
+    cs = cs.merge(hauls[["haul_id", "next_load"]], on="haul_id", how="left")
+    tip = cs["tipping_any"].astype("boolean")
+    # a load drop is an unloading only if the truck then stays empty until it loads again
+    horizon = cs["end"] + pd.Timedelta(seconds=params.load_drop_horizon_s)
+    until = cs["haul_end_at"].where(cs["haul_end_at"].notna() & (cs["haul_end_at"] < horizon), horizon)
+    known, loaded = load_readings(fixes, cs["vehicle_id"], cs["end"], until, fx)
+    stays_empty = (known >= params.load_drop_min_readings) & (
+        (known - loaded) >= params.load_drop_empty_share * np.maximum(known, 1)
+    )
+    drop = (_codes(cs["loaded_before"]) == 1) & (_codes(cs["loaded_after"]) == 0) & stays_empty
+    # ... and only during a stay as long as unloading takes (not a day-long park across a sensor reset)
+    drop &= (cs["duration_s"].astype(float) <= params.sensor_stay_max_s).to_numpy()
+    cs["sensor"] = tip.fillna(False).to_numpy(bool) | drop
+    cs["receiver"] = cs["site_kind"].isin(RECEIVER_KINDS).to_numpy()
+    cs["offsite"] = (cs["site_kind"] == "").to_numpy()
+    return cs
+
+
+def silence_candidates(
+    fixes: pd.DataFrame, hauls: pd.DataFrame, params: Params = DEFAULT_PARAMS, quiet: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Every silence inside a haul that splits stays (``stay_silence_split_s``), with ``unexplained_s`` and
+    ``track_gap`` — whether it is the contract's track gap: long enough, not explained by driving, the
+    truck loaded before (or unknown) and empty after (the haul ended, or the sensor reads empty)."""
+    gaps = silences(fixes, params.stay_silence_split_s) if quiet is None else quiet
+    gaps = gaps.loc[gaps["gap_s"] < params.track_gap_max_s]
+    g = _in_haul(gaps, "gap_start", hauls)
+    if g.empty:
+        return g.assign(unexplained_s=pd.Series(dtype=float), track_gap=pd.Series(dtype=bool))
+    road_m = haversine_m(g["lon0"], g["lat0"], g["lon1"], g["lat1"]) * params.road_detour_factor
+    g["unexplained_s"] = g["gap_s"].to_numpy(float) - np.asarray(road_m, float) / (params.gap_explained_speed_kmh / 3.6)
+    empty_after = (g["loaded_after_gap"].astype("boolean") == False).fillna(False).to_numpy(bool)  # noqa: E712
+    came_back_empty = g["haul_end_at"].notna().to_numpy() | empty_after
+    was_loaded = g["loaded_before_gap"].astype("boolean").fillna(True).to_numpy(bool)
+    g["track_gap"] = (
+        (g["gap_s"].to_numpy(float) >= params.track_gap_min_s)
+        & (g["unexplained_s"].to_numpy() >= params.gap_unexplained_min_s)
+        & was_loaded
+        & came_back_empty
+    )
+    g["empty_by_sensor"] = empty_after
+    return g
+
+
+def track_candidates(stay_c: pd.DataFrame, silence_c: pd.DataFrame, hauls: pd.DataFrame) -> pd.DataFrame:
+    """The sensorless step's candidates in one table: off-site stays and track-gap silences, with their haul.
+
+    Columns are what ``features.candidate_features`` reads: ``kind`` (stay |
+    silence), times, the place (mean, first and last point), ``span_s``,
+    ``dwell_s``, ``n_fixes``, sensor codes, and the haul's context.
+    """
+    st = stay_c.loc[stay_c["offsite"]] if len(stay_c) else stay_c
+    dwell = st["dwell_s"] if "dwell_s" in st else st.get("duration_s", pd.Series(dtype=float))
+    a = pd.DataFrame({
+        "haul_id": st["haul_id"],
+        "vehicle_id": st["vehicle_id"].astype(str),
+        "kind": "stay",
+        "stay_id": st["stay_id"],
+        "start": st["start"],
+        "end": st["end"],
+        "lon": st["lon"].astype(float),
+        "lat": st["lat"].astype(float),
+        "lon0": st["first_lon"].astype(float) if "first_lon" in st else st["lon"].astype(float),
+        "lat0": st["first_lat"].astype(float) if "first_lat" in st else st["lat"].astype(float),
+        "lon1": st["last_lon"].astype(float) if "last_lon" in st else st["lon"].astype(float),
+        "lat1": st["last_lat"].astype(float) if "last_lat" in st else st["lat"].astype(float),
+        "span_s": st["duration_s"].astype(float),
+        "dwell_s": pd.to_numeric(dwell, errors="coerce").astype(float),
+        "n_fixes": st["n_fixes"].astype(float),
+        "tipping": _codes(st["tipping_any"]) if len(st) else np.zeros(0, np.int8),
+        "loaded_before": _codes(st["loaded_before"]) if len(st) else np.zeros(0, np.int8),
+        "loaded_after": _codes(st["loaded_after"]) if len(st) else np.zeros(0, np.int8),
+        # where the stay is (a silence is located later, from where its unloading is placed)
+        **{c: st[c].fillna("").astype(str) if c in st else "" for c in PLACE_COLUMNS},
+    })
+    sg = silence_c.loc[silence_c["track_gap"]] if len(silence_c) else silence_c
+    b = pd.DataFrame({
+        "haul_id": sg["haul_id"],
+        "vehicle_id": sg["vehicle_id"].astype(str),
+        "kind": "silence",
+        "stay_id": "",
+        "start": sg["gap_start"],
+        "end": sg["gap_end"],
+        "lon": (sg["lon0"] + sg["lon1"]) / 2.0,
+        "lat": (sg["lat0"] + sg["lat1"]) / 2.0,
+        "lon0": sg["lon0"],
+        "lat0": sg["lat0"],
+        "lon1": sg["lon1"],
+        "lat1": sg["lat1"],
+        "span_s": sg["gap_s"].astype(float),
+        "dwell_s": sg["unexplained_s"].astype(float),
+        "n_fixes": 0.0,
+        "tipping": -1,
+        "loaded_before": _codes(sg["loaded_before_gap"]) if len(sg) else np.zeros(0, np.int8),
+        "loaded_after": _codes(sg["loaded_after_gap"]) if len(sg) else np.zeros(0, np.int8),
+    })
+    parts = [p for p in (a, b) if len(p)]
+    if not parts:
+        return a.iloc[:0]
+    c = pd.concat(parts, ignore_index=True)
+    ctx = hauls[["haul_id", "depart", "origin_lon", "origin_lat", "haul_end_at", "ended_by", "next_load",
+                 "end_known_at", "haul_reach_m"]]
+    c = c.merge(ctx, on="haul_id", how="left")
+    return c.sort_values(["vehicle_id", "start", "kind"], kind="stable", ignore_index=True)
+
+
+# ---------------------------------------------------------------- the steps, strongest evidence first
+
+
+def _earliest(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per haul: its earliest candidate (a truck unloads once; the first sign of it is the unloading)."""
+    return frame.sort_values(["haul_id", "start"], kind="stable").drop_duplicates("haul_id")
+
+
+def sensor_unloadings(stay_c: pd.DataFrame) -> pd.DataFrame:
+    """Step 1: the first stay where the body lifted or the load dropped for good; decided at its end."""
+    s = _earliest(stay_c.loc[stay_c["sensor"]]) if len(stay_c) else stay_c
+    return s.assign(unload_evidence="sensor", decided_at=s["end"])
+
+
+def receiver_unloadings(stay_c: pd.DataFrame) -> pd.DataFrame:
+    """Step 2: the first stay at a receiving site's fence; decided at its end."""
+    s = _earliest(stay_c.loc[stay_c["receiver"]]) if len(stay_c) else stay_c
+    return s.assign(unload_evidence="receiver", decided_at=s["end"])
+
+
+def track_unloadings(track_c: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+    """Step 3: in an ended haul, the most likely off-site stay or silence, if likely enough (``unload_p``).
+
+    Decided when the haul's end became known: what the truck did afterwards is
+    part of the evidence.
+    """
+    if track_c.empty:
+        return track_c.assign(unload_evidence=pd.Series(dtype=object), decided_at=pd.Series(dtype=object))
+    c = track_c.loc[track_c["haul_end_at"].notna() & (track_c["unload_p"] >= params.unloading_min_probability)]
+    best = c.sort_values(["haul_id", "unload_p", "start"], ascending=[True, False, True], kind="stable")
+    best = best.drop_duplicates("haul_id")
+    evidence = np.where(best["kind"].to_numpy() == "silence", "gap", "dwell")
+    return best.assign(unload_evidence=evidence, decided_at=best["end_known_at"])
+
+
+def choose_unloading(steps: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per haul, the row of the first step (strongest evidence) that found one."""
+    parts = [s for s in steps if len(s)]
+    if not parts:
+        return pd.DataFrame(columns=["haul_id"])
+    order = pd.concat([s.assign(_step=i) for i, s in enumerate(steps) if len(s)], ignore_index=True)
+    return order.sort_values(["haul_id", "_step"], kind="stable").drop_duplicates("haul_id").drop(columns="_step")
+
+
+def receiver_silence(silence_c: pd.DataFrame) -> pd.DataFrame:
+    """Per haul, the silence with the most time not explained by driving (``silence_*``): the one in which
+    a visit to a receiver could hide. ``detect`` judges it against the map."""
+    if silence_c.empty:
+        return pd.DataFrame(columns=["haul_id", *SILENCE_SLOT])
+    s = silence_c.sort_values(["haul_id", "unexplained_s"], ascending=[True, False], kind="stable")
+    s = s.drop_duplicates("haul_id")
+    return pd.DataFrame({
+        "haul_id": s["haul_id"],
+        "silence_start": s["gap_start"],
+        "silence_end": s["gap_end"],
+        "silence_s": s["gap_s"].astype(float),
+        "silence_unexplained_s": s["unexplained_s"].astype(float),
+        "silence_lon0": s["lon0"].astype(float),
+        "silence_lat0": s["lat0"].astype(float),
+        "silence_lon1": s["lon1"].astype(float),
+        "silence_lat1": s["lat1"].astype(float),
+    })
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def unloading_candidates(
+    stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(hauls, stay candidates, silence candidates, track candidates with ``FEATURES``): everything the
+    steps decide from. Track candidates are those of hauls steps 1-2 leave undecided (no sensor reading,
+    no receiver stay): only there the track decides, so only there are features built. ``wastetrack
+    train`` labels the same track candidates, so training and the night see one code path."""
+    from wastetrack.features import FEATURES
+
+    quiet = silences(fixes, params.stay_silence_split_s)  # one pass over the fixes for every use of silences
+    hauls = haul_frames(stays, fixes, params, quiet)
+    if hauls.empty:
+        empty = pd.DataFrame()
+        return hauls, empty, empty, empty
+    fx = FixIndex(fixes)  # one index of the fixes for every look-up by time
+    hauls["haul_reach_m"] = haul_reach(hauls, fx)
+    stay_c = stay_candidates(stays, fixes, hauls, params, fx)
+    silence_c = silence_candidates(fixes, hauls, params, quiet)
+    track_c = track_candidates(stay_c, silence_c, hauls)
+    if len(track_c) and len(stay_c):
+        ruled = stay_c.loc[stay_c["sensor"] | stay_c["receiver"], "haul_id"].unique()
+        track_c = track_c.loc[~track_c["haul_id"].isin(ruled)].reset_index(drop=True)
+    if len(track_c):
+        feats = candidate_features(track_c, fixes, stays, params, fx)
+        track_c = pd.concat([track_c, feats.add_prefix("f_")], axis=1)
+    else:
+        track_c = track_c.assign(**{f"f_{f}": pd.Series(dtype=float) for f in FEATURES})
+    return hauls, stay_c, silence_c, track_c
 
 
 def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
-    """Hauls (``models.HAUL_COLUMNS``) of every vehicle, with the unloading chosen as described above."""
+    """Hauls (``models.HAUL_COLUMNS`` and context) of every vehicle, the unloading chosen as described above."""
+    from wastetrack.unloading import score_candidates
+
     require_columns(stays, [*STAY_COLUMNS, *PLACE_COLUMNS], "labelled stays")
-    visits = loading_visits(stays, params.load_visit_merge_gap_s)
-    visits = visits.loc[visits["depart"] - visits["load_start"] >= pd.Timedelta(seconds=params.load_min_dwell_s)]
-    visits = visits.reset_index(drop=True)
-    if visits.empty:
+    hauls, stay_c, silence_c, track_c = unloading_candidates(stays, fixes, params)
+    if hauls.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in HAUL_COLUMNS})
-    visits["haul_id"] = (
-        visits["vehicle_id"] + "@" + pd.Series(epoch_seconds(visits["depart"]).astype(np.int64)).astype(str)
-    )
-    nxt = visits.groupby("vehicle_id", sort=False)["load_start"].shift(-1)
-    visits["next_load"] = nxt
-    last_fix = fixes.groupby("vehicle_id", sort=False, observed=True)["ts"].max()
-    last_fix.index = last_fix.index.astype(str)
-    visits["last_fix"] = visits["vehicle_id"].map(last_fix)
-
-    # --- candidate stays --------------------------------------------------------------------
-    other = stays.loc[stays["site_kind"] != "construction"]
-    cs = _assign(other, "start", visits)
-    cs = cs.merge(visits[["haul_id", "origin_lon", "origin_lat", "next_load"]], on="haul_id", how="left")
-    closed = cs["next_load"].notna().to_numpy()
-    tip = cs["tipping_any"].astype("boolean")
-    lb = cs["loaded_before"].astype("boolean")
-    la = cs["loaded_after"].astype("boolean")
-    # a load drop is an unloading only if the truck then stays empty until it loads again
-    horizon = cs["end"] + pd.Timedelta(hours=2)
-    until = cs["next_load"].where(cs["next_load"].notna() & (cs["next_load"] < horizon), horizon)
-    known_after, loaded_after = load_readings(fixes, cs["vehicle_id"], cs["end"], until) if len(cs) else (0, 0)
-    stays_empty = (known_after >= 3) & (
-        (known_after - loaded_after) >= params.load_drop_empty_share * np.maximum(known_after, 1)
-    )
-    # ... and only during a stay as long as unloading takes (not a day-long park across a sensor reset)
-    short = (cs["duration_s"] <= 2 * params.dump_dwell_max_s).to_numpy(bool)
-    drop = (lb.fillna(False) & ~la.fillna(True)).to_numpy(bool) & stays_empty & short
-    sensor = tip.fillna(False).to_numpy(bool) | drop
-    receiver = cs["site_kind"].isin(RECEIVER_KINDS).to_numpy()
-    still_loaded = la.fillna(False).to_numpy(bool)
-    tip_says_no = (tip.notna() & ~tip.fillna(False)).to_numpy(bool)
-    dwell_ok = cs["duration_s"].between(params.dump_dwell_min_s, params.dump_dwell_max_s).to_numpy()
-    dwell = (cs["site_kind"] == "").to_numpy() & dwell_ok & closed & ~still_loaded & ~tip_says_no
-    rank = np.select([sensor, receiver, dwell], [0, 1, 3], default=9)
-    away = haversine_m(cs["lon"], cs["lat"], cs["origin_lon"], cs["origin_lat"]) if len(cs) else np.zeros(0)
-    # when the night could know: a sensor or a receiver tells at once; an off-site dwell only once
-    # the truck came back to load again (so an event ending 23:35 may be decided after midnight)
-    decided_s = cs["end"].where(rank != 3, cs["next_load"]) if len(cs) else cs["end"]
-    cand_s = pd.DataFrame(
-        {
-            "haul_id": cs["haul_id"],
-            "decided_at": decided_s,
-            "rank": rank,
-            "order": np.where(rank == 3, -away, epoch_seconds(cs["start"]) if len(cs) else 0.0),
-            "unload_stay_id": cs["stay_id"],
-            "unload_start": cs["start"],
-            "unload_end": cs["end"],
-            "unload_lon": cs["lon"],
-            "unload_lat": cs["lat"],
-            "unload_site_id": cs["site_id"],
-            "unload_county_adcode": cs["county_adcode"],
-            "unload_province_adcode": cs["province_adcode"],
-            "unload_evidence": pd.Series(rank).map({0: "sensor", 1: "receiver", 3: "dwell"}).to_numpy(),
-        }
-    )
-    cand_s = cand_s.loc[cand_s["rank"] < 9]
-
-    # --- candidate silences -----------------------------------------------------------------
-    gaps = silences(fixes, params.track_gap_min_s)
-    straight_s = (
-        haversine_m(gaps["lon0"], gaps["lat0"], gaps["lon1"], gaps["lat1"])
-        * 1.3
-        / (params.gap_explained_speed_kmh / 3.6)
-    )
-    unexplained = gaps["gap_s"].to_numpy(float) - np.asarray(straight_s, dtype=float)
-    plausible = (gaps["gap_s"] <= params.track_gap_max_s).to_numpy() & (unexplained >= params.gap_unexplained_min_s)
-    gaps = _assign(gaps.loc[plausible], "gap_start", visits)
-    gaps = gaps.merge(visits[["haul_id", "next_load"]], on="haul_id", how="left")
-    came_back_empty = gaps["next_load"].notna() | (gaps["loaded_after_gap"].astype("boolean") == False)  # noqa: E712
-    was_loaded = gaps["loaded_before_gap"].astype("boolean").fillna(True)
-    gaps = gaps.loc[came_back_empty.fillna(False).to_numpy(bool) & was_loaded.to_numpy(bool)]
-    gaps = gaps.assign(
-        gap_lon=(gaps["lon0"] + gaps["lon1"]) / 2.0,
-        gap_lat=(gaps["lat0"] + gaps["lat1"]) / 2.0,
-        gap_max_reach_m=gaps["gap_s"] * params.reach_speed_kmh / 3.6 / 2.0,
-    )
-    empty_by_sensor = (gaps["loaded_after_gap"].astype("boolean") == False).fillna(False)  # noqa: E712
-    # a truck that already stood off-site long enough to unload was probably empty when it went dark
-    confident = cand_s.loc[
-        (cand_s["rank"] == 3)
-        & (cand_s["unload_end"] - cand_s["unload_start"] >= pd.Timedelta(seconds=params.dump_confident_dwell_s))
-    ]
-    first_dump = confident.groupby("haul_id")["unload_start"].min().rename("_first_dump")
-    dump_at = gaps[["haul_id"]].merge(first_dump, left_on="haul_id", right_index=True, how="left")["_first_dump"]
-    after_dump = (dump_at.notna() & (gaps["gap_start"].to_numpy() > dump_at.to_numpy())).to_numpy(bool)
-    cand_g = pd.DataFrame(
-        {
-            "haul_id": gaps["haul_id"],
-            "decided_at": gaps["gap_end"].where(empty_by_sensor.to_numpy(bool), gaps["next_load"]),
-            "rank": np.where(after_dump, 4, 2),
-            "order": -gaps["gap_s"].to_numpy(float),
-            "unload_stay_id": "",
-            "unload_start": gaps["gap_start"],
-            "unload_end": gaps["gap_end"],
-            "unload_lon": gaps["gap_lon"],
-            "unload_lat": gaps["gap_lat"],
-            "unload_site_id": "",
-            "unload_evidence": "gap",
-            "gap_start": gaps["gap_start"],
-            "gap_end": gaps["gap_end"],
-            "gap_lon": gaps["gap_lon"],
-            "gap_lat": gaps["gap_lat"],
-            "gap_max_reach_m": gaps["gap_max_reach_m"],
-        }
-    )
-    parts = [c for c in (cand_s, cand_g) if not c.empty]
-    if parts:
-        cand = pd.concat(parts, ignore_index=True).sort_values(["haul_id", "rank", "order"], kind="stable")
-        best = cand.drop_duplicates("haul_id")
-    else:
-        best = pd.DataFrame(columns=["haul_id"])
-    h = visits.merge(best, on="haul_id", how="left")
-    if "decided_at" not in h:
-        h["decided_at"] = pd.Series(pd.NaT, index=h.index, dtype=h["depart"].dtype)
-    h["returned_empty"] = h["next_load"].notna()
-    h["end"] = h["next_load"].where(h["next_load"].notna(), h["last_fix"])
+    if len(track_c):
+        track_c["unload_p"] = score_candidates(track_c)
+    best = choose_unloading([
+        sensor_unloadings(stay_c) if len(stay_c) else stay_c,
+        receiver_unloadings(stay_c) if len(stay_c) else stay_c,
+        track_unloadings(track_c, params) if len(track_c) else track_c,
+    ])
+    chosen = _unloading_columns(best, params)
+    h = hauls.merge(chosen, on="haul_id", how="left").merge(receiver_silence(silence_c), on="haul_id", how="left")
     for col in HAUL_COLUMNS:
         if col not in h:
             h[col] = np.nan if col.endswith(("_lon", "_lat", "_m")) else pd.NA
-    for col in (
-        "unload_stay_id",
-        "unload_site_id",
-        "unload_county_adcode",
-        "unload_province_adcode",
-        "unload_evidence",
-    ):
+    # a haul placed in a silence is judged by that silence
+    tz = h["depart"].dtype
+    for a in ("silence_start", "silence_end", "gap_start", "gap_end"):
+        h[a] = pd.to_datetime(h[a], utc=True).dt.tz_convert(tz.tz).astype(tz) if a in h else pd.NaT
+    for a in (*SILENCE_SLOT[2:], "gap_lon", "gap_lat", "gap_max_reach_m"):
+        h[a] = pd.to_numeric(h[a], errors="coerce").astype(float) if a in h else np.nan
+    gap = (h["unload_evidence"] == "gap").fillna(False).to_numpy(bool)
+    if gap.any():
+        h["silence_start"] = h["silence_start"].mask(gap, h["gap_start"])
+        h["silence_end"] = h["silence_end"].mask(gap, h["gap_end"])
+        for a in ("silence_lon0", "silence_lat0", "silence_lon1", "silence_lat1"):
+            h[a] = h[a].mask(gap, h[f"_{a}"])
+        h["silence_s"] = h["silence_s"].mask(gap, (h["gap_end"] - h["gap_start"]).dt.total_seconds())
+    h = h.drop(columns=[c for c in h.columns if c.startswith("_silence_")])
+    if "decided_at" not in h:
+        h["decided_at"] = pd.Series(pd.NaT, index=h.index, dtype=h["depart"].dtype)
+    h["returned_empty"] = h["haul_end_at"].notna()
+    h["end"] = h["haul_end_at"].where(h["haul_end_at"].notna(), h["last_fix"])
+    for col in ("unload_stay_id", "unload_site_id", "unload_county_adcode", "unload_province_adcode",
+                "unload_evidence"):
         h[col] = h[col].fillna("").astype(object)
-    return h[[*HAUL_COLUMNS, "decided_at", "origin_county_adcode", "origin_lon", "origin_lat", "load_start"]]
+    extra = ["decided_at", "origin_county_adcode", "origin_lon", "origin_lat", "load_start", "unload_p",
+             "ended_by", "haul_end_at", *SILENCE_SLOT]
+    for col in extra:
+        if col not in h:
+            h[col] = np.nan
+    return h[[*HAUL_COLUMNS, *extra]]
+
+
+def _unloading_columns(best: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """The chosen candidate of each haul as ``unload_*`` (and ``gap_*`` for a silence) columns."""
+    if best.empty:
+        return pd.DataFrame(columns=["haul_id"])
+    is_gap = (best["unload_evidence"] == "gap").to_numpy()
+    is_stay = ~is_gap
+    col = best.get
+    start = col("start")
+    end = col("end")
+    lon = col("lon").astype(float)
+    lat = col("lat").astype(float)
+    out = pd.DataFrame({
+        "haul_id": best["haul_id"].to_numpy(object),
+        "decided_at": best["decided_at"].array,
+        "unload_stay_id": np.where(is_stay, best["stay_id"].fillna("").astype(str), ""),
+        "unload_start": start.array,
+        "unload_end": end.array,
+        "unload_lon": lon.to_numpy(),
+        "unload_lat": lat.to_numpy(),
+        "unload_site_id": np.where(is_stay, best["site_id"].fillna("").astype(str), "")
+        if "site_id" in best else "",
+        "unload_county_adcode": np.where(is_stay, best["county_adcode"].fillna("").astype(str), "")
+        if "county_adcode" in best else "",
+        "unload_province_adcode": np.where(is_stay, best["province_adcode"].fillna("").astype(str), "")
+        if "province_adcode" in best else "",
+        "unload_evidence": best["unload_evidence"].to_numpy(object),
+        "unload_p": best["unload_p"].astype(float).to_numpy() if "unload_p" in best else np.nan,
+    })
+    for k in ("lon0", "lat0", "lon1", "lat1"):  # where a chosen silence began and ended
+        out[f"_silence_{k}"] = np.where(is_gap, best[k].astype(float), np.nan) if k in best else np.nan
+    gap_s = (epoch_seconds(end) - epoch_seconds(start)) if len(best) else np.zeros(0)
+    out["gap_start"] = start.where(is_gap).array
+    out["gap_end"] = end.where(is_gap).array
+    out["gap_lon"] = np.where(is_gap, lon, np.nan)
+    out["gap_lat"] = np.where(is_gap, lat, np.nan)
+    out["gap_max_reach_m"] = np.where(is_gap, gap_s * params.reach_speed_kmh / 3.6 / 2.0, np.nan)
+    return out

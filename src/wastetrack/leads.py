@@ -51,16 +51,65 @@ def assign_ids(leads: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: what the lead sheet says of the first candidate, by how it was seen
+_TRACE_REASON = {
+    "stay": "举报点附近在举报时间窗内有渣土车停留，停留时长与卸载相符",
+    "pass": "举报点附近在举报时间窗内有渣土车低速经过或短暂逗留",
+    "silence": "举报时间窗内渣土车终端静默，静默期间可到达举报点",
+}
+
+
+def _opt_bool(v: object) -> bool | None:
+    return None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else bool(v)
+
+
+def _detail(row: pd.Series) -> dict:
+    """One candidate as the lead's evidence shows it: what was seen, and the named terms of its score."""
+    from wastetrack.trace import score_parts_of
+
+    d = {
+        "vehicle_id": str(row["vehicle_id"]),
+        "kind": str(row["kind"]),
+        "distance_m": round(float(row["distance_m"])),
+        "dwell_min": round(float(row["dwell_min"]), 1) if np.isfinite(float(row["dwell_min"])) else None,
+        "at": pd.Timestamp(row["start"]).tz_convert(TZ).isoformat(timespec="seconds"),
+        "until": pd.Timestamp(row["end"]).tz_convert(TZ).isoformat(timespec="seconds"),
+        "score": round(float(row["score"]), 2),
+        "score_parts": score_parts_of(row),
+        "haul_phase": str(row.get("phase") or ""),
+    }
+    for k in ("loaded_before", "loaded_after", "tipping"):
+        d[k] = _opt_bool(row.get(k))
+    if row["kind"] == "pass":
+        d["min_speed_kmh"] = round(float(row["min_speed_kmh"]), 1) if np.isfinite(float(row["min_speed_kmh"])) else None
+    if row["kind"] == "silence":
+        d["region_km2"] = round(float(row["region_km2"]), 2)
+    if row.get("site_id"):
+        d["site_id"] = str(row["site_id"])
+    if bool(row.get("stale")):
+        d["before_window"] = True
+    return d
+
+
 def report_trace_leads(
     reports: pd.DataFrame,
-    candidates: pd.DataFrame,
+    ranked: pd.DataFrame,
     hauls: pd.DataFrame,
     vehicles: pd.DataFrame,
     sites: gpd.GeoDataFrame,
     boundaries: gpd.GeoDataFrame,
     params: Params = DEFAULT_PARAMS,
+    observed: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
-    """report_trace leads for reports with candidates; the rest as untraced entries for run.json."""
+    """report_trace leads for reports whose best-ranked truck is plausible enough; the rest untraced, with why.
+
+    ``ranked``: one row per (report, truck), best first (``trace.rank_candidates``:
+    ``score`` and its ``p_*`` terms). The lead names the first truck when its score
+    reaches ``report_min_score``, and lists up to three (``candidates``, their
+    evidence in ``evidence.candidates_detail``) while at least
+    ``report_list_min_score``. ``observed``: every observation near the reports,
+    judged or not, to say why a report stays untraced.
+    """
     untraced: list[dict] = []
     rows = []
     carrier_of = dict(zip(vehicles["vehicle_id"], vehicles["carrier_id"], strict=False))
@@ -68,14 +117,23 @@ def report_trace_leads(
     where = bnd.locate(reports["lon"].to_numpy(float), reports["lat"].to_numpy(float), boundaries)
     r_m = params.report_radius_m
     radius = f"{r_m / 1000:g} km" if r_m >= 1000 else f"{r_m:g} m"
-    by_report = dict(tuple(candidates.groupby("report_id", sort=False))) if len(candidates) else {}
+    by_report = dict(tuple(ranked.groupby("report_id", sort=False))) if len(ranked) else {}
+    seen = set(observed["report_id"]) if observed is not None and len(observed) else set()
     hauls_of = _hauls_by_vehicle(hauls)
     for i, rep in enumerate(reports.itertuples(index=False)):
         c = by_report.get(rep.report_id)
-        if c is None or c.empty:
-            untraced.append({"report_id": rep.report_id, "reason": f"no truck within {radius} in the window"})
+        if c is None or c.empty or float(c["score"].iloc[0]) < params.report_min_score:
+            if c is not None and len(c):
+                why = (f"trucks near the spot in the window, none plausibly the one that dumped (best evidence "
+                       f"{float(c['score'].iloc[0]):.1f} < {params.report_min_score:g})")
+            elif rep.report_id in seen:
+                why = f"only trucks passing at speed within {radius} in the window"
+            else:
+                why = f"no truck within {radius} in the window"
+            untraced.append({"report_id": rep.report_id, "reason": why})
             continue
-        top = c.iloc[0]
+        listed = c.loc[c["score"] >= params.report_list_min_score].head(3)
+        top = listed.iloc[0]
         haul = _haul_at(hauls_of.get(top["vehicle_id"]), top["start"])
         origin = str(haul["origin_site_id"]) if haul is not None else ""
         in_haul = haul is not None and (pd.isna(haul.get("end")) or pd.Timestamp(top["start"]) <= haul["end"])
@@ -83,28 +141,20 @@ def report_trace_leads(
         ev = {
             "report_id": rep.report_id,
             "top_distance_m": round(float(top["distance_m"])),
-            "top_is_stay": bool(top["is_stay"]),
-            "n_candidates": len(c),
-            "candidates_detail": [
-                {
-                    "vehicle_id": v,
-                    "distance_m": round(float(d)),
-                    "dwell_min": round(float(w), 1),
-                    "at": pd.Timestamp(s).tz_convert(TZ).isoformat(timespec="seconds"),
-                }
-                for v, d, w, s in zip(c["vehicle_id"], c["distance_m"], c["dwell_min"], c["start"], strict=True)
-            ][:10],
-            "reason": "举报点附近在举报时间窗内有渣土车停留或经过",
+            "top_is_stay": top["kind"] == "stay",
+            "top_kind": str(top["kind"]),
+            "top_score": round(float(top["score"]), 2),
+            "n_candidates": len(listed),
+            "candidates_detail": [_detail(r) for _, r in listed.iterrows()],
+            "reason": _TRACE_REASON.get(str(top["kind"]), _TRACE_REASON["stay"]),
         }
         if haul is not None:
             # the candidate's haul at the time: where it had loaded, when it left, under which manifest
             ev["haul_id"] = str(haul["haul_id"])
             ev["depart"] = pd.Timestamp(haul["depart"]).tz_convert(TZ).isoformat(timespec="seconds")
             ev["in_haul"] = bool(in_haul)
-        for k in ("loaded_before", "loaded_after"):
-            if k in c.columns:
-                v = top[k]
-                ev[k] = None if v is None or pd.isna(v) else bool(v)
+        for k in ("loaded_before", "loaded_after", "tipping"):
+            ev[k] = _opt_bool(top.get(k))
         start = pd.Timestamp(top["start"]).tz_convert(TZ)
         end = pd.Timestamp(top["end"]).tz_convert(TZ)
         rows.append(
@@ -122,7 +172,7 @@ def report_trace_leads(
                 "origin_county_adcode": site_county.get(origin, "") if origin else "",
                 "manifest_id": manifest,
                 "report_ids": [rep.report_id],
-                "candidates": list(c["vehicle_id"]),
+                "candidates": [str(v) for v in listed["vehicle_id"]],
                 "haul_id": "",
                 "evidence": ev,
             }

@@ -29,8 +29,8 @@ from wastetrack.models import LEAD_COLUMNS, LEAD_KINDS
 from wastetrack.plan import NightContext, NightPlan
 from wastetrack.routing import LiaisonDirectory, route_leads
 from wastetrack.shard import ShardResult, load_context
-from wastetrack.spacetime import CANDIDATE_COLUMNS, best_per_vehicle, report_candidates
-from wastetrack.trace import trace_reports
+from wastetrack.spacetime import CANDIDATE_COLUMNS, report_candidates
+from wastetrack.trace import EarlierNights, trace_reports
 
 
 @dataclass
@@ -110,29 +110,42 @@ def night_quarantine(ctx: NightContext, parts: list[PartResult]) -> Quarantine:
 
 
 def combine(
-    results: list[ShardResult], ctx: NightContext, reported_before: Any = None
+    results: list[ShardResult], ctx: NightContext, reported_before: Any = None,
+    history: EarlierNights | None = None,
 ) -> tuple[pd.DataFrame, list[dict], dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
     """(leads, untraced reports, tracks, stays, hauls) of the night from its shards' results.
 
     Reports are explained or traced on all shards' leads and candidates at once;
     leads an earlier night reported (``reported_before``, the store) are dropped;
     the rest are routed and sorted (score, then id), so the outcome is the same
-    whatever the number of shards.
+    whatever the number of shards. ``history`` (``trace.StoreHistory``: the
+    store's last nights) lets a report that arrived days late be explained by the
+    lead that night reported, or traced to a truck that stood there then, and
+    gives tonight's track gaps the spots where dumping was found before.
     """
     params = ctx.params
     today = _concat([r.leads for r in results])
     earlier = _concat([r.earlier for r in results])
+    hauls_all = _concat([r.hauls_all for r in results])
+    observed = [r.candidates for r in results]
     # where trucks stood the evening before (the previous night's stays, carried): a morning report's window
     # often reaches back there, and those stays are not rebuilt tonight
     carried = ctx.carried_stays
-    earlier_stays = (report_candidates(ctx.reports, carried, pd.DataFrame(), params.report_radius_m)
-                     if len(carried) and len(ctx.reports) else pd.DataFrame())
-    candidates = best_per_vehicle(_concat([*(r.candidates for r in results), earlier_stays],
-                                          list(CANDIDATE_COLUMNS)))
-    hauls_all = _concat([r.hauls_all for r in results])
+    if len(carried) and len(ctx.reports):
+        observed.append(report_candidates(ctx.reports, carried, pd.DataFrame(), params.report_radius_m, hauls_all,
+                                          params))
+    history_leads = None
+    if history is not None:
+        history_leads = history.leads()
+        h_stays = history.stays()
+        if len(h_stays) and len(ctx.reports):
+            h_hauls = _concat([history.hauls(), hauls_all])
+            observed.append(report_candidates(ctx.reports, h_stays, pd.DataFrame(), params.report_radius_m,
+                                              h_hauls, params))
+    candidates = _concat(observed, list(CANDIDATE_COLUMNS))
     leads, untraced = trace_reports(
         ctx.reports, today, earlier, candidates, hauls_all, SimpleNamespace(vehicles=ctx.vehicles), ctx.sites,
-        ctx.boundaries, params, reported_before,
+        ctx.boundaries, params, reported_before, history_leads,
     )
     if len(leads):
         leads = route_leads(leads, LiaisonDirectory(ctx.liaisons, ctx.boundaries), ctx.carriers)
@@ -159,11 +172,12 @@ def combine(
     return leads, untraced, tracks, stays, hauls
 
 
-def merge_night(work: Path | str, reported_before: Any = None) -> MergedNight:
+def merge_night(work: Path | str, reported_before: Any = None, history: EarlierNights | None = None) -> MergedNight:
     """Job: put the shards together, trace reports, route; write ``merged.pkl`` and the carry-over state.
 
     ``reported_before(ids) -> set`` is the store's registry (leads reported on an
     earlier night are dropped and may not be counted twice); None in notebooks.
+    ``history``: the store's earlier nights (``trace.StoreHistory(store, date)``), for late reports.
     """
     t0 = time.perf_counter()
     work = Path(work)
@@ -173,7 +187,7 @@ def merge_night(work: Path | str, reported_before: Any = None) -> MergedNight:
     date = plan.date
     results = shard_results(work, plan.n_shards)
     parts = part_results(work)
-    leads, untraced, tracks, stays, hauls = combine(results, ctx, reported_before)
+    leads, untraced, tracks, stays, hauls = combine(results, ctx, reported_before, history)
     held = [h for r in results for h in r.held_back]
     clean = {k: sum(r.clean.get(k, 0) for r in results) for k in ("fixes_in", "duplicates", "teleports",
                                                                    "fixes_out")}

@@ -6,10 +6,17 @@ data (an off-site stop of a truck without sensors is an unloading only once the
 truck is seen loading again). Leads are therefore placed by ``decided_at``;
 stays and hauls by their end.
 
-One caveat: an item still open when a vehicle's data stops in the last
-``open_event_margin_s`` of a day (its end is then just the last fix we have) is
-left to the next night, which sees how it really ended; that next night, in
-turn, takes back such items of the previous day.
+Whether an event *ended* is itself something the day's data may not show. When
+a vehicle's data of the day stops within ``open_event_margin_s`` of midnight
+and the event is still going on then, the day cannot know it ended that day:
+the next night, which sees how it really ended, decides it. Still going on
+means its end is that last fix, or (for a lead) it ended within the margin
+before it while the truck was still within ``open_event_radius_m`` of it and
+still reporting at midnight (silent no longer than ``stay_silence_split_s``):
+in the receiver's yard after a gate queue, at the second spot of a split dump.
+That next night, in turn, takes back such items of the previous day by the
+same test on the same fixes (the carried tail holds them), so nothing is lost
+or reported twice.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import pandas as pd
 from wastetrack import TIMEZONE
 from wastetrack.clean import max_per_vehicle
 from wastetrack.config import Params
+from wastetrack.coords import haversine_m
 from wastetrack.models import HAUL_COLUMNS
 
 
@@ -41,22 +49,49 @@ class NightBoundary:
         self.day0 = pd.Timestamp(date, tz=TIMEZONE)
         self.day1 = self.day0 + pd.Timedelta(days=1)
         self.margin = pd.Timedelta(seconds=params.open_event_margin_s)
+        self.radius_m = params.open_event_radius_m
+        self.reporting = pd.Timedelta(seconds=params.stay_silence_split_s)
         t = _us(fixes["ts"])
         self.last0 = _last_fix(fixes, t, t < self.day0.value // 1000)
         self.last1 = _last_fix(fixes, t, t < self.day1.value // 1000)
+        self.where0 = _last_place(fixes, t, t < self.day0.value // 1000)
+        self.where1 = _last_place(fixes, t, t < self.day1.value // 1000)
 
     @staticmethod
     def _last(frame: pd.DataFrame, last: pd.Series) -> np.ndarray:
         keys = frame["vehicle_id"].astype(str).to_numpy()
         return last.reindex(keys).fillna(np.iinfo(np.int64).min).to_numpy(dtype=np.int64)
 
-    def masks(self, frame: pd.DataFrame, on: str = "end") -> tuple[np.ndarray, np.ndarray]:
+    def _still_there(self, frame: pd.DataFrame, place: tuple[str, str] | None, end_us: np.ndarray,
+                     last: pd.Series, where: pd.DataFrame, day_us: int) -> np.ndarray:
+        """The event may still have been going on when the vehicle's data before ``day_us`` stopped."""
+        last_us = self._last(frame, last)
+        margin = int(self.margin.total_seconds() * 1e6)
+        near_midnight = last_us >= day_us - margin
+        open_ = (end_us == last_us) & near_midnight
+        if place is None or not all(c in frame for c in place):
+            return open_
+        keys = frame["vehicle_id"].astype(str).to_numpy()
+        w = where.reindex(keys)
+        lon, lat = frame[place[0]].to_numpy(float), frame[place[1]].to_numpy(float)
+        d = haversine_m(lon, lat, w["lon"].to_numpy(float), w["lat"].to_numpy(float))
+        nearby = np.nan_to_num(d, nan=np.inf) <= self.radius_m
+        # still reporting when the day ended (no longer silent than a parked terminal's interval): a truck
+        # that went dark at 23:50 after its dump is not "still there", it is gone from the data
+        reporting = last_us >= day_us - int(self.reporting.total_seconds() * 1e6)
+        return open_ | (reporting & nearby & (end_us >= last_us - margin) & (end_us <= last_us))
+
+    def masks(self, frame: pd.DataFrame, on: str = "end", place: tuple[str, str] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
         """(belongs to this night, belonged to an earlier night) for rows with ``vehicle_id`` and ``on``.
 
         Leads are placed by ``decided_at`` — when the evidence was complete (an
         off-site stay is only an unloading once the truck came back to load) —
         so an event that ended at 23:35 but was decided at 00:35 is reported by
-        the next night, not lost between the two.
+        the next night, not lost between the two. ``place`` (lon, lat columns):
+        an event the truck was still at when the day's data stopped is left to
+        the next night (see the module's docstring); without it only an event
+        that ends at the vehicle's last fix is.
         """
         if frame.empty:
             return np.zeros(0, bool), np.zeros(0, bool)
@@ -65,16 +100,36 @@ class NightBoundary:
         ended = end.dt.tz_convert(TIMEZONE).dt.strftime("%Y-%m-%d").to_numpy()
         day0 = self.day0.value // 1000
         day1 = self.day1.value // 1000
-        margin = int(self.margin.total_seconds() * 1e6)
-        open_now = (end_us == self._last(frame, self.last1)) & (end_us >= day1 - margin)
-        left_to_us = (ended < self.date) & (end_us == self._last(frame, self.last0)) & (end_us >= day0 - margin)
+        open_now = self._still_there(frame, place, end_us, self.last1, self.where1, day1)
+        left_to_us = (ended < self.date) & self._still_there(frame, place, end_us, self.last0, self.where0, day0)
         mine = ((ended == self.date) & ~open_now) | left_to_us
         return mine, ~mine & (ended < self.date)
 
 
+def _last_place(fixes: pd.DataFrame, t: np.ndarray, mask: np.ndarray) -> pd.DataFrame:
+    """Per vehicle (index: plate), where its last fix among ``mask`` rows was (lon, lat).
+
+    Grouped on integer vehicle codes, like ``clean.max_per_vehicle``: plates become
+    strings only for the few result rows.
+    """
+    veh = fixes["vehicle_id"]
+    if isinstance(veh.dtype, pd.CategoricalDtype):
+        codes, names = np.asarray(veh.cat.codes.to_numpy(), dtype=np.int64), veh.cat.categories
+    else:
+        codes, names = pd.factorize(veh)
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return pd.DataFrame({"lon": pd.Series(dtype=float), "lat": pd.Series(dtype=float)})
+    at = pd.Series(t[idx]).groupby(codes[idx], sort=True).idxmax().to_numpy()
+    rows = idx[at]
+    plates = pd.Index(np.asarray(names, dtype=object)[codes[rows]]).astype(str)
+    return pd.DataFrame({"lon": fixes["lon"].to_numpy(float)[rows], "lat": fixes["lat"].to_numpy(float)[rows]},
+                        index=plates)
+
+
 def split_by_night(leads: pd.DataFrame, boundary: NightBoundary) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(leads this night reports, leads earlier nights reported) — each event is reported once."""
-    mine, earlier = boundary.masks(leads, on="decided_at" if "decided_at" in leads else "end")
+    mine, earlier = boundary.masks(leads, on="decided_at" if "decided_at" in leads else "end", place=("lon", "lat"))
     return leads.loc[mine].copy(), leads.loc[earlier]
 
 

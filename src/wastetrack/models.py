@@ -83,7 +83,13 @@ LEAD_KINDS = ("illegal_dump", "diverted", "unmanifested", "track_gap", "report_t
 WASTE_TYPES = ("muck", "mud", "construction", "demolition", "decoration")
 MANIFEST_STATUSES = ("issued", "in_transit", "received", "cancelled")
 REPORT_SOURCES = ("patrol", "hotline", "camera", "drone", "other")
-FEEDBACK_STATUSES = ("received", "case_filed", "not_established", "closed")
+#: feedback ``status`` (contract v1.1: the last three name another county in ``to_adcode``)
+FEEDBACK_STATUSES = ("received", "case_filed", "not_established", "closed", "transferred", "assist_requested",
+                     "assist_replied")
+#: statuses that need ``to_adcode`` (移送 to the competent county; 委托调查取证 and its reply)
+FEEDBACK_TO_STATUSES = ("transferred", "assist_requested", "assist_replied")
+#: the optional v1.1 column of feedback.csv, kept after ``FEEDBACK_COLUMNS``
+FEEDBACK_TO_ADCODE = "to_adcode"
 
 
 class SchemaError(ValueError):

@@ -23,8 +23,10 @@ TZ = ZoneInfo("Asia/Shanghai")
 LANDING_ENV, OUT_ENV, STORE_ENV = "WASTETRACK_LANDING", "WASTETRACK_OUT", "WASTETRACK_STORE"
 #: shared scratch space for shards when tasks run on several machines (default OUT/.wastetrack/work)
 WORK_ENV = "WASTETRACK_WORK"
-#: processes per task for ingestion of many parts (mapped tasks already spread the work; default 1)
+#: the memory budget (GB) one shard task may use: shards are sized so one fits (default 6)
 MEMORY_ENV = "WASTETRACK_MEMORY_GB"
+#: force the number of vehicle shards (default: sized to the memory budget); leads do not depend on it
+SHARDS_ENV = "WASTETRACK_SHARDS"
 #: Airflow connection holding the store (optional; ``WASTETRACK_STORE`` or OUT/wastetrack.db otherwise)
 STORE_CONN_ID = "wastetrack_store"
 
@@ -168,11 +170,13 @@ def prepare(date: str, store: str | None = None, landing: str | None = None, out
     date = valid_date(date)
     cfg = settings(landing, out, store)
     memory = os.environ.get(MEMORY_ENV)
+    shards = os.environ.get(SHARDS_ENV)
     with _store(cfg["store"] or None, cfg["out"]) as st:
         plan = prepare_step(
             cfg["landing"], date, cfg["out"], st,
             work_root=os.environ.get(WORK_ENV) or None, workers=1,
             memory_budget_bytes=int(float(memory) * 1024**3) if memory else DEFAULT_MEMORY_BUDGET_BYTES,
+            n_shards=int(shards) if shards else None,
         )
     return {"date": date, "work": plan.work_dir, "parts": list(range(len(plan.parts))),
             "shards": list(range(plan.n_shards)), "context": plan.context["source"]}
@@ -245,3 +249,115 @@ def nightly(date: str, landing: str | None = None, out: str | None = None, store
         "leads_total": res.run["leads_total"],
         "out_dir": str(res.out_dir),
     }
+
+
+# ---------------------------------------------------------------- the follow-up DAG (the liaison loop)
+
+
+def followup_date(context: Mapping[str, Any]) -> str:
+    """The night a follow-up run works on: the ``date`` param, else the night the triggering Asset event
+    published (the nightly ``publish`` task's return value), else the day before the run."""
+    requested = (context.get("params") or {}).get("date")
+    if requested:
+        return valid_date(requested)
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events or []:
+            date = (getattr(event, "extra", None) or {}).get("date")
+            if date:
+                return valid_date(date)
+    return batch_date_for(run_time_of(context))
+
+
+#: where returned XLSX reply sheets are dropped for the follow-up (default OUT/replies/)
+REPLIES_ENV = "WASTETRACK_REPLIES"
+
+
+def _loop(store: str | None) -> tuple[dict[str, str], Any]:
+    """Paths, store URL and the liaison network for a follow-up task."""
+    from wastetrack.network import Network
+
+    cfg = settings(store=store)
+    return cfg, Network.from_landing(cfg["landing"])
+
+
+def followup_deliver(date: str, store: str | None = None, smtp: str | None = None) -> dict:
+    """Task: e-mail each liaison the night's leads (once) and send any mail left over from earlier runs.
+
+    ``smtp``: the Airflow connection's URI, else ``$WASTETRACK_SMTP``. A server down or refusing
+    raises (one line, no password): Airflow retries, and what was not sent goes with the next try.
+    """
+    from wastetrack.delivery import deliver
+    from wastetrack.mail import smtp_settings
+
+    date = valid_date(date)
+    cfg, net = _loop(store)
+    with _store(cfg["store"] or None, cfg["out"]) as st:
+        return deliver(st, cfg["out"], date, net, smtp_settings(smtp))
+
+
+def followup_replies(store: str | None = None) -> dict:
+    """Task: import the XLSX reply sheets in ``$WASTETRACK_REPLIES`` (default ``OUT/replies/``), each once.
+
+    Files stay where they are (a file already imported is recognised by its content and skipped); a file
+    that is not a reply workbook is reported, not fatal (it would otherwise fail every night).
+    """
+    from wastetrack.replies import ReplyFileError, import_reply_file
+
+    cfg, net = _loop(store)
+    folder = Path(os.environ.get(REPLIES_ENV) or Path(cfg["out"]) / "replies")
+    res: dict[str, Any] = {"folder": str(folder), "files": 0, "imported": 0, "already": 0, "accepted": 0,
+                           "quarantined": 0, "problems": []}
+    if not folder.is_dir():
+        log.info("no replies folder %s: nothing to import", folder)
+        return res
+    with _store(cfg["store"] or None, cfg["out"]) as st:
+        for path in sorted(p for p in folder.iterdir() if p.suffix.lower() == ".xlsx" and not p.name.startswith("~$")):
+            res["files"] += 1
+            try:
+                one = import_reply_file(st, path, net)
+            except ReplyFileError as exc:
+                res["problems"].append(str(exc))
+                log.warning("replies: %s", exc)
+                continue
+            res["imported" if one["status"] == "imported" else "already"] += 1
+            res["accepted"] += one["accepted"]
+            res["quarantined"] += one["quarantined"]
+            for row, why in one["problems"]:
+                log.warning("replies: %s row %s quarantined: %s", path.name, row, why)
+    return res
+
+
+def followup_escalate(date: str, store: str | None = None, smtp: str | None = None) -> dict:
+    """Task: the follow-up of the night (replies recorded, overdue leads escalated, transfers, disputes,
+    notices; ``escalation.escalate``), then every queued mail sent."""
+    from wastetrack.delivery import flush
+    from wastetrack.escalation import escalate
+    from wastetrack.mail import smtp_settings
+
+    date = valid_date(date)
+    cfg, net = _loop(store)
+    server = smtp_settings(smtp)
+    with _store(cfg["store"] or None, cfg["out"]) as st:
+        res = escalate(st, date, net)
+        res["sent"] = len(flush(st, cfg["out"], net, server).sent)
+    return res
+
+
+def followup_monthly(date: str, store: str | None = None) -> dict:
+    """Task: after a month's last night (the follow-up runs on the 1st), the monthly report and the carrier
+    credit list of that month into ``OUT/monthly/``; any other night, nothing (and it says so)."""
+    from wastetrack.credit import write_credit_list
+    from wastetrack.monthly import write_report
+
+    date = valid_date(date)
+    day = Date.fromisoformat(date)
+    if (day + timedelta(days=1)).day != 1:
+        last = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        return {"date": date, "skipped": f"not a month's last night: the monthly report runs after {last}"}
+    month = date[:7]
+    cfg, net = _loop(store)
+    target = Path(cfg["out"]) / "monthly"
+    with _store(cfg["store"] or None, cfg["out"]) as st:
+        report = write_report(st, month, target, net)
+        credit = write_credit_list(st, month, target, landing=cfg["landing"])
+    return {"date": date, "month": month, "report": report, "credit": credit}

@@ -101,7 +101,7 @@ def prepare_step(
     check_out_dir(out, date)
     out.mkdir(parents=True, exist_ok=True)
     recover(out, store)
-    state_ref = store.state_of(previous_day(date)) if hasattr(store, "state_of") else None
+    state_ref = store.state_of(previous_day(date))
     return prepare_night(landing, date, out, state_ref=state_ref, **kwargs)
 
 
@@ -139,6 +139,8 @@ def finish_ingest(work: str | Path) -> dict:
 
 
 def sheet_context(ctx: NightContext, plan: NightPlan) -> Any:
+    """The lookups every sheet of the night shares (built once per process that renders sheets)."""
+    from wastetrack.lifecycle import read_night_history
     from wastetrack.sheets import SheetContext
 
     kwargs: dict[str, Any] = dict(
@@ -146,8 +148,8 @@ def sheet_context(ctx: NightContext, plan: NightPlan) -> Any:
         manifests=ctx.manifests, reports=ctx.reports, boundaries=ctx.boundaries,
         generated_at=pd.Timestamp(plan.started_at),
     )
-    if "night_note" in getattr(SheetContext, "__dataclass_fields__", {}):
-        kwargs["night_note"] = night_note_zh(ctx.context)
+    kwargs["night_note"] = night_note_zh(ctx.context)
+    kwargs["history"] = read_night_history(plan.work_dir)
     return SheetContext(**kwargs)
 
 
@@ -172,19 +174,17 @@ def sheet_chunks(work: str | Path, workers: int) -> int:
 
 def run_sheets(work: str | Path, chunk: int, n_chunks: int) -> dict[str, str]:
     """Job: render every ``n_chunks``-th lead sheet starting at ``chunk``; writes ``sheets/<chunk>.json``."""
-    from wastetrack import sheets
+    from wastetrack.sheets import write_lead_pages
 
     work = Path(work)
     plan = NightPlan.load(work)
     done: dict[str, str] = {}
-    if hasattr(sheets, "write_lead_pages"):
-        merged = MergedNight.load(work)
-        leads = merged.leads.iloc[chunk::n_chunks]
-        if len(leads):
-            ctx = load_context(work)
-            paths = sheets.write_lead_pages(leads, merged.tracks, sheet_context(ctx, plan),
-                                            Path(plan.version_dir) / "sheets")
-            done = {lid: Path(p).name for lid, p in zip(leads["lead_id"], paths, strict=False)}
+    merged = MergedNight.load(work)
+    leads = merged.leads.iloc[chunk::n_chunks]
+    if len(leads):
+        ctx = load_context(work)
+        paths = write_lead_pages(leads, merged.tracks, sheet_context(ctx, plan), Path(plan.version_dir) / "sheets")
+        done = {lid: Path(p).name for lid, p in zip(leads["lead_id"], paths, strict=True)}
     out = work / "sheets" / f"{chunk:04d}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(done, ensure_ascii=False), encoding="utf-8")
@@ -192,8 +192,8 @@ def run_sheets(work: str | Path, chunk: int, n_chunks: int) -> dict[str, str]:
 
 
 def write_index(work: str | Path) -> dict[str, str]:
-    """The night's index.html and one page per liaison (or, with an older sheets API, every page)."""
-    from wastetrack import sheets
+    """The night's index.html and one page per liaison; returns lead_id → sheet file of every lead."""
+    from wastetrack.sheets import write_index_pages
 
     work = Path(work)
     plan = NightPlan.load(work)
@@ -201,20 +201,22 @@ def write_index(work: str | Path) -> dict[str, str]:
     for f in sorted((work / "sheets").glob("*.json")):
         rendered.update(json.loads(f.read_text(encoding="utf-8")))
     merged = MergedNight.load(work)
-    ctx = load_context(work)
-    sctx = sheet_context(ctx, plan)
-    out_dir = Path(plan.version_dir) / "sheets"
-    if hasattr(sheets, "write_index_pages"):
-        sheets.write_index_pages(merged.leads, sctx, out_dir)
-        return rendered
-    sheets.write_sheets(merged.leads, merged.tracks, sctx, out_dir)
-    return {lid: sheets.sheet_filename(lid) for lid in merged.leads["lead_id"]} if len(merged.leads) else {}
+    write_index_pages(merged.leads, sheet_context(load_context(work), plan), Path(plan.version_dir) / "sheets")
+    return rendered
 
 
 def merge_step(work: str | Path, store: Any) -> dict:
     """Job: the cross-vehicle steps (``merge.merge_night``) with the store's registry of reported leads."""
+    from wastetrack.lifecycle import write_night_history
+    from wastetrack.trace import StoreHistory
+
     plan = NightPlan.load(work)
-    merged = merge_night(work, lambda ids: store.leads_reported_before(plan.date, ids))
+    # the store's earlier nights: a report that arrives days late is traced to what trucks did then
+    history = StoreHistory(store, plan.date, plan.get_params().report_history_days)
+    merged = merge_night(work, lambda ids: store.leads_reported_before(plan.date, ids), history=history)
+    if plan.write_sheets and len(merged.leads):
+        # a lead reported again (a re-run) shows what already happened to it: delivered, replies, escalations
+        write_night_history(work, store, merged.leads["lead_id"], plan.landing)
     return {"leads": len(merged.leads)}
 
 

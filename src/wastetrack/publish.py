@@ -131,7 +131,7 @@ def recover(out: Path, store: Any, keep_work: set[str] | None = None) -> list[st
     vroot = hidden / "versions"
     for date_dir in sorted(vroot.glob("*")) if vroot.is_dir() else []:
         date = date_dir.name
-        pub = store.published(date) if hasattr(store, "published") else None
+        pub = store.published(date)
         want = pub.get("out_version") if pub else None
         if want and _complete(date_dir / want) and linked_version(out, date) != want:
             swap_link(out, date, date_dir / want)
@@ -161,7 +161,7 @@ def recover(out: Path, store: Any, keep_work: set[str] | None = None) -> list[st
             d.rmdir()
     sroot = hidden / "state"
     for date_dir in sorted(sroot.glob("*")) if sroot.is_dir() else []:
-        ref = store.state_of(date_dir.name) if hasattr(store, "state_of") else None
+        ref = store.state_of(date_dir.name)
         keep = Path(ref["uri"]).name if ref and ref.get("uri") else None
         for s in date_dir.iterdir():
             if s.name != keep and not (keep_work and any(s.name in k for k in keep_work)):
@@ -174,18 +174,41 @@ def recover(out: Path, store: Any, keep_work: set[str] | None = None) -> list[st
     return done
 
 
+#: tracks stored with the leads are simplified to this tolerance (degrees; ~2 m): a parked truck's
+#: hundreds of jittering fixes become a handful of vertices, the shape of the drive stays
+TRACK_SIMPLIFY_DEG = 2e-5
+
+
 def tracks_frame(tracks: dict[str, pd.DataFrame], leads: pd.DataFrame) -> pd.DataFrame:
-    """The suspects' tracks around the leads as WGS-84 LineStrings (WKT), for the store's lead_tracks."""
-    rows = []
-    vehicle = dict(zip(leads["lead_id"], leads["vehicle_id"], strict=False)) if len(leads) else {}
-    for lid, t in tracks.items():
-        if lid not in vehicle or len(t) < 2:
-            continue
-        coords = ", ".join(f"{x:.7f} {y:.7f}" for x, y in zip(t["lon"], t["lat"], strict=True))
-        rows.append({"lead_id": lid, "vehicle_id": vehicle[lid], "start": t["ts"].iloc[0], "end": t["ts"].iloc[-1],
-                     "n_fixes": len(t), "wkt": f"LINESTRING({coords})"})
+    """The suspects' tracks around the leads as WGS-84 LineStrings (WKT), for the store's lead_tracks.
+
+    Built as one shapely array (vectorised construction, simplification and WKT), not string by
+    string: a delta night has thousands of leads with hundreds of fixes each.
+    """
+    import numpy as np
+    import shapely
+
     cols = ["lead_id", "vehicle_id", "start", "end", "n_fixes", "wkt"]
-    return pd.DataFrame(rows, columns=cols)
+    vehicle = dict(zip(leads["lead_id"], leads["vehicle_id"], strict=False)) if len(leads) else {}
+    keep = [(lid, t) for lid, t in tracks.items() if lid in vehicle and len(t) >= 2]
+    if not keep:
+        return pd.DataFrame(columns=cols)
+    counts = np.array([len(t) for _, t in keep])
+    coords = np.column_stack([
+        np.concatenate([t["lon"].to_numpy(float) for _, t in keep]),
+        np.concatenate([t["lat"].to_numpy(float) for _, t in keep]),
+    ])
+    lines = shapely.linestrings(coords, indices=np.repeat(np.arange(len(keep)), counts))
+    lines = shapely.simplify(lines, TRACK_SIMPLIFY_DEG, preserve_topology=False)
+    wkt = shapely.to_wkt(lines, rounding_precision=7, trim=True)
+    return pd.DataFrame({
+        "lead_id": [lid for lid, _ in keep],
+        "vehicle_id": [vehicle[lid] for lid, _ in keep],
+        "start": [t["ts"].iloc[0] for _, t in keep],
+        "end": [t["ts"].iloc[-1] for _, t in keep],
+        "n_fixes": counts,
+        "wkt": wkt,
+    }, columns=cols)
 
 
 def write_outputs(plan: NightPlan, merged: MergedNight, quarantine: Any, sheet_files: dict[str, str]) -> dict:
@@ -213,10 +236,8 @@ def publish_night(plan: NightPlan, store: Any, merged: MergedNight, run: dict, c
     if len(ctx.feedback):
         store.apply_feedback(ctx.feedback)
     leads = merged.leads
-    kwargs: dict[str, Any] = {}
-    if "state" in getattr(store.replace_night, "__code__", type("x", (), {"co_varnames": ()})).co_varnames:
-        kwargs = {"tracks": tracks_frame(merged.tracks, leads), "state": merged.state}
-    store.replace_night(plan.date, merged.stays, merged.hauls, leads, run, **kwargs)
+    store.replace_night(plan.date, merged.stays, merged.hauls, leads, run,
+                        tracks=tracks_frame(merged.tracks, leads), state=merged.state)
     swap_link(out, plan.date, Path(plan.version_dir))
     date_dir = Path(plan.version_dir).parent
     for v in date_dir.iterdir():

@@ -1,12 +1,33 @@
 """Match each haul to the electronic manifest (电子联单) it was hauled under, one-to-one.
 
-A manifest belongs to a haul of the same vehicle whose GPS departure from the
-site is near the manifest's gate-out scan (``departed_at``), or whose unloading
-stay holds the gate-in scan at the receiver (``received_at``), or — when the
-manifest has no scan at all — that departed within ``manifest_issue_lead_s``
-after the manifest was issued. A matching origin site makes a pair cheaper. Pairs are
-taken greedily by cost, each haul and each manifest at most once, so two hauls
-in one night never share a manifest. Cancelled manifests never cover a haul.
+A manifest may belong to a haul of the same vehicle on any of these grounds,
+each a physical fact about the haul, each with its cost in seconds of
+disagreement:
+
+* ``by_gate_out`` — its gate-out scan (``departed_at``) is near the GPS
+  departure from the site (``manifest_depart_tolerance_s``);
+* ``by_gate_in`` — its gate-in scan (``received_at``) falls in or near the
+  unloading stay (``manifest_receive_tolerance_s``), after the departure;
+* ``by_issue`` — it has no scan at all and was issued before the departure
+  (at most ``manifest_issue_lead_s`` before: night hauls are booked in the
+  afternoon; up to ``manifest_issue_after_depart_s`` after: the platform stamps
+  a manifest opened at the gate when the truck is already on the road);
+* ``by_late_entry`` — it was entered after the fact (补录): no gate-out scan,
+  issued after the departure but within ``manifest_late_entry_s``, in transit or
+  received (a record of a trip made, not a booking), and it names the haul's own
+  site and — when the haul unloaded at a site — that site. Its issue time says
+  nothing about the haul, so only those physical facts make the pair.
+
+Any scan-based pair costs less than any pair on the issue time alone (a scan
+records the truck at the gate, an issue time only when a form was filled in);
+among those, the closer the issue time to the departure the cheaper — a quarter
+of a booking's lead counts (booking hours ahead is routine), the whole delay of
+a late entry (the exception: a form filled in between two trips is the next
+trip's booking before it is the last one's late entry). A manifest
+naming another origin site costs ``manifest_origin_mismatch_cost_s`` more. Pairs
+are taken greedily by cost, each haul and each manifest at most once, so two
+hauls in one night never share a manifest. Cancelled manifests never cover a
+haul.
 """
 
 from __future__ import annotations
@@ -30,7 +51,6 @@ MANIFEST_FIELDS = (
     "received_at",
     "origin_site_id",
 )
-_ORIGIN_MISMATCH_COST_S = 3600.0
 
 
 def _greedy_one_to_one(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -49,6 +69,68 @@ def _greedy_one_to_one(pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(chosen, ignore_index=True) if chosen else pairs
 
 
+def _seconds(s: pd.Series, fallback: pd.Series) -> np.ndarray:
+    """Epoch seconds of a time column, NaN where it is missing."""
+    return np.where(s.notna().to_numpy(), epoch_seconds(s.fillna(fallback)), np.nan)
+
+
+def pair_costs(pairs: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+    """Every (haul, manifest) pair of one vehicle with its ``cost`` (inf: not a possible pair) and ``ground``."""
+    dep = epoch_seconds(pairs["depart"])
+    gate = _seconds(pairs["departed_at"], pairs["depart"])
+    recv = _seconds(pairs["received_at"], pairs["depart"])
+    u0 = _seconds(pairs["unload_start"], pairs["depart"])
+    u1 = _seconds(pairs["unload_end"], pairs["depart"])
+    issued = epoch_seconds(pairs["issued_at"])
+    has_gate, has_recv = ~np.isnan(gate), ~np.isnan(recv) & ~np.isnan(u0)
+    with np.errstate(invalid="ignore"):
+        gate_cost = np.abs(gate - dep)
+        # the gate-in scan falls inside (or near) the unloading stay
+        recv_cost = np.maximum(np.maximum(u0 - recv, recv - u1), 0.0)
+        by_gate_out = has_gate & (gate_cost <= params.manifest_depart_tolerance_s)
+        by_gate_in = has_recv & (recv_cost <= params.manifest_receive_tolerance_s) & (recv >= dep)
+    by_issue = (
+        ~has_gate
+        & ~has_recv
+        & (issued <= dep + params.manifest_issue_after_depart_s)
+        & (dep - issued <= params.manifest_issue_lead_s)
+    )
+    # a manifest still "issued" (never scanned) in its own day's batch had not been used by the end of
+    # that day: it can only cover a haul that left after midnight (pre-booked for the next night)
+    issue_day_end = epoch_seconds(
+        pairs["issued_at"].dt.tz_convert("Asia/Shanghai").dt.normalize() + pd.Timedelta(days=1)
+    )
+    by_issue &= ~((pairs["status"].to_numpy() == "issued") & (dep < issue_day_end))
+    same_origin = pairs["m_origin"].to_numpy() == pairs["origin_site_id"].to_numpy()
+    unload_site = pairs["unload_site_id"].fillna("").astype(str).to_numpy() if "unload_site_id" in pairs else ""
+    same_dest = (unload_site == "") | (unload_site == pairs["dest_site_id"].fillna("").astype(str).to_numpy())
+    late = issued - dep
+    # a late entry records a trip that happened: a manifest still only "issued" (never in transit) is a
+    # booking for a trip to come, not one
+    by_late_entry = (
+        ~has_gate
+        & (pairs["status"].to_numpy() != "issued")
+        & (late > params.manifest_issue_after_depart_s)
+        & (late <= params.manifest_late_entry_s)
+        & same_origin
+        & same_dest
+    )
+    # two tiers: a scan is a record of this truck at this gate at that time, an issue time only when someone
+    # filled in a form, so any scan-based pair costs less than any pair on the issue time alone (booked
+    # ahead or entered late: the closer to the departure, the likelier)
+    cost = np.fmin(np.where(by_gate_out, gate_cost, np.inf), np.where(by_gate_in, recv_cost, np.inf))
+    form_base = max(params.manifest_depart_tolerance_s, params.manifest_receive_tolerance_s)
+    # booking hours ahead is routine (a quarter of the lead counts); entering a manifest after the trip is the
+    # exception (its whole delay counts): a form filled in between two trips is the next trip's booking first
+    cost = np.where(np.isinf(cost) & by_issue, form_base + np.abs(dep - issued) / 4.0, cost)
+    cost = np.where(np.isinf(cost) & by_late_entry, form_base + late, cost)
+    cost = cost + np.where(same_origin, 0.0, params.manifest_origin_mismatch_cost_s)
+    ground = np.select(
+        [by_gate_out | by_gate_in, by_issue, by_late_entry], ["scan", "issue", "late_entry"], default=""
+    )
+    return pairs.assign(cost=cost, ground=ground)
+
+
 def match_manifests(
     hauls: pd.DataFrame, manifests: pd.DataFrame, params: Params = DEFAULT_PARAMS
 ) -> pd.DataFrame:
@@ -60,38 +142,14 @@ def match_manifests(
         for f, c in cols.items():
             out[c] = "" if f not in ("volume_m3", "issued_at", "departed_at", "received_at") else pd.NA
         return out
-    pairs = out[["haul_id", "vehicle_id", "depart", "origin_site_id", "unload_start", "unload_end"]].merge(
+    keep = ["haul_id", "vehicle_id", "depart", "origin_site_id", "unload_start", "unload_end"]
+    keep += [c for c in ("unload_site_id",) if c in out]
+    pairs = out[keep].merge(
         m[[*MANIFEST_FIELDS, "vehicle_id"]].rename(columns={"origin_site_id": "m_origin"}),
         on="vehicle_id",
     )
-    dep = epoch_seconds(pairs["depart"])
-    has_gate = pairs["departed_at"].notna().to_numpy()
-    gate = np.where(has_gate, epoch_seconds(pairs["departed_at"].fillna(pairs["depart"])), np.nan)
-    has_recv = (pairs["received_at"].notna() & pairs["unload_start"].notna()).to_numpy()
-    recv = np.where(has_recv, epoch_seconds(pairs["received_at"].fillna(pairs["depart"])), np.nan)
-    u0 = np.where(has_recv, epoch_seconds(pairs["unload_start"].fillna(pairs["depart"])), np.nan)
-    u1 = np.where(has_recv, epoch_seconds(pairs["unload_end"].fillna(pairs["depart"])), np.nan)
-    issued = epoch_seconds(pairs["issued_at"])
-    gate_cost = np.abs(gate - dep)
-    # the gate-in scan falls inside (or near) the unloading stay
-    recv_cost = np.maximum(np.maximum(u0 - recv, recv - u1), 0.0)
-    by_gate = has_gate & (gate_cost <= params.manifest_depart_tolerance_s)
-    by_recv = has_recv & (recv_cost <= params.manifest_receive_tolerance_s) & (recv >= dep)
-    by_issue = (
-        ~has_gate & ~has_recv & (issued <= dep + 1800.0) & (dep - issued <= params.manifest_issue_lead_s)
-    )
-    # a manifest still "issued" (never scanned) in its own day's batch had not been used by the end of
-    # that day: it can only cover a haul that left after midnight (pre-booked for the next night)
-    issue_day_end = epoch_seconds(
-        pairs["issued_at"].dt.tz_convert("Asia/Shanghai").dt.normalize() + pd.Timedelta(days=1)
-    )
-    by_issue &= ~((pairs["status"].to_numpy() == "issued") & (dep < issue_day_end))
-    cost = np.fmin(np.where(by_gate, gate_cost, np.inf), np.where(by_recv, recv_cost, np.inf))
-    cost = np.where(by_issue, np.abs(dep - issued) / 4.0, cost)
-    cost = cost + np.where(
-        pairs["m_origin"].to_numpy() == pairs["origin_site_id"].to_numpy(), 0.0, _ORIGIN_MISMATCH_COST_S
-    )
-    pairs = pairs.assign(cost=cost).loc[by_gate | by_recv | by_issue]
+    pairs = pair_costs(pairs, params)
+    pairs = pairs.loc[np.isfinite(pairs["cost"].to_numpy())]
     chosen = _greedy_one_to_one(pairs[["haul_id", "manifest_id", "cost"]])
     fields = [*MANIFEST_FIELDS, *(["carrier_id_valid"] if "carrier_id_valid" in m else [])]
     man = m[fields].rename(columns={**cols, "carrier_id_valid": "manifest_carrier_id_valid"})

@@ -7,6 +7,14 @@ informed): the origin site's county (it traces the source), the carrier's
 registered county, and for a cross-border event the province-level liaisons of
 both provinces. Town liaisons are in the directory but v1 routes at county
 level, as the contract says.
+
+A track gap happened somewhere in a region, not at a point: its lead is placed
+in the county most likely affected (``evidence.candidate_counties[0]``, see
+``gaps``), which acts; the other counties of the region with a share are
+copied in, and when the region reaches into another province than the load's
+origin (``cross_border_possible``) the province-level liaisons of every
+province involved are copied as for a cross-border event — a load that may
+have left its province is the case the network exists for.
 """
 
 from __future__ import annotations
@@ -67,6 +75,24 @@ def _unique(ids: Iterable[str], exclude: str) -> list[str]:
     return seen
 
 
+def _region_copies(directory: LiaisonDirectory, lead: object, primary: str) -> list[str]:
+    """Copies a track gap's region adds: its other candidate counties; provinces when it may cross a border."""
+    if getattr(lead, "kind", "") != "track_gap":
+        return []
+    ev = getattr(lead, "evidence", None)
+    counties = ev.get("candidate_counties") if isinstance(ev, dict) else None
+    if not counties:
+        return []
+    own = str(getattr(lead, "county_adcode", "") or "")
+    out = [directory.resolve(str(c.get("county_adcode") or "")) for c in counties
+           if str(c.get("county_adcode") or "") != own]
+    origin = str(getattr(lead, "origin_county_adcode", "") or "")
+    provinces = [str(c.get("province_adcode") or "")[:2] for c in counties]
+    if origin and any(p and p != origin[:2] for p in provinces):
+        out += [directory.province(origin)] + [directory.province(f"{p}0000") for p in dict.fromkeys(provinces) if p]
+    return [x for x in out if x and x != primary]
+
+
 def route_leads(leads: pd.DataFrame, directory: LiaisonDirectory, carriers: pd.DataFrame) -> pd.DataFrame:
     """Leads with ``primary_liaison_id`` and ``cc_liaison_ids`` set (a few hundred rows: a plain loop)."""
     if leads.empty:
@@ -81,6 +107,7 @@ def route_leads(leads: pd.DataFrame, directory: LiaisonDirectory, carriers: pd.D
         ]
         if r.cross_border:
             cc += [directory.province(r.province_adcode), directory.province(r.origin_county_adcode)]
+        cc += _region_copies(directory, r, p)
         prim.append(p)
         ccs.append(_unique(cc, p))
     out = leads.copy()

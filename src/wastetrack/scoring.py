@@ -1,55 +1,116 @@
-"""How certain a lead is: one small, explainable formula per kind.
+"""How certain a lead is: a calibrated probability that a case officer finds what the lead says.
 
-Every lead carries ``evidence.score_parts`` — the named terms below — so a
-liaison (and a newcomer reading the code) can see from the lead itself why it
-scored what it did. Scores are in 0..1 and mean "how likely a case officer
-finds what the lead says"; they rank the work, they are not probabilities
-calibrated on case outcomes (feedback will allow that later).
+Every lead carries ``evidence.score_parts`` — named terms that sum to its
+``score`` — so a liaison (and a newcomer reading the code) sees from the lead
+itself why it scored what it did:
+
+* the *evidence* term: how often a lead of this kind, resting on this evidence
+  (``lead_group``: a tipping sensor, a receiver's fence, a gate scan, the
+  unloading model's decision, a silence, a report trace), was right. Rules get
+  the share of true leads of their group; a lead decided by the unloading
+  model carries the model's calibrated probability (``evidence.unload_p``),
+  scaled by what its group's place, time and verdict added to "it unloaded
+  there";
+* ``dumping_report``: a dumping report the lead explains raises the odds by
+  the observed odds ratio.
+
+The figures come from the simulated tuning worlds (``wastetrack train`` writes
+them into the shipped model, ``lead_calibration``; ``docs/model_card.md``);
+``wastetrack eval``'s reliability table checks them on other worlds. Without
+a trained table, the rule groups fall back to the conservative ``PRIOR``.
 """
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-BASE = {"illegal_dump": 0.45, "diverted": 0.7, "unmanifested": 0.65, "track_gap": 0.35, "report_trace": 0.25}
+#: evidence of each unloading decision, as ``unload_evidence`` names it; the ones a probability comes with
+MODEL_EVIDENCE = ("dwell", "gap")
+#: used only when the shipped model has no lead calibration: how often such a lead is right, roughly
+PRIOR: dict[str, float] = {
+    "illegal_dump": 0.6, "diverted": 0.85, "unmanifested": 0.75, "track_gap": 0.4, "report_trace": 0.4,
+}
+#: a score is a probability, kept off the certainties
+SCORE_MIN, SCORE_MAX = 0.01, 0.99
+
+
+def lead_group(kind: str, ev: dict) -> str:
+    """What a lead rests on: its kind, and how the unloading was recognised (tipping vs load drop for sensors)."""
+    if kind == "report_trace":
+        return "report_trace|" + ("stood" if ev.get("top_is_stay") else "passed")
+    how = str(ev.get("unload_evidence") or "")
+    if how == "sensor":
+        how = "sensor_tipping" if ev.get("tipping") is True else "sensor_load"
+    return f"{kind}|{how}"
+
+
+def model_p(kind: str, ev: dict) -> float | None:
+    """The probability a lead comes with, if any: the unloading model's, or a report trace's evidence."""
+    if kind == "report_trace":
+        s = ev.get("top_score")
+        return None if s is None else 1.0 / (1.0 + math.exp(-float(s)))
+    if ev.get("unload_evidence") in MODEL_EVIDENCE and ev.get("unload_p") is not None:
+        p = float(ev["unload_p"])
+        return p if np.isfinite(p) else None
+    return None
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, Any]:
+    from wastetrack.unloading import shipped_model
+
+    model = shipped_model()
+    return dict(model.meta.get("lead_calibration", {})) if model is not None else {}
+
+
+def calibration_table() -> dict[str, Any]:
+    """The lead calibration shipped with the model (empty without one)."""
+    from wastetrack.unloading import _OVERRIDE
+
+    if _OVERRIDE:  # a model being measured brings its own (or none yet)
+        return dict(_OVERRIDE[-1].meta.get("lead_calibration", {}))
+    return _table()
+
+
+def _odds(p: float) -> float:
+    return p / (1.0 - p)
+
+
+def _prob(odds: float) -> float:
+    return odds / (1.0 + odds)
 
 
 def score_parts(kind: str, ev: dict) -> dict[str, float]:
-    """Named additive terms for one lead; ``score`` is their sum clipped to [0.05, 0.99]."""
-    parts: dict[str, float] = {"base": BASE[kind]}
-    if ev.get("tipping") is True:
-        parts["tipping_sensor"] = 0.3
-    elif ev.get("loaded_before") is True and ev.get("loaded_after") is False:
-        parts["load_sensor_drop"] = 0.25
-    dwell = ev.get("dwell_min")
-    if kind == "illegal_dump" and dwell is not None and 4 <= dwell <= 30:
-        parts["unloading_dwell"] = 0.1
-    near = ev.get("nearest_receiver_m")
-    if kind == "illegal_dump" and near is not None and np.isfinite(near) and near > 2000:
-        parts["far_from_receivers"] = 0.1
-    if kind in ("diverted", "unmanifested") and ev.get("unload_site_id"):
-        parts["stayed_at_receiver"] = 0.1
-    if kind == "track_gap":
-        gap = float(ev.get("gap_min") or 0.0)
-        parts["silence_length"] = round(min(gap / 60.0, 1.0) * 0.3, 3)
-        if ev.get("loaded_after") is False:
-            parts["empty_after_silence"] = 0.15
-    if kind == "report_trace":
-        d = ev.get("top_distance_m")
-        if d is not None:
-            parts["closeness"] = round(0.4 * max(0.0, 1.0 - float(d) / 1000.0), 3)
-        if ev.get("top_is_stay"):
-            parts["stood_there"] = 0.15
-        n = int(ev.get("n_candidates") or 1)
-        parts["few_candidates"] = round(0.15 / n, 3)
+    """Named terms of one lead's probability; ``score`` is their sum."""
+    table = calibration_table()
+    groups = table.get("groups", {})
+    group = lead_group(kind, ev)
+    row = groups.get(group)
+    p = model_p(kind, ev)
+    if p is not None:
+        ratio = float(row["ratio"]) if row and "ratio" in row else 1.0
+        base = p * ratio
+        name = "unloading_model" if kind != "report_trace" else "trace_evidence"
+    else:
+        base = float(row["precision"]) if row else PRIOR[kind]
+        name = f"evidence_{group.split('|', 1)[1] or 'none'}"
+    base = float(np.clip(base, SCORE_MIN, SCORE_MAX))
+    parts: dict[str, float] = {name: round(base, 3)}
     if ev.get("report_ids") and kind != "report_trace":  # a report_trace is built on its report already
-        parts["dumping_report"] = 0.15
+        ratio = float(table.get("report_odds_ratio", 1.0))
+        boosted = float(np.clip(_prob(_odds(base) * ratio), SCORE_MIN, SCORE_MAX))
+        if boosted > base:
+            parts["dumping_report"] = round(boosted - base, 3)
     return parts
 
 
 def score(parts: dict[str, float]) -> float:
-    return float(np.clip(round(sum(parts.values()), 3), 0.05, 0.99))
+    return float(np.clip(round(sum(parts.values()), 3), SCORE_MIN, SCORE_MAX))
 
 
 def apply_scores(leads: pd.DataFrame) -> pd.DataFrame:

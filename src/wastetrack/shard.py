@@ -34,16 +34,18 @@ from wastetrack.carryover import tail_start, vehicle_summary
 from wastetrack.clean import _ts_i8, clean_fixes
 from wastetrack.config import Params
 from wastetrack.detect import attach_stay_sensors, classify_hauls
+from wastetrack.gaps import gap_evidence, locate_gap_hauls
 from wastetrack.geofence import label_stays
 from wastetrack.hauls import build_hauls
-from wastetrack.ingest import SHARD_COMPRESSION, SHARD_SCHEMA
+from wastetrack.ingest import SHARD_SCHEMA, SHARD_WRITE_OPTIONS
 from wastetrack.leads import assign_ids
 from wastetrack.midnight import NightBoundary, of_the_night, split_by_night
 from wastetrack.partition import shard_of, vehicle_keys
 from wastetrack.plan import CONTEXT_NONE, NightContext, NightPlan
 from wastetrack.reconcile import match_manifests
-from wastetrack.spacetime import best_per_vehicle, report_candidates
+from wastetrack.spacetime import report_candidates
 from wastetrack.stays import detect_stays
+from wastetrack.trace import rank_candidates, report_sites
 
 log = logging.getLogger(__name__)
 
@@ -229,14 +231,16 @@ def detect_vehicles(
     stays = detect_stays_labelled(fixes, ctx)
     t = lap("stays", t)
     hauls = attach_stay_sensors(build_hauls(stays, fixes, p), stays)
+    # a haul that unloaded during a silence: its reachable region, counties and most likely place
+    hauls, gap_places = locate_gap_hauls(hauls, fixes, ctx.sites, ctx.boundaries, p)
     t = lap("hauls", t)
     veh = fixes["vehicle_id"]
     plates = set(map(str, veh.cat.categories if isinstance(veh.dtype, pd.CategoricalDtype) else veh.unique()))
     manifests = ctx.manifests.loc[ctx.manifests["vehicle_id"].isin(plates)] if len(ctx.manifests) else ctx.manifests
     hauls = match_manifests(hauls, manifests, p)
     t = lap("reconcile", t)
-    leads = classify_hauls(hauls, ctx.sites, ctx.vehicles, ctx.boundaries, None, p.receiver_scan_distance_m)
-    leads = assign_ids(leads)
+    leads = classify_hauls(hauls, ctx.sites, ctx.vehicles, ctx.boundaries, None, p.receiver_scan_distance_m, params=p)
+    leads = assign_ids(gap_evidence(leads, gap_places))
     boundary = NightBoundary(fixes, date, p)
     today, earlier = split_by_night(leads, boundary) if len(leads) else (leads, leads)
     held: list[dict] = []
@@ -244,18 +248,20 @@ def detect_vehicles(
         today, held = hold_back_without_context(today, date, p)
     stays_n, hauls_n = of_the_night(stays, hauls, boundary)
     t = lap("detect", t)
-    cands = report_candidates(ctx.reports, stays, fixes, p.report_radius_m)
+    cands = report_candidates(ctx.reports, stays, fixes, p.report_radius_m, hauls, p, silences=True)
     trace_fixes = None
     if trace_raw is not None and len(trace_raw) and len(ctx.reports):
         # the previous evening's fixes, carried only to look for trucks that passed a report's spot
         trace_fixes, _ = clean_fixes(trace_raw, p)
-        earlier_cands = report_candidates(ctx.reports, stays.iloc[:0], trace_fixes, p.report_radius_m)
-        cands = best_per_vehicle(pd.concat([c for c in (cands, earlier_cands) if len(c)] or [cands],
-                                           ignore_index=True))
+        earlier_cands = report_candidates(ctx.reports, stays.iloc[:0], trace_fixes, p.report_radius_m, hauls, p,
+                                          silences=True)
+        cands = pd.concat([c for c in (cands, earlier_cands) if len(c)] or [cands], ignore_index=True)
+    # the sheets draw the tracks of each report's best candidates: ranked here by the same scores as in merge
+    ranked = rank_candidates(cands, report_sites(ctx.reports, ctx.sites, p), p) if len(cands) else cands
     t = lap("candidates", t)
-    tracks = lead_tracks(today, cands, fixes)
+    tracks = lead_tracks(today, ranked, fixes)
     if trace_fixes is not None:
-        for key, older in lead_tracks(today.iloc[:0], cands, trace_fixes).items():
+        for key, older in lead_tracks(today.iloc[:0], ranked, trace_fixes).items():
             tracks[key] = pd.concat([older, tracks[key]], ignore_index=True) if key in tracks else older
     t = lap("tracks", t)
     start = tail_start(fixes, stays, hauls, date, p) if len(fixes) else pd.Series(dtype=np.int64)
@@ -265,7 +271,8 @@ def detect_vehicles(
         vehicles["tail_start_us"] = vehicles["vehicle_id"].map(start).fillna(0).astype(np.int64)
     lap("carryover", t)
     keep_all = [c for c in hauls.columns if c in (
-        "haul_id", "vehicle_id", "origin_site_id", "depart", "end", "manifest_id", "returned_empty")]
+        "haul_id", "vehicle_id", "origin_site_id", "depart", "end", "manifest_id", "returned_empty",
+        "unload_start", "unload_end", "unload_stay_id", "unload_evidence", "unload_site_id", "gap_start")]
     result = ShardResult(
         shard=shard,
         leads=today.reset_index(drop=True),
@@ -329,8 +336,8 @@ def write_tail(files: list[Path], start: pd.Series, floor_us: int, plates: Mappi
     paths = {name: state_dir / name / f"{shard:04d}.parquet" for name in ("tail", "trace")}
     for p in paths.values():
         p.parent.mkdir(parents=True, exist_ok=True)
-    with pq.ParquetWriter(paths["tail"], SHARD_SCHEMA, compression=SHARD_COMPRESSION) as tail, \
-            pq.ParquetWriter(paths["trace"], SHARD_SCHEMA, compression=SHARD_COMPRESSION) as trace:
+    with pq.ParquetWriter(paths["tail"], SHARD_SCHEMA, **SHARD_WRITE_OPTIONS) as tail, \
+            pq.ParquetWriter(paths["trace"], SHARD_SCHEMA, **SHARD_WRITE_OPTIONS) as trace:
         for f in files:
             table = pq.read_table(f)
             if table.num_rows == 0:

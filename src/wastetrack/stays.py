@@ -10,9 +10,16 @@ Windows never reach across a silence longer than ``stay_silence_split_s``: a tru
 that goes dark, drives off and comes back to the same spot must not look like
 it stood still (that is exactly the track gap we look for later).
 
+GPS noise is discounted before the speed test (``stay_gps_jitter_m``): a feed
+with a fix every minute or two from a noisy terminal shows a standing truck
+"moving" 50-100 m between fixes, which over 90 s is 2-4 km/h.
+
 Runs of standing fixes become stays; runs separated by a short hop (shunting
 inside a site) are merged; stays shorter than ``stay_min_duration_s`` (red
-lights, short jams) are dropped.
+lights, short jams) are dropped. A sparse feed shows a 4-minute stop as two
+fixes 90 s apart, so the length that counts is ``dwell_s``: the stay's span
+plus the idle time of the intervals around it (time beyond driving their
+distance at ``stay_idle_speed_kmh``).
 """
 
 from __future__ import annotations
@@ -26,7 +33,6 @@ from wastetrack.coords import local_xy_m
 from wastetrack.models import FIX_COLUMNS, STAY_COLUMNS, require_columns
 
 _LON0, _LAT0 = 120.5, 31.0  # centre of the delta for the local metric frame
-_NEIGHBOUR_S = 120.0  # a sensor reading just outside a stay still describes it
 
 
 def _bool_codes(s: pd.Series) -> np.ndarray:
@@ -46,9 +52,18 @@ def _run_sums(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nd
 
 
 def standing_mask(
-    seg: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray, window_s: float, max_speed_mps: float
+    seg: np.ndarray,
+    t: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    window_s: float,
+    max_speed_mps: float,
+    jitter_m: float = 0.0,
 ) -> np.ndarray:
-    """True where the speed over the window before or after a fix (in its segment) is below threshold."""
+    """True where the speed over the window before or after a fix (in its segment) is below threshold.
+
+    ``jitter_m`` of the displacement is GPS noise, not movement, and is discounted first.
+    """
     n = len(t)
     if n == 0:
         return np.zeros(0, dtype=bool)
@@ -68,10 +83,16 @@ def standing_mask(
     # trim ``window_s`` off both ends), and a fix is only "moving" if it moves on both sides
     with np.errstate(divide="ignore", invalid="ignore"):
         dt_f, dt_b = t[fwd] - t, t - t[back]
-        v_f = np.where(dt_f > 0, np.hypot(x[fwd] - x, y[fwd] - y) / dt_f, np.inf)
-        v_b = np.where(dt_b > 0, np.hypot(x - x[back], y - y[back]) / dt_b, np.inf)
+        d_f = np.maximum(np.hypot(x[fwd] - x, y[fwd] - y) - jitter_m, 0.0)
+        d_b = np.maximum(np.hypot(x - x[back], y - y[back]) - jitter_m, 0.0)
+        v_f = np.where(dt_f > 0, d_f / dt_f, np.inf)
+        v_b = np.where(dt_b > 0, d_b / dt_b, np.inf)
     v = np.minimum(v_f, v_b)
     return v < max_speed_mps
+
+
+def _no_stays() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in (*STAY_COLUMNS, "dwell_s")})
 
 
 def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
@@ -79,7 +100,7 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     require_columns(fixes, FIX_COLUMNS[:4], "fixes")
     n = len(fixes)
     if n == 0:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in STAY_COLUMNS})
+        return _no_stays()
     veh = vehicle_codes(fixes["vehicle_id"])
     t = epoch_seconds(fixes["ts"])
     lon = fixes["lon"].to_numpy(float)
@@ -87,7 +108,9 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     x, y = local_xy_m(lon, lat, _LON0, _LAT0)
     new_seg = np.r_[True, (veh[1:] != veh[:-1]) | (np.diff(t) > params.stay_silence_split_s)]
     seg = np.cumsum(new_seg)
-    stand = standing_mask(seg, t, x, y, params.stay_window_s, params.stay_max_speed_kmh / 3.6)
+    stand = standing_mask(
+        seg, t, x, y, params.stay_window_s, params.stay_max_speed_kmh / 3.6, params.stay_gps_jitter_m
+    )
 
     # runs of standing fixes within one segment: a silence ends a run, because what happened in it
     # is unknown (the truck may have driven off and back); runs on both sides of a short silence at
@@ -101,7 +124,7 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     keep = stand[starts]
     starts, ends = starts[keep], ends[keep]
     if len(starts) == 0:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in STAY_COLUMNS})
+        return _no_stays()
     counts = ends - starts + 1
     # run means: each run summed on its own (np.add.reduceat), so a stay's position never depends on
     # what else the frame holds — a running cumsum would carry rounding from every earlier vehicle,
@@ -126,8 +149,11 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     sx, sy = wx / wn, wy / wn
     n_fixes = wn.astype(np.int64)
     duration = t[e_idx] - t[s_idx]
-    ok = duration >= params.stay_min_duration_s
+    dwell = duration + idle_around(seg, t, x, y, s_idx, e_idx, params.stay_idle_speed_kmh / 3.6)
+    # a run of one fix has no duration of its own: its idle neighbours alone make no stay
+    ok = (duration >= params.stay_min_duration_s) | ((dwell >= params.stay_min_duration_s) & (n_fixes >= 2))
     s_idx, e_idx, sx, sy, n_fixes, duration = s_idx[ok], e_idx[ok], sx[ok], sy[ok], n_fixes[ok], duration[ok]
+    dwell = dwell[ok]
 
     k = np.pi / 180.0 * 6371008.8
     s_lon = _LON0 + sx / (k * np.cos(np.radians(_LAT0)))
@@ -143,9 +169,10 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     # the neighbouring fix counts only if it is close in time: after a silence its reading says
     # nothing about the stay (the load may have gone during the silence)
     before = np.where(s_idx > 0, s_idx - 1, s_idx)
-    before = np.where((veh[before] == veh[s_idx]) & (t[s_idx] - t[before] <= _NEIGHBOUR_S), before, s_idx)
+    near_s = params.sensor_neighbour_s
+    before = np.where((veh[before] == veh[s_idx]) & (t[s_idx] - t[before] <= near_s), before, s_idx)
     after = np.where(e_idx < n - 1, e_idx + 1, e_idx)
-    after = np.where((veh[after] == veh[e_idx]) & (t[after] - t[e_idx] <= _NEIGHBOUR_S), after, e_idx)
+    after = np.where((veh[after] == veh[e_idx]) & (t[after] - t[e_idx] <= near_s), after, e_idx)
 
     def _state(code: np.ndarray, fallback: np.ndarray) -> pd.Series:
         c = np.where(code >= 0, code, fallback)
@@ -173,6 +200,36 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
             "tipping_any": pd.Series(pd.array(any_tip, dtype="boolean")).mask(~known_tip),
             "loaded_before": _state(load[before], load[s_idx]),
             "loaded_after": _state(load[after], load[e_idx]),
+            # span plus the idle minutes around it: how long the truck most likely stood
+            "dwell_s": dwell,
         }
     )
     return stays
+
+
+def idle_around(
+    seg: np.ndarray,
+    t: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    s_idx: np.ndarray,
+    e_idx: np.ndarray,
+    idle_speed_mps: float,
+) -> np.ndarray:
+    """Seconds of the intervals just before and after each run that driving their distance does not explain.
+
+    Only within a segment (a longer silence is no idle time: what happened in
+    it is unknown). The fix before a stop was taken while the truck still drove
+    to it and the fix after once it drove off again, so the idle share of those
+    two intervals is when it most likely stood.
+    """
+    n = len(t)
+    prev = np.maximum(s_idx - 1, 0)
+    nxt = np.minimum(e_idx + 1, n - 1)
+    has_prev = (s_idx > 0) & (seg[prev] == seg[s_idx])
+    has_next = (e_idx < n - 1) & (seg[nxt] == seg[e_idx])
+    drive_b = np.hypot(x[s_idx] - x[prev], y[s_idx] - y[prev]) / idle_speed_mps
+    drive_a = np.hypot(x[nxt] - x[e_idx], y[nxt] - y[e_idx]) / idle_speed_mps
+    idle_b = np.where(has_prev, np.maximum((t[s_idx] - t[prev]) - drive_b, 0.0), 0.0)
+    idle_a = np.where(has_next, np.maximum((t[nxt] - t[e_idx]) - drive_a, 0.0), 0.0)
+    return idle_b + idle_a

@@ -1,20 +1,40 @@
-"""Trace dumping reports (偷倒/乱倒 reports) to trucks.
+"""Trace dumping reports (偷倒/乱倒 reports) to trucks: explained by a lead, ranked to a culprit, or untraced.
 
-Each report is first offered to the night's detected leads: a lead whose
-unloading point is within ``report_lead_match_m`` (for a ``track_gap``: within
-the distance the silent truck could have driven) and whose time overlaps the
-report's window *explains* it, and the report id goes on that lead. A report no
-lead explains becomes a ``report_trace`` lead when trucks stood (or, failing
-that, passed) within ``report_radius_m`` in its window, candidates ranked by
-distance; otherwise it is listed in ``run.json`` as untraced with the reason.
-Windows: ``observed_from``–``observed_to`` when given, else the
-``report_default_window_s`` before ``reported_at``.
+Every report of the night ends in one place, strongest evidence first:
+
+1. **A detected unloading at the spot** — a lead whose point is within
+   ``report_lead_match_m`` and whose time is in the report's window: tonight's
+   lead lists the report; one an earlier night reported (the shards' rebuilt
+   tail, or the store's last ``report_history_days`` nights — reports arrive
+   days late) is named in ``run.json``'s untraced entry (``lead_id`` and the
+   reason).
+2. **A truck seen at the spot** — every truck observed near it in the window
+   (``spacetime.report_candidates``: its stays, a pass that lingered) is scored
+   (``score_candidates``: named log-odds terms — how close, how long it stood,
+   whether its load went there, whether it had a load at all, whether it stood
+   inside a site) and ranked (``rank_candidates``). When the first is plausible
+   enough (``report_min_score``) the report is its truck's: the haul's own dump
+   lead if it has one close by (a split dump's second spot), else a
+   ``report_trace`` lead listing up to three candidates.
+3. **A truck dark where the waste appeared** — tonight's track gaps are placed
+   again with the reports nobody was seen at and the spots where dumping was
+   found (``gaps``); a gap placed at the report explains it.
+4. **A silence covering the spot** — the ranked trucks again, a silence now
+   counting by how much of its weight falls at the spot; else **untraced**,
+   with the reason (nobody near; only trucks passing at speed; trucks near it
+   whose evidence does not reach the bar — a truck that merely stood on a road
+   nearby, or empty after unloading elsewhere, is not a culprit).
+
+Windows: ``observed_from``–``observed_to`` when given; else the
+``report_default_window_s`` before ``reported_at`` — and a pile reported without
+a window may be older, so stays and silences up to ``report_history_days``
+back still count, marked ``stale`` (weighed down).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -23,53 +43,264 @@ import pandas as pd
 from wastetrack.clean import epoch_seconds
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import haversine_m
+from wastetrack.gaps import known_spots, place_from_evidence
 from wastetrack.scoring import apply_scores
+
+#: log-odds terms of a candidate (0: as likely as not that this truck left the report's waste).
+#: Stood as long as unloading takes (3-45 min) / stood for hours (parked: any dump would be a side matter).
+W_DWELL_UNLOADING = 1.0
+W_DWELL_PARKED = -1.0
+#: The body lifted there; the load sensor went from loaded to empty across it; the truck arrived empty
+#: (nothing to dump). A sensor still reading loaded afterwards says nothing: it is a weight threshold, and
+#: a small roadside dump off a full body leaves it loaded.
+W_TIPPING = 3.0
+W_LOAD_DROP = 2.5
+W_ARRIVED_EMPTY = -3.0
+#: Where the observation sits in the truck's haul (``spacetime.haul_phase``): the detector's own off-site
+#: unloading of that haul; carrying a load; empty after a sensor or receiver unloading elsewhere. After an
+#: unloading the track step chose, the load is unknown (that choice may be wrong; a split dump leaves part
+#: of the load for a second spot).
+W_PHASE = {"dump": 2.0, "receiver": 0.0, "loaded": 0.5, "empty": -2.0, "after_dump": 0.0, "": 0.0}
+#: Stood inside a site's fence (loading, or a legal unloading) while the waste lies outside it.
+W_AT_SITE = -3.0
+#: A pass that lingered near the spot as long as tipping takes: a stop too short or too sparsely reported to be
+#: a stay, as telling as a stay of unloading length.
+W_LINGERED = 1.0
+#: A silence covering the spot: how far it points at the spot is its place term already; an observation older
+#: than the window of a report without one is weaker than one inside it.
+W_SILENCE = 0.0
+W_STALE = -1.0
+#: a truck seen near a report this close in time to its haul's dump lead is at the same dump (the second spot
+#: of a split dump is minutes after the first)
+_SAME_DUMP_S = 3600.0
+#: a silence that puts almost none of its weight near the spot says nothing about it: its place term (the log
+#: of that share) is floored here
+_REGION_FLOOR = -6.0
 
 
 def report_windows(reports: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
-    """Reports with ``w0``/``w1`` (epoch seconds) of the window the dumping happened in."""
+    """Reports with their window: ``w0``/``w1`` (epoch s), ``has_window``, ``reported_s`` and ``w0_any``
+    (the earliest time an observation may still describe the pile: ``w0`` when the report gives a window,
+    else ``report_history_days`` before it was reported)."""
     r = reports.copy()
-    reported = epoch_seconds(r["reported_at"])
-    ofrom = r["observed_from"]
-    oto = r["observed_to"]
-    w1 = np.where(oto.notna(), epoch_seconds(oto.fillna(r["reported_at"])), reported)
-    w0 = np.where(ofrom.notna(), epoch_seconds(ofrom.fillna(r["reported_at"])), w1 - params.report_default_window_s)
+    reported = _secs(r["reported_at"])
+    ofrom, oto = _secs(r["observed_from"]), _secs(r["observed_to"])
+    w1 = np.where(np.isfinite(oto), oto, reported)
+    w0 = np.where(np.isfinite(ofrom), ofrom, w1 - params.report_default_window_s)
     r["w0"], r["w1"] = np.minimum(w0, w1), np.maximum(w0, w1)
+    r["has_window"] = np.isfinite(ofrom)
+    r["reported_s"] = reported
+    r["w0_any"] = np.where(r["has_window"], r["w0"], reported - params.report_history_days * 86400.0)
     return r
 
 
+def _secs(values: pd.Series) -> np.ndarray:
+    """Epoch seconds of a time column, NaN where it is missing."""
+    t = pd.to_datetime(values, utc=True)
+    return (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(float)
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    """A time column as UTC timestamps with a fresh index (to build frames from columns of others)."""
+    return pd.to_datetime(values, utc=True).reset_index(drop=True)
+
+
+def _with_windows(reports: pd.DataFrame, params: Params) -> pd.DataFrame:
+    if "w0" in reports and "w0_any" in reports:
+        return reports
+    return report_windows(reports, params)
+
+
+# ---------------------------------------------------------------- explained by a lead
+
+
 def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params) -> dict[str, str]:
-    """report_id → lead_id of the nearest lead that explains it."""
+    """report_id → lead_id of the nearest lead that explains it: its point within ``report_lead_match_m``
+    and its time in the report's window (±30 min; a report without a window: any time in the
+    ``report_history_days`` before it was reported)."""
     if reports.empty or leads.empty:
         return {}
-    pairs = reports[["report_id", "lon", "lat", "w0", "w1"]].merge(
-        leads[["lead_id", "kind", "lon", "lat", "start", "end", "evidence"]].rename(
-            columns={"lon": "llon", "lat": "llat"}
-        ),
-        how="cross",
-    )
-    d = haversine_m(pairs["lon"], pairs["lat"], pairs["llon"], pairs["llat"])
-    s, e = epoch_seconds(pairs["start"]), epoch_seconds(pairs["end"])
-    overlap = (s <= pairs["w1"].to_numpy() + 1800) & (e >= pairs["w0"].to_numpy() - 1800)
-    reach = np.array(
-        [
-            float(ev.get("max_reach_km") or 0.0) * 1000.0 if k == "track_gap" else 0.0
-            for k, ev in zip(pairs["kind"], pairs["evidence"], strict=True)
-        ]
-    )
-    limit = np.maximum(params.report_lead_match_m, reach)
-    ok = overlap & (d <= limit)
-    best = (
-        pairs.assign(d=d / np.maximum(limit, 1.0)).loc[ok].sort_values(["report_id", "d"]).drop_duplicates("report_id")
-    )
+    from wastetrack.spacetime import near_pairs
+
+    r = _with_windows(reports, params).reset_index(drop=True)
+    # the grid index pairs only leads within the match distance of a report (linear, no cross join)
+    li, ri = near_pairs(leads["lon"].to_numpy(float), leads["lat"].to_numpy(float), r, params.report_lead_match_m)
+    if li.size == 0:
+        return {}
+    d = haversine_m(r["lon"].to_numpy(float)[ri], r["lat"].to_numpy(float)[ri],
+                    leads["lon"].to_numpy(float)[li], leads["lat"].to_numpy(float)[li])
+    s, e = epoch_seconds(leads["start"])[li], epoch_seconds(leads["end"])[li]
+    slack = 1800.0
+    has = r["has_window"].to_numpy(bool)[ri] if "has_window" in r else np.ones(len(ri), bool)
+    lo = np.where(has, r["w0"].to_numpy(float)[ri], r["w0_any"].to_numpy(float)[ri])
+    hi = np.where(has, r["w1"].to_numpy(float)[ri], r["reported_s"].to_numpy(float)[ri]
+                  if "reported_s" in r else r["w1"].to_numpy(float)[ri])
+    ok = (s <= hi + slack) & (e >= lo - slack) & (d <= params.report_lead_match_m)
+    if not ok.any():
+        return {}
+    best = pd.DataFrame({"report_id": r["report_id"].to_numpy(object)[ri[ok]],
+                         "lead_id": leads["lead_id"].to_numpy(object)[li[ok]], "d": d[ok]})
+    best = best.sort_values(["report_id", "d", "lead_id"], kind="stable").drop_duplicates("report_id")
     return dict(zip(best["report_id"], best["lead_id"], strict=True))
 
 
-def candidates_for(reports: pd.DataFrame, stays: pd.DataFrame, fixes: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """Candidate trucks per report from stays and fixes in memory (``spacetime.report_candidates``)."""
-    from wastetrack.spacetime import report_candidates
+# ---------------------------------------------------------------- judging candidates
 
-    return report_candidates(reports, stays, fixes, params.report_radius_m)
+
+def report_sites(reports: pd.DataFrame, sites: gpd.GeoDataFrame | None, params: Params) -> dict[str, str]:
+    """report_id → the site whose fence (with ``fence_tolerance_m``) holds the report's point, if any."""
+    if reports.empty or sites is None or sites.empty:
+        return {}
+    from wastetrack.geofence import match_sites
+
+    m = match_sites(reports["lon"].to_numpy(float), reports["lat"].to_numpy(float), sites, params.fence_tolerance_m)
+    return {rid: s for rid, s in zip(reports["report_id"], m["site_id"], strict=True) if s}
+
+
+def _opt(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(is True, is False) of an optional boolean column (None/NA: neither)."""
+    b = pd.Series(values, dtype=object).map(lambda v: None if v is None or v is pd.NA or v != v else bool(v))
+    return b.eq(True).to_numpy(bool), b.eq(False).to_numpy(bool)
+
+
+PART_COLUMNS = ("p_place", "p_dwell", "p_sensor", "p_phase", "p_site", "p_kind", "p_stale")
+
+
+def score_candidates(c: pd.DataFrame, sites_of_reports: dict[str, str], params: Params = DEFAULT_PARAMS
+                     ) -> pd.DataFrame:
+    """Candidates with ``score`` (sum of the ``p_*`` log-odds terms) and ``plausible`` (not a pass at speed).
+
+    Terms: ``p_place`` how close — a Gaussian of ``report_place_sigma_m`` (where a
+    report says waste lies vs where it lies); for a silence, the log of the share
+    of its unloading weight within two sigmas of the report (``gaps.mass_near``)
+    once the pile counts as a place it may have unloaded, as ``gaps`` weighs it.
+    ``p_dwell``: stood as long as unloading takes (``unload_min_s`` to
+    ``dump_dwell_max_s``), or for hours. ``p_sensor``: the body lifted, the load
+    dropped across it, or it arrived empty. ``p_phase``: where
+    it sits in its haul (its detected unloading, loaded, empty afterwards).
+    ``p_site``: stood inside a site the waste is not in. ``p_kind``: a pass that
+    lingered as long as tipping takes. ``p_stale``: older than the window of a
+    report without one. A pass that never stopped near the spot
+    (``report_linger_s``), nor crawled by (``report_slow_speed_kmh``) losing its
+    load, is not plausible: driving by is no evidence.
+    """
+    if c.empty:
+        return c.assign(score=pd.Series(dtype=float), plausible=pd.Series(dtype=bool),
+                        **{k: pd.Series(dtype=float) for k in PART_COLUMNS})
+    out = c.copy()
+    kind = out["kind"].astype(str).to_numpy()
+    stay, pas, sil = kind == "stay", kind == "pass", kind == "silence"
+    d = out["distance_m"].to_numpy(float)
+    sigma = params.report_place_sigma_m
+    # a silence: the share of its unloading weight near the spot once the fresh pile there counts as a place
+    # where it may have unloaded (``gaps``: a reported pile in its time weighs gap_report_spot_weight):
+    # q (1 + A/2) / (1 + q A/2) for a share q without it
+    q = np.nan_to_num(out["region_share"].to_numpy(float) if "region_share" in out else np.zeros(len(out)), nan=0.0)
+    half_a = params.gap_report_spot_weight / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        region_term = np.clip(np.log(q * (1.0 + half_a) / (1.0 + q * half_a)), _REGION_FLOOR, 0.0)
+    p_place = np.where(sil, region_term, -0.5 * (d / sigma) ** 2)
+    dwell_s = out["dwell_min"].to_numpy(float) * 60.0
+    p_dwell = np.where(stay & (dwell_s >= params.unload_min_s) & (dwell_s <= params.dump_dwell_max_s),
+                       W_DWELL_UNLOADING, 0.0)
+    p_dwell = np.where(stay & (dwell_s > params.dump_dwell_max_s), W_DWELL_PARKED, p_dwell)
+    tip, _ = _opt(out["tipping"])
+    lb_t, lb_f = _opt(out["loaded_before"])
+    _, la_f = _opt(out["loaded_after"])
+    p_sensor = np.select([tip, lb_t & la_f, lb_f], [W_TIPPING, W_LOAD_DROP, W_ARRIVED_EMPTY], default=0.0)
+    phase = out["phase"].fillna("").astype(str).to_numpy()
+    p_phase = np.array([W_PHASE.get(p, 0.0) for p in phase], dtype=float)
+    site = out["site_id"].fillna("").astype(str).to_numpy()
+    rep_site = np.array([sites_of_reports.get(r, "") for r in out["report_id"]], dtype=object)
+    p_site = np.where(stay & (site != "") & (site != rep_site), W_AT_SITE, 0.0)
+    linger = out["linger_s"].to_numpy(float)
+    lingered = pas & (np.nan_to_num(linger) >= params.report_linger_s)
+    crawled = pas & (np.nan_to_num(out["min_speed_kmh"].to_numpy(float), nan=np.inf) <= params.report_slow_speed_kmh)
+    # a pass is evidence when the truck stopped long enough to tip, or crawled by and its load went
+    slow = lingered | (crawled & lb_t & la_f)
+    p_kind = np.where(lingered, W_LINGERED, 0.0)
+    p_kind = np.where(sil, W_SILENCE, p_kind)
+    p_stale = np.where(out["stale"].fillna(False).astype(bool).to_numpy(), W_STALE, 0.0)
+    parts = {"p_place": p_place, "p_dwell": p_dwell, "p_sensor": p_sensor, "p_phase": p_phase, "p_site": p_site,
+             "p_kind": p_kind, "p_stale": p_stale}
+    for k, v in parts.items():
+        out[k] = np.round(v, 3)
+    out["score"] = np.round(sum(parts.values()), 3)
+    out["plausible"] = ~pas | slow
+    return out
+
+
+def rank_candidates(c: pd.DataFrame, sites_of_reports: dict[str, str], params: Params = DEFAULT_PARAMS
+                    ) -> pd.DataFrame:
+    """One row per (report, truck): its best plausible observation, ranked per report (best first).
+
+    Ties: higher score, then nearer, then earlier, then the plate — the ranking
+    never depends on which shard saw a truck or in what order.
+    """
+    from wastetrack.spacetime import best_per_vehicle
+
+    s = score_candidates(c, sites_of_reports, params)
+    s = s.loc[s["plausible"].astype(bool)] if len(s) else s
+    return best_per_vehicle(s)
+
+
+def score_parts_of(row: pd.Series) -> dict[str, float]:
+    """The named terms of one candidate's score (for the lead's evidence)."""
+    names = {"p_place": "closeness", "p_dwell": "dwell", "p_sensor": "sensors", "p_phase": "haul",
+             "p_site": "inside_site", "p_kind": "how_seen", "p_stale": "before_window"}
+    return {names[k]: float(row[k]) for k in PART_COLUMNS if k in row and float(row[k]) != 0.0}
+
+
+# ---------------------------------------------------------------- earlier nights (the store)
+
+
+class EarlierNights(Protocol):
+    """What the store knows of the nights before this one (``StoreHistory``), for late reports."""
+
+    def leads(self) -> pd.DataFrame: ...
+
+    def stays(self) -> pd.DataFrame: ...
+
+    def hauls(self) -> pd.DataFrame: ...
+
+
+class StoreHistory:
+    """The leads, stays and hauls the store holds for the ``report_history_days`` nights before ``date``.
+
+    Every stored lead was reported by its night, so a report it explains is
+    named with it; stays and hauls let a late report be traced to a truck that
+    stood at the spot nights ago. Read once, lazily.
+    """
+
+    def __init__(self, store: Any, date: str, days: int | None = None) -> None:
+        from datetime import date as Date
+        from datetime import timedelta
+
+        self.store = store
+        n = DEFAULT_PARAMS.report_history_days if days is None else int(days)
+        d = Date.fromisoformat(date)
+        known = set(store.dates()) if hasattr(store, "dates") else set()
+        self.dates = [x for x in ((d - timedelta(days=k)).isoformat() for k in range(n, 0, -1)) if x in known]
+        self._cache: dict[str, pd.DataFrame] = {}
+
+    def _read(self, table: str) -> pd.DataFrame:
+        if table not in self._cache:
+            frames = [self.store.read(table, x) for x in self.dates]
+            frames = [pd.DataFrame(f.drop(columns=[c for c in ("geometry",) if c in f])) for f in frames if len(f)]
+            self._cache[table] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        return self._cache[table]
+
+    def leads(self) -> pd.DataFrame:
+        return self._read("leads")
+
+    def stays(self) -> pd.DataFrame:
+        return self._read("stays")
+
+    def hauls(self) -> pd.DataFrame:
+        return self._read("hauls")
+
+
+# ---------------------------------------------------------------- the night's reports
 
 
 def trace_reports(
@@ -83,66 +314,175 @@ def trace_reports(
     boundaries: gpd.GeoDataFrame,
     params: Params = DEFAULT_PARAMS,
     reported_before: Callable[[Iterable[str]], set[str]] | None = None,
+    history_leads: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Every report of the night ends up explained by a lead, traced, or untraced with a reason.
 
-    Order, strongest evidence first: an unloading detected at the spot (tonight,
-    then one an earlier night reported — confirmed by ``reported_before`` when a
-    store is there); a truck that *stood* within the radius in the window
-    (``report_trace``); a silent truck that could have reached the spot
-    (``track_gap``); a truck that only passed (``report_trace``); else untraced.
-    ``candidates`` are every report's candidate trucks, best first per report
-    (``spacetime.report_candidates``, computed shard by shard).
-    Returns tonight's leads (with ``report_ids`` and the new report_trace
-    leads, rescored) and the untraced entries for ``run.json``.
+    ``today``: tonight's leads; ``earlier``: leads the shards rebuilt that an
+    earlier night reported (confirmed by ``reported_before`` when a store is
+    there); ``history_leads``: the store's leads of the last nights (reported by
+    definition). ``candidates``: every observation near a report, from every
+    shard (``spacetime.report_candidates``). Returns tonight's leads (with
+    ``report_ids`` and the new report_trace leads, rescored) and the untraced
+    entries for ``run.json`` (an entry explained by an earlier lead carries its
+    ``lead_id``).
     """
     from wastetrack.leads import assign_ids, report_trace_leads
 
     untraced: list[dict] = []
     if not len(reports):
+        today = _place_gaps_again(today, None, history_leads, sites, boundaries, params)
         return (apply_scores(today) if len(today) else today), untraced
-    rest = reports if "w0" in reports else report_windows(reports, params)
+    rest = _with_windows(reports, params)
     owner: dict[str, str] = {}  # report_id → tonight's lead that explains it
-    is_gap_today = today["kind"].eq("track_gap") if len(today) else pd.Series(dtype=bool)
-    is_gap_before = earlier["kind"].eq("track_gap") if len(earlier) else pd.Series(dtype=bool)
 
     def settled(ids: Iterable[str]) -> None:
         nonlocal rest
         rest = rest.loc[~rest["report_id"].isin(set(ids))]
 
-    def by_earlier(leads: pd.DataFrame) -> None:
+    def by_earlier(leads: pd.DataFrame, confirm: bool) -> None:
         found = explain_by_leads(rest, leads, params) if len(leads) else {}
-        if found and reported_before is not None:
+        if found and confirm and reported_before is not None:
             confirmed = reported_before(set(found.values()))
             found = {r: lid for r, lid in found.items() if lid in confirmed}
         untraced.extend(
-            {"report_id": rid, "reason": f"explained by lead {lid} reported on an earlier night"}
-            for rid, lid in found.items()
+            {"report_id": rid, "reason": f"explained by lead {lid} reported on an earlier night", "lead_id": lid}
+            for rid, lid in sorted(found.items())
         )
         settled(found)
 
-    # 1. direct evidence: a detected unloading at the spot (tonight, then an earlier night)
-    owner.update(explain_by_leads(rest, today.loc[~is_gap_today] if len(today) else today, params))
+    def by_haul(ranked: pd.DataFrame) -> None:
+        """A report whose best truck was seen near it minutes and a few hundred metres from that haul's dump
+        lead (an illegal dump, a track gap: e.g. the first spot of a split dump) is that lead's: one event,
+        one lead: within ``report_radius_m`` of the lead's place and an hour (``_SAME_DUMP_S``) of its time."""
+        first = ranked.drop_duplicates("report_id") if len(ranked) else ranked
+        first = first.loc[first["score"] >= params.report_min_score] if len(first) else first
+        if first.empty or "haul_id" not in first:
+            return
+        for leads, confirm, tonight in ((today, False, True), (earlier, True, False), (history_leads, False, False)):
+            dumps = haul_leads(leads, confirm)
+            if dumps.empty or first.empty:
+                continue
+            m = first.merge(dumps, on="haul_id", how="inner")
+            if m.empty:
+                continue
+            d = haversine_m(m["lon"].to_numpy(float), m["lat"].to_numpy(float), m["l_lon"].to_numpy(float),
+                            m["l_lat"].to_numpy(float))
+            gap = np.maximum(_secs(m["start"]) - _secs(m["l_end"]), _secs(m["l_start"]) - _secs(m["end"]))
+            m = m.loc[(d <= params.report_radius_m) & (gap <= _SAME_DUMP_S)]
+            found = dict(zip(m["report_id"], m["lead_id"], strict=True))
+            if tonight:
+                owner.update(found)
+            else:
+                untraced.extend(
+                    {"report_id": rid, "reason": f"explained by lead {lid} reported on an earlier night",
+                     "lead_id": lid}
+                    for rid, lid in sorted(found.items())
+                )
+            settled(found)
+            first = first.loc[~first["report_id"].isin(set(found))]
+
+    def haul_leads(leads: pd.DataFrame | None, confirm: bool) -> pd.DataFrame:
+        """The dump leads (illegal_dump, track_gap) among ``leads`` with their haul, place and time."""
+        cols = ["haul_id", "lead_id", "l_lon", "l_lat", "l_start", "l_end"]
+        if leads is None or not len(leads):
+            return pd.DataFrame(columns=cols)
+        d = leads.loc[leads["kind"].isin(("illegal_dump", "track_gap"))]
+        if d.empty:
+            return pd.DataFrame(columns=cols)
+        evs = d["evidence"] if "evidence" in d else pd.Series([{}] * len(d), index=d.index)
+        own = d["haul_id"] if "haul_id" in d else pd.Series("", index=d.index)
+        hid = [h if isinstance(h, str) and h else str((ev or {}).get("haul_id") or "")
+               for h, ev in zip(own, evs, strict=True)]
+        out = pd.DataFrame({"haul_id": hid, "lead_id": d["lead_id"].to_numpy(object),
+                            "l_lon": d["lon"].to_numpy(float), "l_lat": d["lat"].to_numpy(float),
+                            "l_start": _utc(d["start"]), "l_end": _utc(d["end"])})
+        out = out.loc[out["haul_id"] != ""]
+        if len(out) and confirm and reported_before is not None:
+            out = out.loc[out["lead_id"].isin(reported_before(set(out["lead_id"])))]
+        return out.drop_duplicates("haul_id")
+
+    def split(leads: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if leads is None or not len(leads):
+            return pd.DataFrame(), pd.DataFrame()
+        gap = leads["kind"].eq("track_gap").to_numpy()
+        return leads.loc[~gap], leads.loc[gap]
+
+    today_direct, today_gap = split(today)
+    earlier_direct, earlier_gap = split(earlier)
+    if history_leads is not None and len(history_leads) and len(earlier):
+        history_leads = history_leads.loc[~history_leads["lead_id"].isin(set(earlier["lead_id"]))]
+    hist_direct, hist_gap = split(history_leads)
+    hist_direct = hist_direct.loc[hist_direct["kind"] != "report_trace"] if len(hist_direct) else hist_direct
+    traced: list[pd.DataFrame] = []
+    # 1. a detected unloading at the spot: tonight's, then an earlier night's
+    owner.update(explain_by_leads(rest, today_direct, params))
     settled(owner)
-    by_earlier(earlier.loc[~is_gap_before] if len(earlier) else earlier)
-    # 2. a truck that stood within the radius in the window: a report_trace lead
+    by_earlier(earlier_direct, confirm=True)
+    by_earlier(hist_direct, confirm=False)
+    # 2. a truck seen at the spot (it stood there, or lingered) whose evidence is strong enough
     cands = candidates.loc[candidates["report_id"].isin(set(rest["report_id"]))] if len(candidates) else candidates
-    stood = cands.loc[cands["is_stay"].astype(bool)] if len(cands) else cands
-    with_stay = rest.loc[rest["report_id"].isin(set(stood["report_id"]))] if len(stood) else rest.iloc[:0]
-    traced, _ = report_trace_leads(with_stay, cands, hauls, reference.vehicles, sites, boundaries, params)
-    settled(with_stay["report_id"])
-    # 3. indirect evidence: a silent truck that could have reached the spot
-    gap_owner = explain_by_leads(rest, today.loc[is_gap_today] if len(today) else today, params)
+    ranked = rank_candidates(cands, report_sites(rest, sites, params), params)
+    by_haul(ranked.loc[ranked["kind"].isin(("stay", "pass"))] if len(ranked) else ranked)
+    ranked = ranked.loc[ranked["report_id"].isin(set(rest["report_id"]))] if len(ranked) else ranked
+    if len(ranked):
+        first = ranked.drop_duplicates("report_id")
+        seen = first.loc[first["kind"].isin(("stay", "pass")) & (first["score"] >= params.report_min_score)]
+        now = rest.loc[rest["report_id"].isin(set(seen["report_id"]))]
+        leads_now, _ = report_trace_leads(now, ranked, hauls, reference.vehicles, sites, boundaries, params)
+        traced.append(leads_now)
+        settled(now["report_id"])
+    # 3. a truck that was dark where the waste appeared: tonight's track gaps are placed again with the
+    #    reports nobody was seen at (and where dumping was found, tonight and on earlier nights), then explain
+    #    the reports at their point
+    if len(today_gap):
+        today = _place_gaps_again(today, rest, history_leads, sites, boundaries, params)
+        today_gap = today.loc[today["kind"].eq("track_gap").to_numpy()]
+    gap_owner = explain_by_leads(rest, today_gap, params)
     owner.update(gap_owner)
     settled(gap_owner)
-    by_earlier(earlier.loc[is_gap_before] if len(earlier) else earlier)
-    # 4. trucks that only passed by, or nobody
-    more_traced, more_untraced = report_trace_leads(rest, cands, hauls, reference.vehicles, sites, boundaries, params)
+    by_earlier(earlier_gap, confirm=True)
+    by_earlier(hist_gap, confirm=False)
+    # 4. the rest: the best-ranked truck if plausible (a silence covering the spot counts here), else untraced
+    last = ranked.loc[ranked["report_id"].isin(set(rest["report_id"]))] if len(ranked) else ranked
+    by_haul(last)
+    last = last.loc[last["report_id"].isin(set(rest["report_id"]))] if len(last) else last
+    leads_last, more_untraced = report_trace_leads(rest, last, hauls, reference.vehicles, sites, boundaries, params,
+                                                   observed=cands)
+    traced.append(leads_last)
     untraced += more_untraced
     if len(today):
         today = today.copy()
         today["report_ids"] = [sorted(r for r, o in owner.items() if o == lid) for lid in today["lead_id"]]
-    new = [f for f in (traced, more_traced) if len(f)]
+    new = [assign_ids(f) for f in traced if len(f)]
     if new:
-        today = pd.concat([today, *[assign_ids(f) for f in new]], ignore_index=True)
+        today = pd.concat([today, *new], ignore_index=True) if len(today) else pd.concat(new, ignore_index=True)
     return (apply_scores(today) if len(today) else today), untraced
+
+
+def _place_gaps_again(
+    today: pd.DataFrame, reports: pd.DataFrame | None, history_leads: pd.DataFrame | None,
+    sites: gpd.GeoDataFrame, boundaries: gpd.GeoDataFrame, params: Params,
+) -> pd.DataFrame:
+    """Tonight's track gaps placed again with what only the merge step knows: the reports nobody was seen at,
+    and where dumping was found tonight (other trucks' leads) and on earlier nights (the store)."""
+    if today is None or not len(today) or not today["kind"].eq("track_gap").any():
+        return today
+    gap = today["kind"].eq("track_gap").to_numpy()
+    spots = known_spots(reports, _found_spots(history_leads, today.loc[~gap]), params)
+    if spots.empty:
+        return today
+    placed = place_from_evidence(today.loc[gap], sites, boundaries, params, spots)
+    return pd.concat([today.loc[~gap], placed]).loc[today.index]
+
+
+def _found_spots(*leads: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Where dumping was found (illegal dumps, traced reports) by earlier nights and by tonight's other leads:
+    spots dumpers come back to. In lead-id order, so the placement never depends on the shard count."""
+    frames = [f.loc[f["kind"].isin(("illegal_dump", "report_trace"))] for f in leads if f is not None and len(f)]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return None
+    found = pd.concat([f[["lead_id", "lon", "lat"]] for f in frames], ignore_index=True)
+    found = found.drop_duplicates("lead_id").sort_values("lead_id", kind="stable", ignore_index=True)
+    return found.assign(source=found["lead_id"])

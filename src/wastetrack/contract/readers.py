@@ -38,6 +38,8 @@ from wastetrack.coords import to_wgs84
 from wastetrack.models import (
     FEEDBACK_COLUMNS,
     FEEDBACK_STATUSES,
+    FEEDBACK_TO_ADCODE,
+    FEEDBACK_TO_STATUSES,
     FIX_COLUMNS,
     MANIFEST_COLUMNS,
     MANIFEST_STATUSES,
@@ -375,7 +377,13 @@ def _parse_feedback(raw: RawTable, tz: str, quarantine: Quarantine, counts: list
     check_range(penalty, "penalty_cny", errors, 0.0, None)
     cols["penalty_cny"] = penalty
     cols["note"] = to_str_series(parse_str(raw.column("note"), "note", errors, required=False))
-    return finish(raw, errors, _model_frame(cols, FEEDBACK_COLUMNS, raw), quarantine, counts)
+    # v1.1: a transfer or an entrusted investigation names the other county; without it the row is void
+    to = to_str_series(parse_str(raw.column(FEEDBACK_TO_ADCODE), FEEDBACK_TO_ADCODE, errors, required=False))
+    needs_to = cols["status"].isin(FEEDBACK_TO_STATUSES).to_numpy() & (to == "").to_numpy()
+    errors.flag(needs_to, f"{FEEDBACK_TO_ADCODE}: missing (required for {'/'.join(FEEDBACK_TO_STATUSES)})")
+    cols[FEEDBACK_TO_ADCODE] = to
+    model = (*FEEDBACK_COLUMNS, FEEDBACK_TO_ADCODE)
+    return finish(raw, errors, _model_frame(cols, model, raw), quarantine, counts)
 
 
 # ---------------------------------------------------------------- the night

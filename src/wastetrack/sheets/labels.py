@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -138,6 +139,19 @@ SCORE_PART_LABELS: dict[str, str] = {
     "stood_there": "在举报点停留",
     "few_candidates": "候选车辆少",
     "dumping_report": "有举报印证",
+    # the calibrated score (wastetrack.scoring, docs/model_card.md): one base term per kind of evidence
+    "unloading_model": "卸载判别模型概率（已校准）",
+    "trace_evidence": "举报溯源证据评分（已校准）",
+    "evidence_sensor_tipping": "举升传感器（该类线索历史准确率）",
+    "evidence_sensor_load": "载重传感器（该类线索历史准确率）",
+    "evidence_receiver": "进入消纳场所（该类线索历史准确率）",
+    "evidence_receiver_scan": "消纳场所进场扫码（该类线索历史准确率）",
+    "evidence_receiver_silent": "消纳场所附近定位中断（该类线索历史准确率）",
+    "evidence_dwell": "重车停留（该类线索历史准确率）",
+    "evidence_gap": "定位中断（该类线索历史准确率）",
+    "evidence_stood": "在举报点停留（该类线索历史准确率）",
+    "evidence_passed": "途经举报点（该类线索历史准确率）",
+    "evidence_none": "基础概率",
 }
 
 #: How the unloading was recognised (``evidence.unload_evidence``).
@@ -146,6 +160,8 @@ UNLOAD_EVIDENCE_LABELS: dict[str, str] = {
     "receiver": "进入消纳场所围栏",
     "dwell": "重车停留时长",
     "gap": "定位中断推算",
+    "receiver_scan": "消纳场所进场扫码（GPS 漂移至围栏外）",
+    "receiver_silent": "在消纳场所附近定位中断，进场扫码或往返时间可解释",
 }
 
 #: Why a receiving site may not take the load (``evidence.diverted_because`` / ``receiver_problems``).
@@ -187,6 +203,7 @@ EVIDENCE_LABELS: dict[str, str] = {
     "top_distance_m": "首选车辆距举报点（米）",
     "top_is_stay": "首选车辆在举报点停留",
     "n_candidates": "候选车辆数",
+    "in_haul": "举报时段内首选车辆处于运次途中",
 }
 
 
@@ -204,9 +221,7 @@ def label(table: Mapping[str, str], code: object, empty: str = "—") -> str:
     return table.get(text, table.get(text.lower(), text))
 
 
-def sensor_label(
-    value: object, true_text: str, false_text: str, unknown: str = "未知（无传感器数据）"
-) -> str:
+def sensor_label(value: object, true_text: str, false_text: str, unknown: str = "未知（无传感器数据）") -> str:
     """Three-state sensor reading: many trucks have no load or body-lift sensor, and "unknown" is not "no"."""
     if value is None or (isinstance(value, float) and value != value):
         return unknown
@@ -318,7 +333,21 @@ def as_dict(value: object) -> dict:
 
 
 def as_local_ts(value: object) -> pd.Timestamp | None:
-    """A tz-aware Asia/Shanghai timestamp; naive values are local time (the contract's rule)."""
+    """A tz-aware Asia/Shanghai timestamp; naive values are local time (the contract's rule).
+
+    Timestamps already in local time come back as they are, and text (ISO times
+    in the evidence) is parsed once per distinct string: a sheet reads the same
+    few times many times over.
+    """
+    if isinstance(value, pd.Timestamp):
+        if value is pd.NaT:
+            return None
+        tz = value.tzinfo
+        if tz is None:
+            return value.tz_localize(TIMEZONE)
+        return value if getattr(tz, "key", None) == TIMEZONE else value.tz_convert(TIMEZONE)
+    if isinstance(value, str):
+        return _parse_local(value.strip())
     if is_missing(value):
         return None
     try:
@@ -330,19 +359,33 @@ def as_local_ts(value: object) -> pd.Timestamp | None:
     return ts.tz_localize(TIMEZONE) if ts.tzinfo is None else ts.tz_convert(TIMEZONE)
 
 
+@lru_cache(maxsize=8192)
+def _parse_local(value: str) -> pd.Timestamp | None:
+    if is_missing(value):
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return None
+    if ts is pd.NaT:
+        return None
+    return ts.tz_localize(TIMEZONE) if ts.tzinfo is None else ts.tz_convert(TIMEZONE)
+
+
 def fmt_datetime(ts: pd.Timestamp | None, seconds: bool = False) -> str:
     """2026-11-20 02:14 (local time, the date always shown)."""
     if ts is None:
         return "—"
-    return ts.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    out = f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d} {ts.hour:02d}:{ts.minute:02d}"  # strftime is 10× slower
+    return f"{out}:{ts.second:02d}" if seconds else out
 
 
 def fmt_clock(ts: pd.Timestamp | None, ref: pd.Timestamp | None = None, seconds: bool = False) -> str:
     """02:14 when on the same local day as ``ref``, else 11月19日 23:50: night shifts cross midnight."""
     if ts is None:
         return "—"
-    clock = ts.strftime("%H:%M:%S" if seconds else "%H:%M")
-    if ref is not None and ts.date() == ref.date():
+    clock = f"{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}" if seconds else f"{ts.hour:02d}:{ts.minute:02d}"
+    if ref is not None and (ts.year, ts.month, ts.day) == (ref.year, ref.month, ref.day):
         return clock
     return f"{ts.month}月{ts.day}日 {clock}"
 
@@ -401,3 +444,32 @@ def fmt_span_short(start: pd.Timestamp | None, end: pd.Timestamp | None) -> str:
     if end.date() == start.date():
         return f"{head}–{end.strftime('%H:%M')}"
     return f"{head}–{end.month}月{end.day}日 {end.strftime('%H:%M')}"
+
+
+#: Events of a lead's handling record (``SheetContext.history``), in the words of the liaison network.
+HISTORY_EVENT_LABELS: dict[str, str] = {
+    "delivered": "已送达联络员",
+    "received": "已签收",
+    "case_filed": "已立案",
+    "escalated": "已提级督办",
+    "reminded": "已催办",
+    "transferred": "已移送",
+    "assist_requested": "已委托调查取证",
+    "assist_replied": "协查已回复",
+    "not_established": "不成立",
+    "closed": "已办结",
+}
+
+_CN_DIGITS = "零一二三四五六七八九"
+
+
+def cn_numeral(n: int) -> str:
+    """1 → 一, 10 → 十, 12 → 十二, 21 → 二十一: section numbers of a Chinese document."""
+    if n < 0:
+        return str(n)
+    if n < 10:
+        return _CN_DIGITS[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return ("" if tens == 1 else _CN_DIGITS[tens]) + "十" + ("" if ones == 0 else _CN_DIGITS[ones])
+    return str(n)

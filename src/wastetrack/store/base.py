@@ -25,11 +25,18 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
-from wastetrack.models import FEEDBACK_COLUMNS, FEEDBACK_STATUSES, require_columns
+from wastetrack.models import (
+    FEEDBACK_COLUMNS,
+    FEEDBACK_STATUSES,
+    FEEDBACK_TO_ADCODE,
+    FEEDBACK_TO_STATUSES,
+    require_columns,
+)
 from wastetrack.store.codec import (
     check_date,
     check_table,
     decode_rows,
+    encode_column,
     encode_frame,
     encode_night,
     loads_json,
@@ -80,6 +87,44 @@ class Store(Protocol):
         """Store new liaison replies and bring ``lead_registry`` up to date; returns rows added."""
         ...
 
+    def read_ids(self, table: str, column: str, ids: Iterable[str]) -> pd.DataFrame:
+        """The rows of ``table`` whose ``column`` is one of ``ids`` (same dtypes as ``read``)."""
+        ...
+
+    # -- the liaison loop (migration 003; see delivery.py, replies.py, escalation.py)
+    def enqueue_mails(self, mails: pd.DataFrame, mail_leads: pd.DataFrame,
+                      events: pd.DataFrame | None = None) -> int:
+        """Add 'pending' mails (``TABLES["mails"]``), what they carry and the events that decided them,
+        in one transaction (a decision and its mail are recorded together or not at all).
+        Mails already stored (by ``mail_id``) are left as they are; returns the mails added."""
+        ...
+
+    def mail_sent(self, mail_id: str, sent_at: Any, events: pd.DataFrame | None = None) -> None:
+        """Mark a mail accepted by the server (attempts + 1) and record its events, in one transaction."""
+        ...
+
+    def mail_failed(self, mail_id: str, error: str) -> None:
+        """Mark a mail not sent (attempts + 1, the one-line ``error``): the next run sends it."""
+        ...
+
+    def add_events(self, events: pd.DataFrame) -> int:
+        """Record lead events not recorded yet (by ``event_id``); returns how many were new."""
+        ...
+
+    def replace_lead_state(self, state: pd.DataFrame) -> None:
+        """Replace the ``lead_state`` rows of the leads in ``state`` (derived by ``lifecycle``)."""
+        ...
+
+    def import_replies(self, file_row: Mapping[str, Any], feedback: pd.DataFrame,
+                       quarantine: pd.DataFrame) -> int:
+        """Store one reply file's accepted replies (as feedback), its quarantined rows and the file itself,
+        in one transaction; returns the replies added. A file already imported (by ``sha256``) adds nothing."""
+        ...
+
+    def quarantine_replies(self, quarantine: pd.DataFrame) -> int:
+        """Record replies set aside (``TABLES["reply_quarantine"]``) not recorded yet; returns how many."""
+        ...
+
     def read(self, table: str, date: str | None = None) -> pd.DataFrame:
         """One table (or one night of it), rows in primary-key order, with the project's dtypes.
 
@@ -106,6 +151,23 @@ class Store(Protocol):
     def __enter__(self) -> Store: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+def _feedback_rows(feedback: pd.DataFrame) -> list[tuple]:
+    """Checked and encoded feedback rows; a v1 frame (without ``to_adcode``) is welcome."""
+    require_columns(feedback, FEEDBACK_COLUMNS, "feedback")
+    if feedback.empty:
+        return []
+    if feedback[list(FEEDBACK_KEY)].isna().any().any():
+        raise ValueError(f"feedback: {list(FEEDBACK_KEY)} must all be present in every row")
+    if bad := sorted(set(feedback["status"]) - set(FEEDBACK_STATUSES)):
+        raise ValueError(f"feedback: unknown status {bad}; one of {FEEDBACK_STATUSES}")
+    if FEEDBACK_TO_ADCODE not in feedback:
+        feedback = feedback.assign(**{FEEDBACK_TO_ADCODE: None})
+    to = feedback[FEEDBACK_TO_ADCODE].astype(object).where(feedback[FEEDBACK_TO_ADCODE].notna(), "")
+    if (feedback["status"].isin(FEEDBACK_TO_STATUSES) & (to.astype(str).str.strip() == "")).any():
+        raise ValueError(f"feedback: {'/'.join(FEEDBACK_TO_STATUSES)} need {FEEDBACK_TO_ADCODE}")
+    return encode_frame(feedback, "feedback")
 
 
 def chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -265,14 +327,9 @@ class SQLStore:
         Replies about a lead the store does not know are kept (they are the liaison's record)
         and logged; they reach the registry if that lead is ever stored.
         """
-        require_columns(feedback, FEEDBACK_COLUMNS, "feedback")
-        if feedback.empty:
+        rows = _feedback_rows(feedback)
+        if not rows:
             return 0
-        if feedback[list(FEEDBACK_KEY)].isna().any().any():
-            raise ValueError(f"feedback: {list(FEEDBACK_KEY)} must all be present in every row")
-        if bad := sorted(set(feedback["status"]) - set(FEEDBACK_STATUSES)):
-            raise ValueError(f"feedback: unknown status {bad}; one of {FEEDBACK_STATUSES}")
-        rows = encode_frame(feedback, "feedback")
         ids = sorted({r[0] for r in rows})
         with self._transaction() as cur:
             added = self._insert_new(cur, "feedback", rows)
@@ -282,6 +339,94 @@ class SQLStore:
             log.warning("feedback for %d unknown lead(s), stored but not applied: %s",
                         len(unknown), unknown[:10])
         return added
+
+    # -- the liaison loop
+    def enqueue_mails(self, mails: pd.DataFrame, mail_leads: pd.DataFrame,
+                      events: pd.DataFrame | None = None) -> int:
+        mail_rows = encode_frame(mails, "mails")
+        lead_rows = encode_frame(mail_leads, "mail_leads")
+        event_rows = encode_frame(events, "lead_events") if events is not None and len(events) else []
+        if stray := sorted({r[0] for r in lead_rows} - {r[0] for r in mail_rows}):
+            raise ValueError(f"mail_leads: mail ids not among the mails: {stray[:5]}")
+        if not mail_rows and not event_rows:
+            return 0
+        with self._transaction() as cur:
+            added = self._insert_new(cur, "mails", mail_rows) if mail_rows else 0
+            if lead_rows:
+                self._insert_new(cur, "mail_leads", lead_rows)
+            if event_rows:
+                self._insert_new(cur, "lead_events", event_rows)
+        return added
+
+    def mail_sent(self, mail_id: str, sent_at: Any, events: pd.DataFrame | None = None) -> None:
+        when = encode_column(pd.Series([sent_at], dtype=object), "ts", "mails.sent_at")[0]
+        event_rows = encode_frame(events, "lead_events") if events is not None and len(events) else []
+        p = self.placeholder
+        with self._transaction() as cur:
+            cur.execute(f"UPDATE mails SET status = 'sent', attempts = attempts + 1, sent_at = {p}, error = NULL "
+                        f"WHERE mail_id = {p}", (when, mail_id))
+            if cur.rowcount != 1:
+                raise ValueError(f"mails: no mail {mail_id!r}")
+            if event_rows:
+                self._insert_new(cur, "lead_events", event_rows)
+
+    def mail_failed(self, mail_id: str, error: str) -> None:
+        p = self.placeholder
+        line = (str(error).strip().splitlines() or ["failed"])[0][:500]
+        with self._transaction() as cur:
+            cur.execute(f"UPDATE mails SET status = 'failed', attempts = attempts + 1, error = {p} "
+                        f"WHERE mail_id = {p} AND status <> 'sent'", (line, mail_id))
+
+    def add_events(self, events: pd.DataFrame) -> int:
+        rows = encode_frame(events, "lead_events")
+        if not rows:
+            return 0
+        with self._transaction() as cur:
+            return self._insert_new(cur, "lead_events", rows)
+
+    def replace_lead_state(self, state: pd.DataFrame) -> None:
+        rows = encode_frame(state, "lead_state")
+        ids = sorted({r[0] for r in rows})
+        if len(ids) != len(rows):
+            raise ValueError("lead_state: one row per lead")
+        if not rows:
+            return
+        with self._transaction() as cur:
+            for part in chunks(ids, IN_CHUNK):
+                cur.execute(f"DELETE FROM lead_state WHERE lead_id IN ({self._marks(len(part))})", tuple(part))
+            self._insert(cur, "lead_state", rows)
+
+    def import_replies(self, file_row: Mapping[str, Any], feedback: pd.DataFrame,
+                       quarantine: pd.DataFrame) -> int:
+        file_rows = encode_frame(pd.DataFrame([dict(file_row)]), "reply_files")
+        reply_rows = _feedback_rows(feedback)
+        q_rows = encode_frame(quarantine, "reply_quarantine")
+        with self._transaction() as cur:
+            cur.execute(f"SELECT 1 FROM reply_files WHERE sha256 = {self.placeholder}", (file_rows[0][0],))
+            if cur.fetchone() is not None:
+                return 0
+            self._insert(cur, "reply_files", file_rows)
+            if q_rows:
+                self._insert_new(cur, "reply_quarantine", q_rows)
+            added = self._insert_new(cur, "feedback", reply_rows) if reply_rows else 0
+            if reply_rows:
+                self._refresh_registry(cur, {r[0] for r in reply_rows})
+        return added
+
+    def quarantine_replies(self, quarantine: pd.DataFrame) -> int:
+        rows = encode_frame(quarantine, "reply_quarantine")
+        if not rows:
+            return 0
+        with self._transaction() as cur:
+            return self._insert_new(cur, "reply_quarantine", rows)
+
+    def read_ids(self, table: str, column: str, ids: Iterable[str]) -> pd.DataFrame:
+        """The rows of ``table`` whose ``column`` is one of ``ids`` (key order), e.g. leads by lead_id."""
+        check_table(table, None)
+        if column not in TABLES[table]:
+            raise ValueError(f"{table} has no column {column!r}")
+        with self._cursor() as cur:
+            return self._select_in(cur, table, column, sorted(set(map(str, ids))))
 
     def read(self, table: str, date: str | None = None) -> pd.DataFrame:
         check_table(table, date)

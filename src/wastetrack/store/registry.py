@@ -18,6 +18,7 @@ from wastetrack.store.codec import ts_text
 
 # --- lead_registry: derived from stored leads and feedback ----------------------------------------
 
+ASSIST_STATUSES = ("assist_requested", "assist_replied")
 REGISTRY_VALUE_COLUMNS = ("kind", "vehicle_id", "first_date", "last_date", "status", "case_no",
                           "penalty_cny")
 
@@ -29,7 +30,8 @@ def derive_registry(lead_rows: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataF
     ``feedback``: their stored feedback rows (``at`` decoded). Deriving instead of patching
     means a re-run that drops or re-dates a lead, or feedback that arrives out of order,
     still leaves the registry exactly right. Rules: first/last date over the nights; kind
-    and vehicle from the latest night; status from the latest reply (ties broken by the
+    and vehicle from the latest night; status from the latest reply other than an entrusted
+    investigation's (ties broken by the
     status's progression, then liaison id) or 'new'; case_no and penalty_cny are the
     latest non-empty ones (a 'closed' reply without the case number keeps the number).
     """
@@ -41,7 +43,8 @@ def derive_registry(lead_rows: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataF
     nights = lead_rows.groupby("lead_id")["date"]
     reg["first_date"] = nights.min()
     reg["last_date"] = nights.max()
-    fb = feedback[feedback["lead_id"].isin(reg.index)]
+    # entrusted evidence collection (委托调查取证) is about evidence, not the lead's status: not counted
+    fb = feedback[feedback["lead_id"].isin(reg.index) & ~feedback["status"].isin(ASSIST_STATUSES)]
     rank = {s: i for i, s in enumerate(FEEDBACK_STATUSES)}
     fb = fb.assign(_rank=fb["status"].map(rank).fillna(-1))
     fb = fb.sort_values(["lead_id", "at", "_rank", "liaison_id"])

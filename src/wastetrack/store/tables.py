@@ -45,6 +45,15 @@ _KINDS = {
     "date": "text", "status": "text", "started_at": "ts", "finished_at": "ts", "version": "text",
     "run_json": "json", "run_id": "text", "out_version": "text", "first_date": "text", "last_date": "text",
     "case_no": "text", "penalty_cny": "real", "updated_at": "ts", "liaison_id": "text", "at": "ts", "note": "text",
+    # the liaison loop (migration 003): feedback's v1.1 column, mails, lead events, lead state, reply files
+    "to_adcode": "text", "mail_id": "text", "purpose": "text", "email": "text", "subject": "text",
+    "body_note": "text", "attempts": "int", "sent_at": "ts", "error": "text", "message_id": "text",
+    "role": "text", "event_id": "text", "event": "text", "adcode": "text", "detail": "text", "source": "text",
+    "ref": "text", "phase": "text", "handler_liaison_id": "text", "handler_adcode": "text",
+    "delivered_at": "ts", "received_at": "ts", "verdict_at": "ts", "filed_at": "ts", "closed_at": "ts",
+    "due_date": "text", "overdue": "bool", "escalation": "int", "sha256": "text", "file_name": "text",
+    "imported_at": "ts", "rows_total": "int", "rows_accepted": "int", "rows_quarantined": "int", "row": "int",
+    "reason": "text",
 }
 
 
@@ -69,7 +78,19 @@ TABLES: dict[str, dict[str, str]] = {
                    "out_version")),
     "lead_registry": _spec(("lead_id", "kind", "vehicle_id", "first_date", "last_date", "status",
                             "case_no", "penalty_cny", "updated_at")),
-    "feedback": _spec(FEEDBACK_COLUMNS),
+    "feedback": _spec((*FEEDBACK_COLUMNS, "to_adcode")),
+    # the liaison loop (migration 003)
+    "mails": _spec(("mail_id", "date", "purpose", "liaison_id", "email", "subject", "body_note", "status",
+                    "attempts", "created_at", "sent_at", "error", "message_id")),
+    "mail_leads": _spec(("mail_id", "lead_id", "liaison_id", "role")),
+    "lead_events": _spec(("event_id", "lead_id", "at", "event", "liaison_id", "adcode", "detail", "source",
+                          "ref")),
+    "lead_state": _spec(("lead_id", "phase", "handler_liaison_id", "handler_adcode", "case_no", "penalty_cny",
+                         "delivered_at", "received_at", "verdict_at", "filed_at", "closed_at", "due_date",
+                         "overdue", "escalation", "state", "updated_at")),
+    "reply_files": _spec(("sha256", "file_name", "imported_at", "rows_total", "rows_accepted",
+                          "rows_quarantined")),
+    "reply_quarantine": _spec(("source", "row", "lead_id", "liaison_id", "reason", "imported_at")),
 }
 #: primary keys, which are also the order ``read`` returns rows in
 KEYS: dict[str, tuple[str, ...]] = {
@@ -77,6 +98,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "lead_tracks": ("date", "lead_id"), "night_state": ("date",),
     "runs": ("date",), "lead_registry": ("lead_id",),
     "feedback": ("lead_id", "liaison_id", "at", "status"),
+    "mails": ("mail_id",), "mail_leads": ("mail_id", "lead_id"), "lead_events": ("event_id",),
+    "lead_state": ("lead_id",), "reply_files": ("sha256",), "reply_quarantine": ("source", "row"),
 }
 #: replaced as a whole by ``replace_night``, in insert order (parents first; deleted in reverse)
 NIGHT_TABLES = ("stays", "hauls", "leads", "lead_tracks", "night_state")

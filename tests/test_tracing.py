@@ -1,0 +1,285 @@
+"""Report tracing as a ranking (``trace``, ``spacetime``, ``leads.report_trace_leads``).
+
+Hand-made frames around one report in open ground (Kunshan): trucks that stood,
+lingered, drove past or went dark near it, with or without sensors, and the
+haul each observation sits in. Each test states the physical case it guards.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from wastetrack import boundaries as bnd
+from wastetrack.config import DEFAULT_PARAMS
+from wastetrack.coords import haversine_m
+from wastetrack.spacetime import haul_phase, report_candidates, silence_reach_m
+from wastetrack.trace import rank_candidates, report_windows, score_candidates, trace_reports
+
+TZ = "Asia/Shanghai"
+LON0, LAT0 = 120.92, 31.40  # open ground in Kunshan (320583)
+_K = np.pi / 180.0 * 6371008.8
+NIGHT = pd.Timestamp("2026-11-20T00:00:00+08:00")
+
+
+def _ll(x: float, y: float) -> tuple[float, float]:
+    return LON0 + x / (_K * np.cos(np.radians(LAT0))), LAT0 + y / _K
+
+
+def _t(hhmm: str) -> pd.Timestamp:
+    """A time of the night: "02:10" or "02:10:30"."""
+    return NIGHT + pd.to_timedelta(hhmm if hhmm.count(":") == 2 else f"{hhmm}:00")
+
+
+def _reports(window: tuple[str, str] | None = ("01:00", "05:00"), reported: str = "09:00") -> pd.DataFrame:
+    lon, lat = _ll(0.0, 0.0)
+    r = pd.DataFrame({
+        "report_id": ["R1"], "reported_at": [_t(reported)],
+        "observed_from": [_t(window[0]) if window else pd.NaT], "observed_to": [_t(window[1]) if window else pd.NaT],
+        "lon": [lon], "lat": [lat],
+    })
+    return report_windows(r, DEFAULT_PARAMS)
+
+
+def _stay(vehicle: str, x: float, y: float, start: str, minutes: float, **kw: object) -> dict:
+    lon, lat = _ll(x, y)
+    s = _t(start)
+    row = {
+        "stay_id": f"{vehicle}@{int(s.timestamp())}", "vehicle_id": vehicle, "start": s,
+        "end": s + pd.Timedelta(minutes=minutes), "duration_s": minutes * 60.0, "lon": lon, "lat": lat,
+        "n_fixes": 10, "tipping_any": None, "loaded_before": None, "loaded_after": None, "site_id": "",
+        "site_kind": "", "county_adcode": "320583", "city_adcode": "320500", "province_adcode": "320000",
+    }
+    row.update(kw)
+    return row
+
+
+def _stays(*rows: dict) -> pd.DataFrame:
+    s = pd.DataFrame(list(rows))
+    for c in ("start", "end"):
+        s[c] = s[c].astype(f"datetime64[us, {TZ}]")
+    for c in ("tipping_any", "loaded_before", "loaded_after"):
+        s[c] = s[c].astype("boolean")
+    return s
+
+
+def _haul(vehicle: str, depart: str, unload: dict | None, end: str, evidence: str = "dwell", site: str = "") -> dict:
+    return {
+        "haul_id": f"{vehicle}@{depart}", "vehicle_id": vehicle, "depart": _t(depart),
+        "unload_start": unload["start"] if unload else pd.NaT, "unload_end": unload["end"] if unload else pd.NaT,
+        "unload_stay_id": unload["stay_id"] if unload else "", "unload_evidence": evidence if unload else "",
+        "unload_site_id": site, "gap_start": pd.NaT, "end": _t(end), "origin_site_id": "GD-1", "manifest_id": "",
+    }
+
+
+def _hauls(*rows: dict) -> pd.DataFrame:
+    h = pd.DataFrame(list(rows))
+    for c in ("depart", "unload_start", "unload_end", "gap_start", "end"):
+        h[c] = pd.to_datetime(h[c], utc=True).dt.tz_convert(TZ).astype(f"datetime64[us, {TZ}]")
+    return h
+
+
+def _track(vehicle: str, points: list[tuple[str, float, float, float | None]], loaded: list | None = None
+           ) -> pd.DataFrame:
+    """Fixes (time, x, y, speed km/h); ``loaded`` per fix (None: no sensor)."""
+    lon, lat = zip(*[_ll(x, y) for _, x, y, _ in points], strict=True)
+    return pd.DataFrame({
+        "vehicle_id": vehicle,
+        "ts": pd.Series([_t(t) for t, *_ in points]).astype(f"datetime64[us, {TZ}]"),
+        "lon": lon, "lat": lat,
+        "speed_kmh": [np.nan if v is None else v for *_, v in points],
+        "loaded": pd.array(loaded if loaded is not None else [None] * len(points), dtype="boolean"),
+    })
+
+
+def _drive(vehicle: str, t0: str, x0: float, x1: float, y: float, kmh: float, every_s: float = 30.0,
+           loaded: bool | None = None) -> pd.DataFrame:
+    secs = abs(x1 - x0) / (kmh / 3.6)
+    n = int(secs // every_s) + 1
+    pts = [((_t(t0) + pd.Timedelta(seconds=i * every_s)).strftime("%H:%M:%S"), x0 + (x1 - x0) * i * every_s / secs, y,
+            kmh) for i in range(n)]
+    f = pd.DataFrame({
+        "vehicle_id": vehicle,
+        "ts": pd.Series([_t("00:00") + pd.to_timedelta(p[0]) for p in pts]).astype(f"datetime64[us, {TZ}]"),
+        "lon": [_ll(p[1], p[2])[0] for p in pts], "lat": [_ll(p[1], p[2])[1] for p in pts],
+        "speed_kmh": kmh, "loaded": pd.array([loaded] * n, dtype="boolean"),
+    })
+    return f
+
+
+def _trace(reports: pd.DataFrame, stays: pd.DataFrame | None = None, fixes: pd.DataFrame | None = None,
+           hauls: pd.DataFrame | None = None, **kw: object) -> tuple[pd.DataFrame, list[dict]]:
+    hauls = hauls if hauls is not None else pd.DataFrame(columns=["vehicle_id", "depart"])
+    c = report_candidates(reports, stays if stays is not None else pd.DataFrame(),
+                          fixes if fixes is not None else pd.DataFrame(), DEFAULT_PARAMS.report_radius_m, hauls,
+                          silences=True)
+    sites = gpd.GeoDataFrame({"site_id": [], "kind": [], "county_adcode": []}, geometry=[], crs="EPSG:4326")
+    vehicles = pd.DataFrame({"vehicle_id": ["A", "B", "C", "D"], "carrier_id": ["c1", "c1", "c2", "c2"]})
+    return trace_reports(reports, pd.DataFrame(), pd.DataFrame(), c, hauls, SimpleNamespace(vehicles=vehicles),
+                         sites, bnd.load_boundaries(), DEFAULT_PARAMS, **kw)
+
+
+def test_the_truck_whose_haul_unloaded_at_the_spot_beats_an_empty_truck_standing_nearer() -> None:
+    dump = _stay("A", 90.0, 40.0, "02:00", 8.0)
+    idle = _stay("B", 20.0, -10.0, "02:30", 12.0)  # nearer, but it had unloaded at a receiver an hour before
+    hauls = _hauls(_haul("A", "01:10", dump, "03:30"),
+                   _haul("B", "00:40", _stay("B", 8000.0, 0.0, "01:20", 10.0), "04:00", "receiver", "ZY-1"))
+    leads, untraced = _trace(_reports(), _stays(dump, idle), hauls=hauls)
+    assert untraced == [] and len(leads) == 1
+    lead = leads.iloc[0]
+    assert lead["kind"] == "report_trace" and lead["vehicle_id"] == "A" and lead["candidates"] == ["A"]
+    ev = lead["evidence"]
+    assert ev["top_kind"] == "stay" and ev["candidates_detail"][0]["haul_phase"] == "dump"
+    assert ev["candidates_detail"][0]["score_parts"]["haul"] > 0
+
+
+def test_a_truck_driving_past_at_speed_is_no_culprit_and_the_report_stays_untraced() -> None:
+    passing = _drive("C", "02:10", -2000.0, 2000.0, 60.0, 45.0, loaded=True)  # a main road 60 m from the pile
+    leads, untraced = _trace(_reports(), fixes=passing)
+    assert leads.empty
+    assert untraced == [{"report_id": "R1", "reason": "only trucks passing at speed within 1 km in the window"}]
+
+
+def test_a_truck_that_lingered_at_the_spot_without_a_detected_stay_is_traced() -> None:
+    # a sparse terminal: in at 02:00, one fix beside the pile 2.5 min later, out at 02:06 — no stay detected
+    fx = _track("D", [("01:57", -1500.0, 0.0, 40.0), ("02:00", -200.0, 0.0, 15.0), ("02:02:30", 40.0, 30.0, 0.0),
+                      ("02:06", 250.0, 0.0, 12.0), ("02:09", 1600.0, 0.0, 40.0)])
+    hauls = _hauls(_haul("D", "01:20", None, "03:00"))  # loaded since 01:20, no unloading found
+    leads, untraced = _trace(_reports(), fixes=fx, hauls=hauls)
+    assert untraced == [] and leads.iloc[0]["vehicle_id"] == "D"
+    detail = leads.iloc[0]["evidence"]["candidates_detail"][0]
+    assert detail["kind"] == "pass" and detail["dwell_min"] * 60 >= DEFAULT_PARAMS.report_linger_s
+
+
+def test_a_truck_dark_near_the_spot_that_came_back_empty_is_traced() -> None:
+    # loaded, dark 700 m before the pile for 14 minutes, reappears 800 m past it with the sensor empty
+    fx = pd.concat([
+        _drive("A", "02:00", -4000.0, -700.0, 0.0, 40.0, loaded=True),
+        _drive("A", "02:19", 800.0, 3000.0, 0.0, 40.0, loaded=False),
+    ], ignore_index=True)
+    leads, untraced = _trace(_reports(), fixes=fx)
+    assert untraced == [] and leads.iloc[0]["vehicle_id"] == "A"
+    ev = leads.iloc[0]["evidence"]
+    assert ev["top_kind"] == "silence" and ev["loaded_before"] is True and ev["loaded_after"] is False
+
+
+def test_the_same_silence_far_from_the_spot_does_not_name_the_truck() -> None:
+    # dark for 14 min, 12 km away: it could not have gone there and back, and its region says nothing here
+    fx = pd.concat([
+        _drive("A", "02:00", -16000.0, -12700.0, 0.0, 40.0, loaded=True),
+        _drive("A", "02:19", -11200.0, -9000.0, 0.0, 40.0, loaded=False),
+    ], ignore_index=True)
+    leads, untraced = _trace(_reports(), fixes=fx)
+    assert leads.empty and untraced[0]["reason"].startswith("no truck within")
+
+
+def test_up_to_three_candidates_are_listed_best_first_with_their_evidence() -> None:
+    a = _stay("A", 30.0, 0.0, "02:00", 7.0, tipping_any=True, loaded_before=True, loaded_after=False)
+    b = _stay("B", 120.0, 0.0, "02:20", 9.0)
+    c = _stay("C", 180.0, 60.0, "03:00", 6.0)
+    d = _stay("D", 700.0, 0.0, "03:00", 6.0, loaded_before=False, loaded_after=False)  # arrived empty, far
+    leads, _ = _trace(_reports(), _stays(d, c, b, a))
+    lead = leads.iloc[0]
+    assert lead["candidates"] == ["A", "B", "C"]
+    detail = lead["evidence"]["candidates_detail"]
+    assert [x["vehicle_id"] for x in detail] == ["A", "B", "C"]
+    assert detail[0]["score_parts"]["sensors"] == 3.0 and detail[0]["score"] > detail[1]["score"] > detail[2]["score"]
+    assert lead["evidence"]["n_candidates"] == 3
+
+
+def test_ranking_never_depends_on_the_order_observations_arrive_in() -> None:
+    rng = np.random.default_rng(7)
+    rows = [_stay(v, float(x), float(y), "02:00", float(m)) for v, x, y, m in
+            zip("ABCD", rng.uniform(-300, 300, 4), rng.uniform(-300, 300, 4), rng.uniform(4, 20, 4), strict=True)]
+    rows.append(_stay("B", 15.0, 15.0, "03:00", 4.0))
+    reports = _reports()
+    c = report_candidates(reports, _stays(*rows), pd.DataFrame(), 1000.0)
+    first = rank_candidates(c, {})
+    for seed in range(5):
+        shuffled = c.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+        pd.testing.assert_frame_equal(rank_candidates(shuffled, {}), first)
+
+
+def test_a_late_report_without_a_window_is_explained_by_the_lead_an_earlier_night_reported() -> None:
+    lon, lat = _ll(25.0, -20.0)
+    earlier = pd.DataFrame([{
+        "lead_id": "ID-20261117-aaaaaaaaaa", "kind": "illegal_dump", "vehicle_id": "B", "lon": lon, "lat": lat,
+        "start": _t("02:00") - pd.Timedelta(days=2), "end": _t("02:10") - pd.Timedelta(days=2),
+    }])
+    leads, untraced = _trace(_reports(window=None, reported="10:00"), history_leads=earlier)
+    assert leads.empty
+    assert untraced == [{"report_id": "R1", "lead_id": "ID-20261117-aaaaaaaaaa",
+                         "reason": "explained by lead ID-20261117-aaaaaaaaaa reported on an earlier night"}]
+    # a report whose window excludes that night is not explained by it
+    _, untraced = _trace(_reports(window=("01:00", "05:00")), history_leads=earlier)
+    assert "lead_id" not in untraced[0]
+
+
+def test_a_stay_before_the_window_of_an_untimed_report_still_counts_but_weighs_less() -> None:
+    old = _stay("A", 30.0, 0.0, "02:00", 8.0, tipping_any=True, loaded_before=True, loaded_after=False)
+    old["start"] -= pd.Timedelta(days=2)
+    old["end"] -= pd.Timedelta(days=2)
+    reports = _reports(window=None, reported="10:00")
+    c = score_candidates(report_candidates(reports, _stays(old), pd.DataFrame(), 1000.0), {})
+    assert bool(c["stale"].iloc[0]) and c["p_stale"].iloc[0] < 0
+    timed = score_candidates(report_candidates(_reports(window=("01:00", "05:00")), _stays(old), pd.DataFrame(),
+                                               1000.0), {})
+    assert timed.empty  # a report with a window: two nights before it is not its time
+
+
+def test_standing_inside_a_site_the_waste_is_not_in_is_no_evidence() -> None:
+    yard = _stay("A", 150.0, 0.0, "02:00", 12.0, site_id="ZY-9", site_kind="disposal")
+    c = score_candidates(report_candidates(_reports(), _stays(yard), pd.DataFrame(), 1000.0), {})
+    assert c["p_site"].iloc[0] < 0 and c["score"].iloc[0] < DEFAULT_PARAMS.report_min_score
+    same = score_candidates(report_candidates(_reports(), _stays(yard), pd.DataFrame(), 1000.0), {"R1": "ZY-9"})
+    assert same["p_site"].iloc[0] == 0.0
+
+
+def test_haul_phase_knows_loaded_unloading_and_empty() -> None:
+    dump = _stay("A", 0.0, 0.0, "02:00", 8.0)
+    hauls = _hauls(_haul("A", "01:00", dump, "03:00"),
+                   _haul("B", "01:00", _stay("B", 0.0, 0.0, "01:40", 8.0), "03:00", "sensor"))
+    got = haul_phase(pd.Series(["A", "A", "A", "B", "A", "C"]),
+                     pd.Series([_t("01:30"), _t("02:00"), _t("02:30"), _t("02:30"), _t("00:30"), _t("02:00")]),
+                     pd.Series(["", dump["stay_id"], "", "", "", ""]), None, hauls)
+    assert list(got) == ["loaded", "dump", "after_dump", "empty", "", ""]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_silence_index_finds_what_a_brute_force_region_test_finds(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for v in range(30):
+        t = 0.0
+        x, y = rng.uniform(-20000, 20000, 2)
+        for _ in range(40):
+            t += rng.choice([30.0, 30.0, 30.0, 600.0, 1500.0])
+            x, y = x + rng.normal(0, 300), y + rng.normal(0, 300)
+            rows.append((f"V{v:02d}", t, x, y))
+    f = pd.DataFrame(rows, columns=["vehicle_id", "t", "x", "y"])
+    lon, lat = _ll(f["x"].to_numpy(), f["y"].to_numpy())
+    fixes = pd.DataFrame({"vehicle_id": f["vehicle_id"], "ts": (NIGHT + pd.to_timedelta(f["t"], unit="s"))
+                          .astype(f"datetime64[us, {TZ}]"), "lon": lon, "lat": lat})
+    r_lon, r_lat = _ll(rng.uniform(-20000, 20000, 40), rng.uniform(-20000, 20000, 40))
+    reports = pd.DataFrame({"report_id": [f"R{i}" for i in range(40)], "lon": r_lon, "lat": r_lat,
+                            "w0": NIGHT.timestamp(), "w1": NIGHT.timestamp() + 86400.0})
+    got = report_candidates(reports, pd.DataFrame(), fixes, 1000.0, silences=True)
+    got = got.loc[got["kind"] == "silence"]
+    want = set()
+    for (_, a), (_, b) in zip(f.iloc[:-1].iterrows(), f.iloc[1:].iterrows(), strict=True):
+        dt = b["t"] - a["t"]
+        if a["vehicle_id"] != b["vehicle_id"] or not (DEFAULT_PARAMS.stay_silence_split_s <= dt):
+            continue
+        s = silence_reach_m(np.array([dt]), DEFAULT_PARAMS)[0]
+        la, pa = _ll(a["x"], a["y"])
+        lb, pb = _ll(b["x"], b["y"])
+        for rid, x, y in zip(reports["report_id"], r_lon, r_lat, strict=True):
+            if haversine_m(la, pa, x, y) + haversine_m(x, y, lb, pb) <= s:
+                want.add((rid, a["vehicle_id"], round(a["t"])))
+    have = {(r, v, round((pd.Timestamp(s) - NIGHT).total_seconds())) for r, v, s in
+            zip(got["report_id"], got["vehicle_id"], got["start"], strict=True)}
+    assert len(want) > 5 and have == want
