@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from wastetrack.config import DEFAULT_PARAMS, Params
-from wastetrack.coords import haversine_m
 from wastetrack.models import FIX_COLUMNS, require_columns
 
 
@@ -91,6 +90,18 @@ def epoch_seconds(ts: pd.Series) -> np.ndarray:
     return _ts_i8(ts) / 1e6
 
 
+def step_m(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Metres between consecutive points: equirectangular at the pair's mid-latitude.
+
+    Within 0.1 % of the great circle for the steps a spike test weighs (metres to a
+    few tens of km in the delta), at a third of haversine's cost — it runs on every
+    fix, twice or three times.
+    """
+    k = np.pi / 180.0 * 6371008.8
+    lat_mid = np.radians((lat[1:] + lat[:-1]) * 0.5)
+    return np.hypot((lon[1:] - lon[:-1]) * np.cos(lat_mid), lat[1:] - lat[:-1]) * k
+
+
 def spikes(
     vehicle: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.ndarray, max_mps: float
 ) -> np.ndarray:
@@ -105,7 +116,7 @@ def spikes(
     if n < 3:
         return bad
     same = vehicle[1:] == vehicle[:-1]
-    d = haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    d = step_m(lon, lat)
     dt = np.maximum(t[1:] - t[:-1], 1.0)
     fast = same & (d / dt > max_mps) & (d > 200.0)
     # fix i is a spike when the step into it and the step out of it are both too fast

@@ -60,6 +60,10 @@ _EARTH_K = np.pi / 180.0 * 6371008.8  # metres per degree of latitude
 #: stage-1 grid per silence (cells along each axis of the region's bounding box) and the refining grid
 _GRID1 = 48
 _GRID2 = 28
+#: ``mass_near`` (report tracing) runs once per (report, silence) pair, and a busy road gives thousands: its
+#: region total and its disk are integrated on coarser grids (shares within a few percent of the fine ones)
+_MASS_GRID = 24
+_MASS_DISK = 8
 #: fixes looked at before / after a silence to measure the truck's course
 _COURSE_FIXES = 64
 #: counties below this share of the weight are not named (rounding noise of the grid)
@@ -620,13 +624,13 @@ def mass_near(geo: pd.DataFrame, lon: np.ndarray, lat: np.ndarray, radius_m: flo
     geo = geo.reset_index(drop=True)
     g = _params_arrays(geo, params)
     cx, cy, ux, uy, a, b = _frame(g)
-    x, y, cu, cv = _grid(cx, cy, ux, uy, a, b, _GRID1)
+    x, y, cu, cv = _grid(cx, cy, ux, uy, a, b, _MASS_GRID)
     lw = _weights(x.reshape(n, -1), y.reshape(n, -1), g, params)
     top = np.max(np.where(np.isfinite(lw), lw, -1e300), axis=1, keepdims=True)
     total = (np.where(np.isfinite(lw), np.exp(lw - top), 0.0) * (cu * cv)[:, None]).sum(axis=1)
     px, py = _local(np.asarray(lon, float), np.asarray(lat, float), g["lon0"][:, 0], g["lat0"][:, 0])
     half = np.full((n, 1), float(radius_m))
-    dx, dy, du, dv = _grid(px[:, None], py[:, None], np.ones((n, 1)), np.zeros((n, 1)), half, half, 16)
+    dx, dy, du, dv = _grid(px[:, None], py[:, None], np.ones((n, 1)), np.zeros((n, 1)), half, half, _MASS_DISK)
     inside = np.hypot(dx - px[:, None, None], dy - py[:, None, None]) <= radius_m
     ld = _weights(dx.reshape(n, -1), dy.reshape(n, -1), g, params)
     disk = (np.where(np.isfinite(ld) & inside.reshape(n, -1), np.exp(ld - top), 0.0) * (du * dv)[:, None]).sum(axis=1)

@@ -155,14 +155,17 @@ def combine(
         leads = leads.sort_values(["score", "lead_id"], ascending=[False, True], ignore_index=True)
     else:
         leads = empty_leads()
-    by_key: dict[str, pd.DataFrame] = {}
-    for r in results:
-        by_key.update(r.tracks)
     tracks: dict[str, pd.DataFrame] = {}
-    for lead in leads.itertuples(index=False):
-        key = f"{lead.report_ids[0]}|{lead.vehicle_id}" if lead.kind == "report_trace" else lead.lead_id
-        if key in by_key:
-            tracks[lead.lead_id] = by_key[key]
+    if len(leads):
+        want = {
+            (f"{lead.report_ids[0]}|{lead.vehicle_id}" if lead.kind == "report_trace" else lead.lead_id): lead.lead_id
+            for lead in leads.itertuples(index=False)
+        }
+        parts = [r.tracks.loc[r.tracks["key"].isin(want)] for r in results if len(r.tracks)]
+        found = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
+        if found is not None:
+            for key, t in found.groupby("key", sort=False):
+                tracks[want[key]] = t.drop(columns="key").reset_index(drop=True)
     stays = _concat([r.stays for r in results])
     hauls = _concat([r.hauls for r in results])
     if len(stays):

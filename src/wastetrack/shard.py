@@ -15,7 +15,6 @@ tasks call it).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import pickle
 import time
@@ -69,7 +68,7 @@ class ShardResult:
     hauls: pd.DataFrame  # tonight's hauls (the store's)
     hauls_all: pd.DataFrame  # every haul seen, for a report's candidate: where had it loaded?
     candidates: pd.DataFrame  # report candidates (spacetime.CANDIDATE_COLUMNS)
-    tracks: dict[str, pd.DataFrame]  # lead_id or "report_id|vehicle_id" → fixes around it
+    tracks: pd.DataFrame  # fixes around each lead_id or "report_id|vehicle_id" (column ``key``)
     clean: dict[str, int]
     counts: dict[str, int]
     vehicles: pd.DataFrame = field(default_factory=pd.DataFrame)  # carry-over summary per vehicle
@@ -153,37 +152,41 @@ def hold_back_without_context(leads: pd.DataFrame, date: str, params: Params) ->
     return leads.loc[~hold].copy(), held
 
 
-def _slices(fixes: pd.DataFrame, wanted: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """For each row of ``wanted`` (key, vehicle_id, lo, hi): that vehicle's fixes in [lo, hi]."""
-    out: dict[str, pd.DataFrame] = {}
-    if wanted.empty or fixes.empty:
-        return out
-    veh = fixes["vehicle_id"]
-    cats = veh.cat.categories if isinstance(veh.dtype, pd.CategoricalDtype) else None
-    codes = np.asarray(veh.cat.codes if cats is not None else pd.factorize(veh)[0])
-    bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
-    first = {int(codes[a]): (a, b) for a, b in itertools.pairwise(bounds)}
-    if cats is not None:
-        code_of = {str(c): i for i, c in enumerate(cats)}
-    else:
-        code_of = {str(v): int(codes[a]) for (a, _), v in zip(first.values(), veh.iloc[bounds[:-1]], strict=True)}
-    t_us = _ts_i8(fixes["ts"])
-    lo_us = _ts_i8(wanted["lo"])
-    hi_us = _ts_i8(wanted["hi"])
+def _slices(fixes: pd.DataFrame, wanted: pd.DataFrame) -> pd.DataFrame:
+    """For each row of ``wanted`` (key, vehicle_id, lo, hi): that vehicle's fixes in [lo, hi], as one frame.
+
+    Long form (a ``key`` column) and built with one take: a shard has hundreds of
+    report candidates, and a frame per track cost more than the tracks themselves.
+    """
     cols = [c for c in TRACK_COLUMNS if c in fixes]
-    for i, (key, vid) in enumerate(wanted[["key", "vehicle_id"]].itertuples(index=False)):
-        c = code_of.get(str(vid))
-        if c is None or c not in first:
-            continue
-        a, b = first[c]
-        i0 = a + int(np.searchsorted(t_us[a:b], lo_us[i], side="left"))
-        i1 = a + int(np.searchsorted(t_us[a:b], hi_us[i], side="right"))
-        out[key] = fixes.iloc[i0:i1][cols].reset_index(drop=True)
+    if wanted.empty or fixes.empty:
+        return pd.DataFrame({"key": pd.Series(dtype=object), **{c: fixes[c].iloc[:0] for c in cols}})
+    veh = fixes["vehicle_id"]
+    if isinstance(veh.dtype, pd.CategoricalDtype):
+        codes = np.asarray(veh.cat.codes, dtype=np.int64)
+        want = pd.Categorical(wanted["vehicle_id"].astype(str), categories=veh.cat.categories).codes
+    else:
+        codes_, uniq = pd.factorize(veh)
+        codes = np.asarray(codes_, dtype=np.int64)
+        want = pd.Index(uniq).get_indexer(wanted["vehicle_id"].astype(str))
+    want = np.asarray(want, dtype=np.int64)
+    t_us = _ts_i8(fixes["ts"])
+    t_min = int(t_us.min())
+    span = 1 << 42  # µs: fixes sorted by (vehicle, time), so (code, time) is one sorted int64 key
+    key = codes * span + (t_us - t_min)
+    lo = np.clip(_ts_i8(wanted["lo"]) - t_min, -1, span - 1)
+    hi = np.clip(_ts_i8(wanted["hi"]) - t_min, -1, span - 1)
+    i0 = np.searchsorted(key, want * span + lo, side="left")
+    i1 = np.searchsorted(key, want * span + hi, side="right")
+    n = np.where(want >= 0, np.maximum(i1 - i0, 0), 0)
+    rows = np.repeat(i0, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+    out = fixes.iloc[rows][cols].reset_index(drop=True)
+    out.insert(0, "key", np.repeat(wanted["key"].to_numpy(object), n))
     return out
 
 
-def lead_tracks(leads: pd.DataFrame, candidates: pd.DataFrame, fixes: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The suspect's fixes around each lead, and around each of a report's best candidates."""
+def lead_tracks(leads: pd.DataFrame, candidates: pd.DataFrame, fixes: pd.DataFrame) -> pd.DataFrame:
+    """The suspect's fixes around each lead, and around each of a report's best candidates (long form)."""
     wanted = []
     if len(leads):
         wanted.append(pd.DataFrame({
@@ -201,7 +204,7 @@ def lead_tracks(leads: pd.DataFrame, candidates: pd.DataFrame, fixes: pd.DataFra
             "hi": top["end"].astype(f"datetime64[us, {TIMEZONE}]") + TRACK_AFTER,
         }))
     if not wanted:
-        return {}
+        return _slices(fixes, pd.DataFrame())
     w = pd.concat(wanted, ignore_index=True)
     for col in ("lo", "hi"):
         w[col] = w[col].astype(f"datetime64[us, {TIMEZONE}]")
@@ -261,8 +264,11 @@ def detect_vehicles(
     t = lap("candidates", t)
     tracks = lead_tracks(today, ranked, fixes)
     if trace_fixes is not None:
-        for key, older in lead_tracks(today.iloc[:0], ranked, trace_fixes).items():
-            tracks[key] = pd.concat([older, tracks[key]], ignore_index=True) if key in tracks else older
+        # the evening before, from the carried trace-only fixes, ahead of what tonight holds
+        older = lead_tracks(today.iloc[:0], ranked, trace_fixes)
+        if len(older):
+            tracks = pd.concat([older, tracks], ignore_index=True)
+            tracks = tracks.sort_values(["key", "ts"], kind="stable", ignore_index=True)
     t = lap("tracks", t)
     start = tail_start(fixes, stays, hauls, date, p) if len(fixes) else pd.Series(dtype=np.int64)
     vehicles = vehicle_summary(fixes, stays, hauls, date)
