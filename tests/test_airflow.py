@@ -138,3 +138,31 @@ def test_nightly_dag_test_on_postgis(
     airflow_env: dict[str, str], landing: Path, tmp_path: Path, pg_url: str
 ) -> None:
     _dag_test_matches_cli(landing, tmp_path, airflow_env, pg_url)
+
+
+FAIL_FAST = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("nightly", sys.argv[1])
+mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+from airflow.sdk.exceptions import AirflowFailException
+from wastetrack.contract import BatchError
+def refused(): raise BatchError("batch 2026-11-20 refused: gps/part-000.csv sha256 mismatch")
+def flaky(): raise ConnectionError("the store's server restarted")
+out = {}
+for name, fn in (("refused", refused), ("flaky", flaky)):
+    try:
+        mod._contract(fn)
+    except AirflowFailException as exc:
+        out[name] = ["AirflowFailException", str(exc)]
+    except Exception as exc:
+        out[name] = [type(exc).__name__, str(exc)]
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_contract_refusals_fail_fast_and_transient_errors_are_retried(airflow_env: dict[str, str]) -> None:
+    # AirflowFailException ends the task without its retries (the batch must be fixed, waiting is useless);
+    # any other error propagates unchanged, so the DAG's retries (2 × 5 min) cover a restarted server
+    found = _result([sys.executable, "-c", FAIL_FAST, str(DAGS / "wastetrack_nightly.py")], airflow_env)
+    assert found["refused"][0] == "AirflowFailException" and "sha256 mismatch" in found["refused"][1]
+    assert found["flaky"][0] == "ConnectionError"

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from wastetrack import TIMEZONE
 from wastetrack import boundaries as bnd
 from wastetrack.clean import epoch_seconds
 from wastetrack.config import DEFAULT_PARAMS, Params
@@ -40,18 +41,15 @@ from wastetrack.coords import METRIC_CRS
 from wastetrack.geofence import metric_points, nearest_site
 from wastetrack.models import RECEIVER_KINDS
 from wastetrack.scoring import apply_scores
+from wastetrack.values import opt_bool
 
-TZ = "Asia/Shanghai"
+TZ = TIMEZONE
 
 
 def _iso(ts: pd.Timestamp | None) -> str:
     if ts is None or pd.isna(ts):
         return ""
     return pd.Timestamp(ts).tz_convert(TZ).isoformat(timespec="seconds")
-
-
-def _opt_bool(v: object) -> bool | None:
-    return None if v is None or pd.isna(v) else bool(v)
 
 
 def confirm_by_gate_scan(
@@ -378,7 +376,7 @@ def _sensor_facts(hauls_by_id: pd.DataFrame, ev: dict) -> dict:
     out = {}
     for col in ("tipping", "loaded_before", "loaded_after"):
         if col in row.index:
-            out[col] = _opt_bool(row[col])
+            out[col] = opt_bool(row[col])
     return out
 
 

@@ -55,6 +55,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from wastetrack import TIMEZONE
+from wastetrack.values import normalise_plate
+
 #: adversarial instances this close in time to a false positive are listed as its context
 CONTEXT_S = 10 * 60
 EVENT_KINDS = ("illegal_dump", "diverted", "unmanifested", "track_gap", "report_trace")
@@ -85,10 +88,6 @@ class MissingRunError(FileNotFoundError):
     """The output directory has no run for a date being scored."""
 
 
-def normalise_plate(v: object) -> str:
-    return "".join(str(v or "").replace("·", "").replace("•", "").split()).upper()
-
-
 def _ts(v: object) -> float | None:
     if v in (None, ""):
         return None
@@ -99,7 +98,7 @@ def _ts(v: object) -> float | None:
     if pd.isna(t):
         return None
     if t.tzinfo is None:
-        t = t.tz_localize("Asia/Shanghai")
+        t = t.tz_localize(TIMEZONE)
     return t.timestamp()
 
 

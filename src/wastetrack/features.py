@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from wastetrack import TIMEZONE
 from wastetrack.clean import _ts_i8
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import local_xy_m
@@ -301,7 +302,7 @@ def candidate_features(
     receivers = st.loc[kind.isin(("disposal", "recycling", "transfer"))]
     out["receiver_before_m"], out["receiver_after_m"] = _receiver_approach(cands, fx, code, receivers)
 
-    local = cands["start"].dt.tz_convert("Asia/Shanghai")
+    local = cands["start"].dt.tz_convert(TIMEZONE)
     hour = (local.dt.hour + local.dt.minute / 60.0).to_numpy(float)
     out["hour_sin"] = np.sin(2 * np.pi * hour / 24.0)
     out["hour_cos"] = np.cos(2 * np.pi * hour / 24.0)

@@ -15,12 +15,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from wastetrack import TIMEZONE
 from wastetrack import boundaries as bnd
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.models import LEAD_COLUMNS
 from wastetrack.scoring import apply_scores
+from wastetrack.values import jsonable, local_seconds, opt_bool
 
-TZ = "Asia/Shanghai"
+TZ = TIMEZONE
 KIND_CODE = {
     "illegal_dump": "ID",
     "diverted": "DV",
@@ -59,10 +61,6 @@ _TRACE_REASON = {
 }
 
 
-def _opt_bool(v: object) -> bool | None:
-    return None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else bool(v)
-
-
 def _detail(row: pd.Series) -> dict:
     """One candidate as the lead's evidence shows it: what was seen, and the named terms of its score."""
     from wastetrack.trace import score_parts_of
@@ -79,7 +77,7 @@ def _detail(row: pd.Series) -> dict:
         "haul_phase": str(row.get("phase") or ""),
     }
     for k in ("loaded_before", "loaded_after", "tipping"):
-        d[k] = _opt_bool(row.get(k))
+        d[k] = opt_bool(row.get(k))
     if row["kind"] == "pass":
         d["min_speed_kmh"] = round(float(row["min_speed_kmh"]), 1) if np.isfinite(float(row["min_speed_kmh"])) else None
     if row["kind"] == "silence":
@@ -154,7 +152,7 @@ def report_trace_leads(
             ev["depart"] = pd.Timestamp(haul["depart"]).tz_convert(TZ).isoformat(timespec="seconds")
             ev["in_haul"] = bool(in_haul)
         for k in ("loaded_before", "loaded_after", "tipping"):
-            ev[k] = _opt_bool(top.get(k))
+            ev[k] = opt_bool(top.get(k))
         start = pd.Timestamp(top["start"]).tz_convert(TZ)
         end = pd.Timestamp(top["end"]).tz_convert(TZ)
         rows.append(
@@ -201,24 +199,6 @@ def _haul_at(hauls: pd.DataFrame | None, at: pd.Timestamp) -> pd.Series | None:
     return None if before.empty else before.iloc[-1]
 
 
-def _jsonable(v: object) -> object:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (np.bool_,)):
-        return bool(v)
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating, float)):
-        return None if not np.isfinite(v) else float(v)
-    if isinstance(v, pd.Timestamp):
-        return v.tz_convert(TZ).isoformat(timespec="seconds")
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    return v
-
-
 def feature_collection(leads: pd.DataFrame) -> dict:
     """The contract's leads.geojson: WGS-84 Points, LEAD_COLUMNS as properties plus ``evidence``."""
     feats = []
@@ -241,7 +221,7 @@ def feature_collection(leads: pd.DataFrame) -> dict:
             "primary_liaison_id",
         ):
             props[k] = "" if props[k] is None or (isinstance(props[k], float) and np.isnan(props[k])) else str(props[k])
-        props["evidence"] = _jsonable(r.get("evidence") or {})
+        props["evidence"] = jsonable(r.get("evidence") or {}, time=local_seconds)
         if r.get("sheet"):
             props["sheet"] = r["sheet"]
         feats.append(
@@ -251,7 +231,7 @@ def feature_collection(leads: pd.DataFrame) -> dict:
                     "type": "Point",
                     "coordinates": [round(float(r["lon"]), 7), round(float(r["lat"]), 7)],
                 },
-                "properties": _jsonable(props),
+                "properties": jsonable(props, time=local_seconds),
             }
         )
     return {"type": "FeatureCollection", "name": "wastetrack leads", "features": feats}

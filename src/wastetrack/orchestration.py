@@ -19,7 +19,9 @@ from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
-TZ = ZoneInfo("Asia/Shanghai")
+from wastetrack import TIMEZONE
+
+TZ = ZoneInfo(TIMEZONE)
 LANDING_ENV, OUT_ENV, STORE_ENV = "WASTETRACK_LANDING", "WASTETRACK_OUT", "WASTETRACK_STORE"
 #: shared scratch space for shards when tasks run on several machines (default OUT/.wastetrack/work)
 WORK_ENV = "WASTETRACK_WORK"

@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from wastetrack import TIMEZONE
 from wastetrack.clean import epoch_seconds
 from wastetrack.config import DEFAULT_PARAMS, Params
 
@@ -98,7 +99,7 @@ def pair_costs(pairs: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataF
     # a manifest still "issued" (never scanned) in its own day's batch had not been used by the end of
     # that day: it can only cover a haul that left after midnight (pre-booked for the next night)
     issue_day_end = epoch_seconds(
-        pairs["issued_at"].dt.tz_convert("Asia/Shanghai").dt.normalize() + pd.Timedelta(days=1)
+        pairs["issued_at"].dt.tz_convert(TIMEZONE).dt.normalize() + pd.Timedelta(days=1)
     )
     by_issue &= ~((pairs["status"].to_numpy() == "issued") & (dep < issue_day_end))
     same_origin = pairs["m_origin"].to_numpy() == pairs["origin_site_id"].to_numpy()

@@ -31,17 +31,9 @@ from wastetrack.clean import epoch_seconds, vehicle_codes
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import local_xy_m
 from wastetrack.models import FIX_COLUMNS, STAY_COLUMNS, require_columns
+from wastetrack.values import tri_state
 
 _LON0, _LAT0 = 120.5, 31.0  # centre of the delta for the local metric frame
-
-
-def _bool_codes(s: pd.Series) -> np.ndarray:
-    """Nullable boolean as int8: 1 true, 0 false, -1 unknown (cheap to reduce over)."""
-    if s is None or len(s) == 0:
-        return np.full(0, -1, dtype=np.int8)
-    b = s.astype("boolean")
-    out = np.where(b.isna().to_numpy(), -1, b.fillna(False).to_numpy(dtype=bool).astype(np.int8))
-    return out.astype(np.int8)
 
 
 def _run_sums(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -160,8 +152,8 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     s_lat = _LAT0 + sy / k
 
     # sensors: any tipping during the stay; load state when it arrived and when it left
-    tip = _bool_codes(fixes["tipping"]) if "tipping" in fixes else np.full(n, -1, np.int8)
-    load = _bool_codes(fixes["loaded"]) if "loaded" in fixes else np.full(n, -1, np.int8)
+    tip = tri_state(fixes["tipping"]) if "tipping" in fixes else np.full(n, -1, np.int8)
+    load = tri_state(fixes["loaded"]) if "loaded" in fixes else np.full(n, -1, np.int8)
     tip_true = np.r_[0, np.cumsum(tip == 1)]
     tip_known = np.r_[0, np.cumsum(tip >= 0)]
     any_tip = (tip_true[e_idx + 1] - tip_true[s_idx]) > 0

@@ -45,6 +45,7 @@ from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import haversine_m
 from wastetrack.gaps import known_spots, place_from_evidence
 from wastetrack.scoring import apply_scores
+from wastetrack.values import tri_state
 
 #: log-odds terms of a candidate (0: as likely as not that this truck left the report's waste).
 #: Stood as long as unloading takes (3-45 min) / stood for hours (parked: any dump would be a side matter).
@@ -157,12 +158,6 @@ def report_sites(reports: pd.DataFrame, sites: gpd.GeoDataFrame | None, params: 
     return {rid: s for rid, s in zip(reports["report_id"], m["site_id"], strict=True) if s}
 
 
-def _opt(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(is True, is False) of an optional boolean column (None/NA: neither)."""
-    b = pd.Series(values, dtype=object).map(lambda v: None if v is None or v is pd.NA or v != v else bool(v))
-    return b.eq(True).to_numpy(bool), b.eq(False).to_numpy(bool)
-
-
 PART_COLUMNS = ("p_place", "p_dwell", "p_sensor", "p_phase", "p_site", "p_kind", "p_stale")
 
 
@@ -204,9 +199,10 @@ def score_candidates(c: pd.DataFrame, sites_of_reports: dict[str, str], params: 
     p_dwell = np.where(stay & (dwell_s >= params.unload_min_s) & (dwell_s <= params.dump_dwell_max_s),
                        W_DWELL_UNLOADING, 0.0)
     p_dwell = np.where(stay & (dwell_s > params.dump_dwell_max_s), W_DWELL_PARKED, p_dwell)
-    tip, _ = _opt(out["tipping"])
-    lb_t, lb_f = _opt(out["loaded_before"])
-    _, la_f = _opt(out["loaded_after"])
+    tip = tri_state(out["tipping"]) == 1
+    lb = tri_state(out["loaded_before"])
+    lb_t, lb_f = lb == 1, lb == 0
+    la_f = tri_state(out["loaded_after"]) == 0
     p_sensor = np.select([tip, lb_t & la_f, lb_f], [W_TIPPING, W_LOAD_DROP, W_ARRIVED_EMPTY], default=0.0)
     phase = out["phase"].fillna("").astype(str).to_numpy()
     p_phase = np.array([W_PHASE.get(p, 0.0) for p in phase], dtype=float)

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from wastetrack import TIMEZONE
 from wastetrack.clean import _ts_i8, clean_fixes
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import haversine_m
@@ -83,7 +84,7 @@ def _night_candidates(landing: Path, date: str, params: Params) -> pd.DataFrame:
     context = read_context(landing, prev)
     frames = [inputs.gps]
     if context is not None and len(context.gps):
-        since = pd.Timestamp(date, tz="Asia/Shanghai") - pd.Timedelta(hours=params.context_hours)
+        since = pd.Timestamp(date, tz=TIMEZONE) - pd.Timedelta(hours=params.context_hours)
         frames.insert(0, context.gps.loc[context.gps["ts"] >= since])
     raw = pd.concat([f for f in frames if len(f)], ignore_index=True)
     fixes, _ = clean_fixes(raw, params)

@@ -10,6 +10,7 @@ values, which for GPS are a few thousand among ~10^8 rows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wastetrack import TIMEZONE
+from wastetrack.values import PLATE_SEPARATORS
 
 #: Internal timestamp dtype of every time column the contract readers produce.
 TIME_DTYPE = f"datetime64[us, {TIMEZONE}]"
@@ -34,7 +36,7 @@ _MAX_SHOWN = 60
 PROVINCE_CHARS = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 PLATE_RE = rf"^[{PROVINCE_CHARS}][A-Z][A-Z0-9]{{5,6}}$"
 # Separators platforms put inside plates: middle dots of every flavour, full stop, whitespace.
-_PLATE_NOISE_RE = r"[\s·•．.・･‧∙⋅\x{3000}]"
+_PLATE_NOISE_RE = "[\\s" + "".join(re.escape(c) for c in PLATE_SEPARATORS) + "]"
 
 _CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], dtype=np.int64)

@@ -8,7 +8,6 @@ values, so each rejected row is kept as (file, row, reason, raw JSON).
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,30 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from wastetrack.values import jsonable
+
 QUARANTINE_COLUMNS = ("file", "row", "reason", "raw")
 _UNSAFE = re.compile(r"[^0-9A-Za-z._\-\u4e00-\u9fff]+")
-
-
-def _jsonable(v: object) -> object:
-    if v is None or v is pd.NaT or v is pd.NA:
-        return None
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if isinstance(v, np.generic):
-        return _jsonable(v.item())
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (str, int, float, bool)):
-        return v
-    if isinstance(v, pd.Timestamp):
-        return v.isoformat()
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    return str(v)
 
 
 def raw_json(rows: pd.DataFrame) -> list[str]:
@@ -63,7 +42,7 @@ def raw_json(rows: pd.DataFrame) -> list[str]:
         except (TypeError, ValueError, OverflowError):
             pass
     return [
-        json.dumps({str(k): _jsonable(v) for k, v in rec.items()}, ensure_ascii=False)
+        json.dumps({str(k): jsonable(v) for k, v in rec.items()}, ensure_ascii=False)
         for rec in rows.to_dict(orient="records")
     ]
 

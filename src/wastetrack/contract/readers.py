@@ -4,8 +4,9 @@
 nothing), reads the reference directory and every batch file, and returns the
 typed frames of ``wastetrack.models`` with the rejected rows in a
 ``Quarantine`` and a ``FileCount`` per file. ``read_context`` reads the
-previous day the same way but only as context for stitching trips across
-midnight, so a missing or refused previous batch is a warning, not a failure.
+previous day the same way, as context for stitching trips across midnight,
+under the night run's policy (absent: none; refused: refused, unless a degraded
+night is accepted).
 """
 
 from __future__ import annotations
@@ -412,13 +413,25 @@ def read_night(landing: Path, date: str) -> NightInputs:
     return NightInputs(date, batch, gps, manifests, reports, feedback, reference, quarantine, counts)
 
 
-def read_context(landing: Path, date: str) -> NightInputs | None:
-    """The previous day, only as context for stitching across midnight: None (and a warning) if unusable."""
+def read_context(landing: Path, date: str, without_context: bool = False) -> NightInputs | None:
+    """The previous day ``date`` as a night's midnight context, under the night run's one policy.
+
+    Absent → None (a first night). Present but refused → BatchError, as the night
+    run refuses (``plan.decide_context``): without it, hauls after midnight lose their
+    manifests and events across midnight are lost — unless ``without_context``
+    accepts a degraded night (None, and a warning). Notebooks and training call this;
+    the night run decides through ``plan.decide_context``, which applies the same rule.
+    """
     if not (Path(landing) / date / "batch.json").exists():
         log.info("no context day %s: the night starts without the previous day's tail", date)
         return None
     try:
         return read_night(landing, date)
     except ContractError as exc:
+        if not without_context:
+            raise BatchError(
+                f"the previous day's batch {date} is needed to stitch trips across midnight, and it is refused "
+                f"({exc}). Fix it, or accept a degraded night (without_context=True)."
+            ) from exc
         log.warning("context day %s not used: %s", date, exc)
         return None

@@ -9,7 +9,6 @@ index query prepared once per process: no pandas filtering per lead.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +20,10 @@ import shapely
 
 from wastetrack import __version__
 from wastetrack.sheets.labels import TIMEZONE, as_local_ts, text
+from wastetrack.values import normalise_plate
 
 #: Names that GB/T 2260 uses as placeholders between a province and its counties: never shown.
 _PLACEHOLDER_NAMES = frozenset(("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"))
-
-
-def normalise_plate(plate: object) -> str:
-    """沪A·D1234 = 沪AD1234 = 沪A D1234: the contract's vehicle id rule."""
-    return re.sub(r"[\s·•.\u00b7\u2022\u30fb]", "", text(plate)).upper()
 
 
 def _records_by(frame: pd.DataFrame | None, key: str, norm: Callable[[object], str] = text) -> dict[str, dict]:

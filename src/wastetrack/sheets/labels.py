@@ -253,7 +253,7 @@ def score_level(score: float | None) -> str:
 # Leads arrive from a DataFrame, from parquet (lists become numpy arrays) or from JSON (timestamps become
 # strings, dicts become JSON text): the sheet must show what there is and never fail on a missing value.
 
-TIMEZONE = "Asia/Shanghai"
+from wastetrack import TIMEZONE  # noqa: E402  (re-exported: sheets read it from here)
 
 
 def is_missing(value: object) -> bool:

@@ -19,8 +19,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from wastetrack.clean import spikes
+from wastetrack.config import DEFAULT_PARAMS
 from wastetrack.coords import haversine_m
 from wastetrack.sheets.labels import TIMEZONE, as_dict, as_float, as_local_ts, fmt_minutes, text
+from wastetrack.values import tri_state
 
 _TZ = ZoneInfo(TIMEZONE)
 _EPOCH = pd.Timestamp(0, tz="UTC")
@@ -33,7 +36,6 @@ GAP_MOVED_M = 250.0
 #: A silence this long is a gap even without moving.
 GAP_LONG_S = 1800.0
 #: Faster than this between two fixes is a position jump, not driving.
-MAX_PLAUSIBLE_KMH = 180.0
 #: Rows of the key-track-point table: enough to follow the haul, few enough for one printed page.
 MAX_TRACK_ROWS = 24
 #: A fix this close in time to a time the detector recorded (gap start, departure) is that moment's fix.
@@ -74,28 +76,6 @@ def local_ts(seconds: float) -> pd.Timestamp:
 EMPTY = Track(*(np.zeros(0) for _ in range(4)), np.zeros(0, np.int8), np.zeros(0, np.int8))
 
 
-def _tri_state(values: pd.Series) -> np.ndarray:
-    """1 / 0 / -1 (unknown) from a bool-ish column (bool, nullable boolean with NA, 0/1, "true"/"false").
-
-    Sensors are missing on many trucks, so unknown must stay unknown, never become "empty".
-    The pipeline's nullable-boolean column takes the fast path (one array conversion).
-    """
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.int8)
-    dtype = values.dtype
-    if isinstance(dtype, pd.BooleanDtype):
-        return values.array.to_numpy(dtype="int8", na_value=-1)
-    if dtype == np.bool_:
-        return values.to_numpy().astype(np.int8)
-    if pd.api.types.is_numeric_dtype(dtype):
-        v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        return np.where(np.isnan(v), -1, np.where(v != 0, 1, 0)).astype(np.int8)
-    words = values.astype(str).str.strip().str.lower()
-    yes = words.isin(["true", "1", "1.0", "yes", "t"]).to_numpy()
-    no = words.isin(["false", "0", "0.0", "no", "f"]).to_numpy()
-    return np.where(yes, 1, np.where(no, 0, -1)).astype(np.int8)
-
-
 _UNIT_PER_S = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 
 
@@ -119,16 +99,6 @@ def _floats(col: pd.Series) -> np.ndarray:
     if col.dtype == np.float64:
         return col.to_numpy()
     return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-
-def _spikes(t: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Single fixes reached and left at more than 180 km/h: position jumps, not driving."""
-    if len(t) < 3:
-        return np.zeros(len(t), dtype=bool)
-    d = np.maximum(np.diff(t), 1.0)
-    v = haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:]) / d * 3.6
-    v_in, v_out = np.append(0.0, v), np.append(v, 0.0)
-    return (v_in > MAX_PLAUSIBLE_KMH) & (v_out > MAX_PLAUSIBLE_KMH)
 
 
 def clean_track(track: pd.DataFrame | Track | None) -> Track:
@@ -155,11 +125,13 @@ def clean_track(track: pd.DataFrame | Track | None) -> Track:
         idx = idx[np.argsort(t[idx], kind="stable")]
     if len(idx) > 1:  # the first fix of a repeated time wins
         idx = idx[np.append(True, np.diff(t[idx]) > 0)]
-    idx = idx[~_spikes(t[idx], lon[idx], lat[idx])]
+    # the project's one teleport rule (clean.spikes), on this one vehicle
+    max_mps = DEFAULT_PARAMS.teleport_speed_kmh / 3.6
+    idx = idx[~spikes(np.zeros(idx.size, np.int64), t[idx], lon[idx], lat[idx], max_mps)]
     speed = _floats(track["speed_kmh"])[idx] if "speed_kmh" in cols else np.full(len(idx), np.nan)
     states = []
     for col in ("loaded", "tipping"):
-        states.append(_tri_state(track[col])[idx] if col in cols else np.full(len(idx), -1, dtype=np.int8))
+        states.append(tri_state(track[col])[idx] if col in cols else np.full(len(idx), -1, dtype=np.int8))
     return Track(t[idx], lon[idx], lat[idx], speed, states[0], states[1])
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from wastetrack import TIMEZONE
 from wastetrack.coords import from_wgs84, haversine_m
 from wastetrack.models import REPORT_COLUMNS
 from wastetrack.simulate import adversary as adv
@@ -83,9 +84,9 @@ def _iso(t: float) -> str:
 def _fmt_ts(t: np.ndarray, style: str) -> list[str]:
     ts = pd.to_datetime(np.asarray(t, dtype="int64"), unit="s", utc=True)
     if style == "offset":
-        return list(ts.tz_convert("Asia/Shanghai").strftime("%Y-%m-%dT%H:%M:%S+08:00"))
+        return list(ts.tz_convert(TIMEZONE).strftime("%Y-%m-%dT%H:%M:%S+08:00"))
     if style == "naive":
-        return list(ts.tz_convert("Asia/Shanghai").strftime("%Y-%m-%dT%H:%M:%S"))
+        return list(ts.tz_convert(TIMEZONE).strftime("%Y-%m-%dT%H:%M:%S"))
     if style == "z":
         return list(ts.strftime("%Y-%m-%dT%H:%M:%SZ"))
     return [str(v * 1000) for v in np.asarray(t, dtype="int64")]

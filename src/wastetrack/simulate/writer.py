@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from wastetrack import TIMEZONE
 from wastetrack.coords import from_wgs84
 from wastetrack.simulate.geography import Site
 
@@ -62,7 +63,7 @@ def write_batch_json(day_dir: Path, day: str, files: list[tuple[str, int]]) -> N
     entries = [{"path": rel, "rows": int(rows), "sha256": sha256(day_dir / rel)} for rel, rows in files]
     doc = {
         "date": day,
-        "timezone": "Asia/Shanghai",
+        "timezone": TIMEZONE,
         "coord_sys": {"gps": "wgs84", "reports": "gcj02"},
         "files": entries,
         "complete": True,
@@ -110,7 +111,7 @@ def write_sites(path: Path, sites: list[Site]) -> int:
 GPS_SCHEMA_NATIVE = pa.schema(
     [
         ("vehicle_id", pa.string()),
-        ("ts", pa.timestamp("ms", tz="Asia/Shanghai")),
+        ("ts", pa.timestamp("ms", tz=TIMEZONE)),
         ("lon", pa.float64()),
         ("lat", pa.float64()),
         ("speed_kmh", pa.float64()),
@@ -132,7 +133,7 @@ GPS_SCHEMA_EPOCH = pa.schema(
 def parquet_native(frame: pd.DataFrame) -> pa.Table:
     """ts as a native tz-aware timestamp; loaded/tipping nullable booleans."""
     ts = pa.array(frame["t"].to_numpy(dtype="int64") * 1000, type=pa.int64()).cast(
-        pa.timestamp("ms", tz="Asia/Shanghai")
+        pa.timestamp("ms", tz=TIMEZONE)
     )
     sensors = frame["sensors"].to_numpy(dtype=bool)
     return pa.table(

@@ -37,6 +37,7 @@ from wastetrack.store.tables import (
     TABLES,
     TRACK_COLUMNS,
 )
+from wastetrack.values import jsonable
 
 # --- encoding: frames → values every DB-API driver binds ------------------------------------------
 
@@ -101,28 +102,9 @@ def ts_text(values: pd.Series) -> list[str | None]:
     return out.where(valid, None).tolist()
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values from what pipeline frames hold (numpy scalars/arrays, Timestamps, NaN)."""
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, np.ndarray, pd.Series)):
-        return [_jsonable(v) for v in (sorted(value) if isinstance(value, set) else value)]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no NaN and PostgreSQL jsonb rejects it
-    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    return value
-
-
 def dumps(value: Any) -> str | None:
     """JSON text (UTF-8 Chinese kept readable) or None for a missing value."""
-    value = _jsonable(value)
+    value = jsonable(value)
     return None if value is None else json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
 
 
