@@ -421,6 +421,25 @@ def known_spots(
     return out.loc[np.isfinite(out["lon"]) & np.isfinite(out["lat"])].reset_index(drop=True)
 
 
+def _spot_disk_mass(pr: np.ndarray, sx: np.ndarray, sy: np.ndarray, mass: np.ndarray, radius: float) -> np.ndarray:
+    """Per spot, the mass of the spots of the same silence within ``radius`` (itself included).
+
+    A k-d tree over (x, y, silence × a gulf no radius bridges) finds the pairs: linear in the
+    pairs that are near, where an all-pairs matrix grew with the square of every spot of the
+    night (a busy night's merge step held gigabytes of it).
+    """
+    from scipy.spatial import cKDTree
+
+    gulf = 1e3 * (radius + float(np.ptp(sx) + np.ptp(sy)) + 1.0)
+    tree = cKDTree(np.column_stack([sx, sy, pr.astype(float) * gulf]))
+    pairs = tree.query_pairs(radius, output_type="ndarray")
+    out = mass.astype(float).copy()
+    if len(pairs):
+        np.add.at(out, pairs[:, 0], mass[pairs[:, 1]])
+        np.add.at(out, pairs[:, 1], mass[pairs[:, 0]])
+    return out
+
+
 def place_gaps(
     geo: pd.DataFrame, sites: gpd.GeoDataFrame | None, boundaries: gpd.GeoDataFrame,
     params: Params = DEFAULT_PARAMS, spots: pd.DataFrame | None = None,
@@ -482,10 +501,8 @@ def place_gaps(
     if len(pr):
         # a spot's disk holds its own mass, the spots near it and the density around it
         sx, sy = pts["x"].to_numpy(float), pts["y"].to_numpy(float)
-        near = (pr[:, None] == pr[None, :]) & (np.hypot(sx[:, None] - sx[None, :], sy[:, None] - sy[None, :])
-                                               <= radius)
         local = np.exp(np.where(np.isfinite(lws), lws, -np.inf) - top[pr, 0]) * np.pi * radius**2
-        s_disk = near.astype(float) @ spot_mass + np.where(np.isfinite(local), local, 0.0)
+        s_disk = _spot_disk_mass(pr, sx, sy, spot_mass, radius) + np.where(np.isfinite(local), local, 0.0)
         s_disk = np.where(s_county == best_county[pr], s_disk, -1.0)
     else:
         s_disk = np.zeros(0)

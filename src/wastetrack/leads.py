@@ -117,7 +117,9 @@ def report_trace_leads(
     radius = f"{r_m / 1000:g} km" if r_m >= 1000 else f"{r_m:g} m"
     by_report = dict(tuple(ranked.groupby("report_id", sort=False))) if len(ranked) else {}
     seen = set(observed["report_id"]) if observed is not None and len(observed) else set()
-    hauls_of = _hauls_by_vehicle(hauls)
+    # only the candidates' hauls: grouping every haul of the night by vehicle cost more than the tracing
+    wanted = set(ranked["vehicle_id"].astype(str)) if len(ranked) else set()
+    hauls_of = _hauls_by_vehicle(hauls.loc[hauls["vehicle_id"].astype(str).isin(wanted)] if len(hauls) else hauls)
     for i, rep in enumerate(reports.itertuples(index=False)):
         c = by_report.get(rep.report_id)
         if c is None or c.empty or float(c["score"].iloc[0]) < params.report_min_score:

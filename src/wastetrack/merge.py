@@ -164,8 +164,9 @@ def combine(
         parts = [r.tracks.loc[r.tracks["key"].isin(want)] for r in results if len(r.tracks)]
         found = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
         if found is not None:
-            for key, t in found.groupby("key", sort=False):
-                tracks[want[key]] = t.drop(columns="key").reset_index(drop=True)
+            body = found.drop(columns="key")
+            for key, idx in found.groupby("key", sort=False).indices.items():
+                tracks[want[key]] = body.iloc[idx].reset_index(drop=True)
     stays = _concat([r.stays for r in results])
     hauls = _concat([r.hauls for r in results])
     if len(stays):

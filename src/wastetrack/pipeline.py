@@ -138,14 +138,31 @@ def finish_ingest(work: str | Path) -> dict:
     return {"parts": len(parts), "fixes": sum(p.rows_written for p in parts), "vehicles": len(plates)}
 
 
-def sheet_context(ctx: NightContext, plan: NightPlan) -> Any:
-    """The lookups every sheet of the night shares (built once per process that renders sheets)."""
+def sheet_context(ctx: NightContext, plan: NightPlan, leads: pd.DataFrame | None = None) -> Any:
+    """The lookups the sheets of ``leads`` need (all the night's when None), built once per chunk.
+
+    Only the leads' vehicles, their manifests and their reports are indexed: a delta night has
+    ~10^6 manifests, and indexing all of them in every process that renders sheets cost more
+    than the sheets.
+    """
     from wastetrack.lifecycle import read_night_history
     from wastetrack.sheets import SheetContext
 
+    manifests, reports, vehicles = ctx.manifests, ctx.reports, ctx.vehicles
+    if leads is not None:
+        plates = set(leads["vehicle_id"].astype(str))
+        plates |= {str(v) for c in leads["candidates"] for v in (c if isinstance(c, (list, tuple)) else [])}
+        ids = set(leads["manifest_id"].astype(str)) - {""}
+        if len(manifests):
+            manifests = manifests.loc[manifests["vehicle_id"].isin(plates) | manifests["manifest_id"].isin(ids)]
+        if len(vehicles):
+            vehicles = vehicles.loc[vehicles["vehicle_id"].astype(str).isin(plates)]
+        rids = {str(r) for rs in leads["report_ids"] for r in (rs if isinstance(rs, (list, tuple)) else [])}
+        if len(reports):
+            reports = reports.loc[reports["report_id"].astype(str).isin(rids)]
     kwargs: dict[str, Any] = dict(
-        date=plan.date, sites=ctx.sites, vehicles=ctx.vehicles, carriers=ctx.carriers, liaisons=ctx.liaisons,
-        manifests=ctx.manifests, reports=ctx.reports, boundaries=ctx.boundaries,
+        date=plan.date, sites=ctx.sites, vehicles=vehicles, carriers=ctx.carriers, liaisons=ctx.liaisons,
+        manifests=manifests, reports=reports, boundaries=ctx.boundaries,
         generated_at=pd.Timestamp(plan.started_at),
     )
     kwargs["night_note"] = night_note_zh(ctx.context)
@@ -183,7 +200,8 @@ def run_sheets(work: str | Path, chunk: int, n_chunks: int) -> dict[str, str]:
     leads = merged.leads.iloc[chunk::n_chunks]
     if len(leads):
         ctx = load_context(work)
-        paths = write_lead_pages(leads, merged.tracks, sheet_context(ctx, plan), Path(plan.version_dir) / "sheets")
+        paths = write_lead_pages(leads, merged.tracks, sheet_context(ctx, plan, leads),
+                                 Path(plan.version_dir) / "sheets")
         done = {lid: Path(p).name for lid, p in zip(leads["lead_id"], paths, strict=True)}
     out = work / "sheets" / f"{chunk:04d}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -201,7 +219,8 @@ def write_index(work: str | Path) -> dict[str, str]:
     for f in sorted((work / "sheets").glob("*.json")):
         rendered.update(json.loads(f.read_text(encoding="utf-8")))
     merged = MergedNight.load(work)
-    write_index_pages(merged.leads, sheet_context(load_context(work), plan), Path(plan.version_dir) / "sheets")
+    leads = merged.leads
+    write_index_pages(leads, sheet_context(load_context(work), plan, leads), Path(plan.version_dir) / "sheets")
     return rendered
 
 
