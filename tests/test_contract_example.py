@@ -10,6 +10,7 @@ import pytest
 
 from contract_fixtures import DAY, EXAMPLE, PREV, batch_json, copy_landing, write_batch_json
 from wastetrack.contract import read_context, read_night
+from wastetrack.contract.batch import BatchError
 from wastetrack.coords import METRIC_CRS, haversine_m
 from wastetrack.models import (
     CARRIER_COLUMNS,
@@ -210,14 +211,16 @@ def test_quarantine_files_are_written_and_readable(nights, tmp_path):
     assert empty.write(tmp_path / "o2") == [] and (tmp_path / "o2" / "quarantine").is_dir()
 
 
-def test_read_context_returns_none_with_a_warning_for_an_unusable_day(tmp_path, caplog):
+def test_read_context_refuses_an_unusable_day_unless_a_degraded_night_is_accepted(tmp_path, caplog):
     landing = copy_landing(tmp_path, days=(PREV, DAY))
     ctx = read_context(landing, PREV)
     assert ctx is not None and len(ctx.gps) > 10000
     doc = batch_json(landing, PREV)
     doc["complete"] = False
     write_batch_json(landing, doc, PREV)
+    with pytest.raises(BatchError, match="complete is false"):
+        read_context(landing, PREV)
     with caplog.at_level(logging.WARNING):
-        assert read_context(landing, PREV) is None
+        assert read_context(landing, PREV, without_context=True) is None
     assert "complete is false" in caplog.text
     assert read_context(landing, "2026-11-18") is None
