@@ -145,6 +145,23 @@ def test_state_carries_midnight_like_rereading_the_previous_batch(landing: Path,
     assert run2["context"]["source"] == "previous_batch" and "read again" in run2["context"]["note"]
 
 
+def test_shard_results_carry_compact_frames_never_the_fixes(landing: Path, tmp_path: Path) -> None:
+    import pickle
+
+    res = run_night(landing, DATES[0], tmp_path / "out", write_sheets=False, shards=2, keep_work=True,
+                    work_root=tmp_path / "work")
+    results = sorted((tmp_path / "work").rglob("results/*.pkl"))
+    assert len(results) == 2
+    fixes = res.run["counts"]["fixes"]
+    rows = 0
+    for path in results:
+        with path.open("rb") as fh:
+            r = pickle.load(fh)
+        assert r.extra == {}  # the cleaned fixes and every stay stay in the shard (notebooks ask for them)
+        rows += sum(len(f) for f in (r.stays, r.hauls, r.hauls_all, r.candidates, r.leads, r.vehicles))
+    assert 0 < rows < 0.1 * fixes
+
+
 def test_carried_tail_is_a_fraction_of_the_night(landing: Path, tmp_path: Path) -> None:
     res = run_night(landing, DATES[0], tmp_path / "out", write_sheets=False)
     batch_rows = sum(f["rows_accepted"] for f in res.run["files"] if "/gps/" in f["path"])

@@ -276,7 +276,7 @@ def detect_vehicles(
         # where the next night's detection starts for this vehicle: older late rows cannot be stitched on
         vehicles["tail_start_us"] = vehicles["vehicle_id"].map(start).fillna(0).astype(np.int64)
     lap("carryover", t)
-    keep_all = [c for c in hauls.columns if c in (
+    haul_cols = [c for c in hauls.columns if c in (
         "haul_id", "vehicle_id", "origin_site_id", "depart", "end", "manifest_id", "returned_empty",
         "unload_start", "unload_end", "unload_stay_id", "unload_evidence", "unload_site_id", "gap_start")]
     result = ShardResult(
@@ -286,7 +286,7 @@ def detect_vehicles(
         held_back=held,
         stays=stays_n,
         hauls=hauls_n,
-        hauls_all=hauls[keep_all].reset_index(drop=True) if len(hauls) else pd.DataFrame(columns=keep_all),
+        hauls_all=hauls[haul_cols].reset_index(drop=True) if len(hauls) else pd.DataFrame(columns=haul_cols),
         candidates=cands,
         tracks=tracks,
         clean=cstats.as_dict(),
