@@ -195,6 +195,24 @@ def test_placement_is_per_silence_whatever_else_is_computed_with_it() -> None:
         assert placed.loc[key, "candidate_counties"] == alone["candidate_counties"]
 
 
+def test_placement_in_chunks_is_the_placement_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import wastetrack.gaps as gaps
+
+    one, a1, b1 = _silent_trip(((0, 0), None), 1000.0, (5000.0, 0.0), 3000.0, (None, (0, 0)), LON0, LAT0)
+    two, a2, b2 = _silent_trip(((0, 0), None), 800.0, (0.0, 4000.0), 1500.0, (None, (0, 0)), 120.6, 30.9)
+    two["vehicle_id"] = "浙FG0002"
+    geo = silence_geometry(["a", "b"], pd.Series(["沪AG0001", "浙FG0002"]), pd.Series([a1, a2]),
+                           pd.Series([b1, b2]), pd.concat([one, two], ignore_index=True))
+    geo = pd.concat([geo.assign(key=geo["key"] + str(k)) for k in range(3)], ignore_index=True)
+    spots = known_spots(earlier=pd.DataFrame({"lon": [geo["lon0"].iloc[0] + 0.03], "lat": [geo["lat0"].iloc[0]],
+                                              "source": ["ID-1"]}))
+    whole = place_gaps(geo, None, bnd.load_boundaries(), spots=spots)
+    monkeypatch.setattr(gaps, "_PLACE_CHUNK", 4)
+    chunked = place_gaps(geo, None, bnd.load_boundaries(), spots=spots)
+    assert len(whole) == 6
+    pd.testing.assert_frame_equal(whole.drop(columns="region"), chunked.drop(columns="region"))
+
+
 def test_the_region_in_the_evidence_places_the_lead_again_exactly() -> None:
     fx, a, b = _silent_trip(((0, 0), None), 1000.0, (5000.0, 0.0), 3000.0, (None, (0, 0)), LON0, LAT0)
     hauls = pd.DataFrame({

@@ -283,3 +283,38 @@ def test_the_silence_index_finds_what_a_brute_force_region_test_finds(seed: int)
     have = {(r, v, round((pd.Timestamp(s) - NIGHT).total_seconds())) for r, v, s in
             zip(got["report_id"], got["vehicle_id"], got["start"], strict=True)}
     assert len(want) > 5 and have == want
+
+
+def test_history_stays_near_reports_are_every_stay_the_candidates_would_take() -> None:
+    from wastetrack.spacetime import near_pairs
+    from wastetrack.trace import StoreHistory
+
+    rng = np.random.default_rng(11)
+    n = 5000
+    frames = {
+        d: pd.DataFrame({"stay_id": [f"{d}-{i}" for i in range(n)], "vehicle_id": "沪A00001",
+                         "lon": 121.0 + rng.uniform(0, 0.5, n), "lat": 31.0 + rng.uniform(0, 0.5, n)})
+        for d in ("2026-11-18", "2026-11-19")
+    }
+
+    class Store:
+        def dates(self) -> list[str]:
+            return sorted(frames)
+
+        def read(self, table: str, date: str) -> pd.DataFrame:
+            return frames[date]
+
+    reports = pd.DataFrame({"report_id": ["R1", "R2", "R3"], "lon": [121.1, 121.3, 121.31],
+                            "lat": [31.2, 31.4, 31.4]})
+    radius = 1000.0
+    history = StoreHistory(Store(), "2026-11-20", days=3)
+    near = history.stays(near=(reports["lon"].to_numpy(), reports["lat"].to_numpy(), radius))
+    everything = history.stays()
+    assert len(everything) == 2 * n
+    p, _ = near_pairs(everything["lon"].to_numpy(), everything["lat"].to_numpy(), reports, radius)
+    assert set(near["stay_id"]) >= set(everything["stay_id"].iloc[np.unique(p)])
+    assert 0 < len(near) < 0.05 * len(everything)
+    # a superset only by the width of a rounding error: nothing farther than the radius and a metre
+    pts = zip(reports["lon"], reports["lat"], strict=True)
+    d = np.min([haversine_m(near["lon"], near["lat"], lo, la) for lo, la in pts], axis=0)
+    assert (d <= radius + 1.0).all()

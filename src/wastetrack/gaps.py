@@ -68,6 +68,8 @@ _MASS_DISK = 8
 _COURSE_FIXES = 64
 #: counties below this share of the weight are not named (rounding noise of the grid)
 _MIN_COUNTY_SHARE = 0.02
+#: silences placed at once (memory: about 1 MB of grids per silence)
+_PLACE_CHUNK = 256
 
 #: what ``silence_geometry`` returns per silence: the facts the placement needs, nothing else
 GEOMETRY_COLUMNS = (
@@ -460,10 +462,20 @@ def place_gaps(
     if geo is None or geo.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     geo = geo.reset_index(drop=True)
+    mp = _Map(sites, boundaries)
+    # silences are placed independently, a chunk at a time: the grids are (silences × cells) arrays, and a
+    # delta night's merge step places thousands
+    chunks = [_place_chunk(geo.iloc[i:i + _PLACE_CHUNK].reset_index(drop=True), mp, params, spots, cols)
+              for i in range(0, len(geo), _PLACE_CHUNK)]
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+
+
+def _place_chunk(geo: pd.DataFrame, mp: _Map, params: Params, spots: pd.DataFrame | None,
+                 cols: list[str]) -> pd.DataFrame:
+    """``place_gaps`` on a few hundred silences."""
     n = len(geo)
     g = _params_arrays(geo, params)
     cx, cy, ux, uy, a, b = _frame(g)
-    mp = _Map(sites, boundaries)
     radius = params.gap_place_radius_m
 
     # ---- stage 1: the whole region on a grid; mass of every cell

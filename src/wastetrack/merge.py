@@ -137,7 +137,8 @@ def combine(
     history_leads = None
     if history is not None:
         history_leads = history.leads()
-        h_stays = history.stays()
+        h_stays = history.stays(near=(ctx.reports["lon"].to_numpy(float), ctx.reports["lat"].to_numpy(float),
+                                      params.report_radius_m)) if len(ctx.reports) else pd.DataFrame()
         if len(h_stays) and len(ctx.reports):
             h_hauls = _concat([history.hauls(), hauls_all])
             observed.append(report_candidates(ctx.reports, h_stays, pd.DataFrame(), params.report_radius_m,

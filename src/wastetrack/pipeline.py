@@ -341,17 +341,20 @@ def run_night(
                 )
             work = plan.work_dir
             try:
-                with executor(workers, plan.shard_plan["fixes_expected"], force_pool) as ex:
+                expected = plan.shard_plan["fixes_expected"]
+                with executor(workers, expected, force_pool) as ex:
                     with timer("ingest"):
                         list(ex.map(run_ingest, [work] * len(plan.parts), range(len(plan.parts))))
                         finish_ingest(work)
                     with timer("detect"):
                         list(ex.map(run_shard, [work] * plan.n_shards, range(plan.n_shards)))
-                    with timer("merge"):
-                        merge_step(work, store)
-                    with timer("sheets"):
-                        n = sheet_chunks(work, workers)
-                        list(ex.map(run_sheets, [work] * n, range(n), [n] * n))
+                # the pool goes before the merge: its workers keep the heap of their biggest shard, and the
+                # merge runs alone (gigabytes at a delta night)
+                with timer("merge"):
+                    merge_step(work, store)
+                with executor(workers, expected, force_pool) as ex, timer("sheets"):
+                    n = sheet_chunks(work, workers)
+                    list(ex.map(run_sheets, [work] * n, range(n), [n] * n))
                 with timer("publish"):
                     result = publish_step(work, store, dict(timer.timings), keep_work=keep_work)
             except BaseException:

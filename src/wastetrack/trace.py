@@ -255,7 +255,7 @@ class EarlierNights(Protocol):
 
     def leads(self) -> pd.DataFrame: ...
 
-    def stays(self) -> pd.DataFrame: ...
+    def stays(self, near: tuple[np.ndarray, np.ndarray, float] | None = None) -> pd.DataFrame: ...
 
     def hauls(self) -> pd.DataFrame: ...
 
@@ -289,11 +289,46 @@ class StoreHistory:
     def leads(self) -> pd.DataFrame:
         return self._read("leads")
 
-    def stays(self) -> pd.DataFrame:
-        return self._read("stays")
+    def stays(self, near: tuple[np.ndarray, np.ndarray, float] | None = None) -> pd.DataFrame:
+        """The earlier nights' stays; ``near`` = (lon, lat, radius_m): only those within ``radius_m`` of one
+        of these points (the night's reports), filtered a night at a time as they are read — a delta night's
+        history is millions of stays, and a report looks at a few."""
+        if near is None:
+            return self._read("stays")
+        lon, lat, radius_m = near
+        frames = []
+        for x in self.dates:
+            f = self.store.read("stays", x)
+            if len(f):
+                f = pd.DataFrame(f.drop(columns=[c for c in ("geometry",) if c in f]))
+                f = f.loc[_within(f["lon"].to_numpy(float), f["lat"].to_numpy(float), lon, lat, radius_m)]
+                frames.append(f.reset_index(drop=True))
+        frames = [f for f in frames if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def hauls(self) -> pd.DataFrame:
         return self._read("hauls")
+
+
+def _within(lon: np.ndarray, lat: np.ndarray, plon: np.ndarray, plat: np.ndarray, radius_m: float) -> np.ndarray:
+    """Mask of the points (lon, lat) within ``radius_m`` of any of (plon, plat): a k-d tree on the unit
+    sphere, whose chords are never longer than the great-circle distance (a superset of the haversine
+    test the candidates then apply)."""
+    from scipy.spatial import cKDTree
+
+    def xyz(lo: np.ndarray, la: np.ndarray) -> np.ndarray:
+        lo, la = np.radians(np.asarray(lo, float)), np.radians(np.asarray(la, float))
+        return np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
+
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    keep = np.isfinite(plon) & np.isfinite(plat)
+    out = np.zeros(len(lon), bool)
+    if not ok.any() or not keep.any():
+        return out
+    tree = cKDTree(xyz(np.asarray(plon)[keep], np.asarray(plat)[keep]))
+    dist, _ = tree.query(xyz(lon[ok], lat[ok]), k=1, distance_upper_bound=(radius_m + 1.0) / 6371008.8)
+    out[np.flatnonzero(ok)] = np.isfinite(dist)
+    return out
 
 
 # ---------------------------------------------------------------- the night's reports
