@@ -230,6 +230,37 @@ def test_the_region_in_the_evidence_places_the_lead_again_exactly() -> None:
     assert d < 30.0  # rounding of the stored foci only
 
 
+def test_the_merge_places_again_only_the_gaps_whose_region_holds_a_known_spot() -> None:
+    from wastetrack.gaps import place_from_evidence
+
+    leads = []
+    for k, (lon0, lat0) in enumerate(((LON0, LAT0), (120.6, 30.9))):
+        fx, a, b = _silent_trip(((0, 0), None), 1000.0, (5000.0, 0.0), 3000.0, (None, (0, 0)), lon0, lat0)
+        hauls = pd.DataFrame({
+            "haul_id": [f"h{k}"], "vehicle_id": ["沪AG0001"], "unload_evidence": ["gap"], "gap_start": [a],
+            "gap_end": [b], "unload_lon": [np.nan], "unload_lat": [np.nan], "gap_lon": [np.nan],
+            "gap_lat": [np.nan], "unload_county_adcode": [""], "unload_province_adcode": [""],
+        })
+        out, placed = locate_gap_hauls(hauls, fx, None, bnd.load_boundaries())
+        lead = pd.DataFrame([{"kind": "track_gap", "haul_id": f"h{k}", "vehicle_id": "沪AG0001", "evidence": {}}])
+        ev = gap_evidence(lead, placed)["evidence"].iloc[0]
+        leads.append({"kind": "track_gap", "vehicle_id": "沪AG0001", "evidence": ev,
+                      "lon": out["unload_lon"].iloc[0], "lat": out["unload_lat"].iloc[0],
+                      "county_adcode": out["unload_county_adcode"].iloc[0],
+                      "province_adcode": out["unload_province_adcode"].iloc[0],
+                      "origin_county_adcode": "310115", "cross_border": False})
+    leads = pd.DataFrame(leads)
+    # a spot where dumping was found before, 4 km out on the first silence's way: inside its region only
+    spot_lon, spot_lat = _ll(np.array([4000.0]), np.array([300.0]), LON0, LAT0)
+    spots = known_spots(earlier=pd.DataFrame({"lon": spot_lon, "lat": spot_lat, "source": ["ID-1"]}))
+    again = place_from_evidence(leads, None, bnd.load_boundaries(), DEFAULT_PARAMS, spots)
+    assert again["evidence"].iloc[0]["placement"]["method"] == "known_spot"
+    assert haversine_m(again["lon"].iloc[0], again["lat"].iloc[0], spot_lon[0], spot_lat[0]) < 1.0
+    # the other is left exactly as its shard placed it
+    assert (again["lon"].iloc[1], again["lat"].iloc[1]) == (leads["lon"].iloc[1], leads["lat"].iloc[1])
+    assert again["evidence"].iloc[1] == leads["evidence"].iloc[1]
+
+
 @pytest.mark.parametrize("gap_min", [13, 45, 180])
 def test_region_bounds_the_farthest_drive(gap_min: int) -> None:
     from wastetrack.gaps import region_sum_m

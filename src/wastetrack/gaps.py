@@ -814,6 +814,11 @@ def place_from_evidence(
     sub = leads.iloc[has]
     geo = geometry_from_evidence([str(i) for i in has], [ev["region"] for ev in sub["evidence"]],
                                  list(sub["vehicle_id"].astype(str)))
+    # a region with no known spot in it is placed as the shard placed it (without spots): only the others
+    # are placed again (a delta night has thousands of track gaps, and a few have a spot)
+    touched = np.unique(_spot_pairs(geo, _params_arrays(geo, params), spots)["r"].to_numpy())
+    has = [has[r] for r in touched]
+    geo = geo.iloc[touched].reset_index(drop=True)
     placed = place_gaps(geo, sites, boundaries, params, spots).set_index("key")
     out = leads.copy()
     evs = list(out["evidence"])

@@ -47,14 +47,23 @@ class MergedNight:
     state: dict[str, Any] = field(default_factory=dict)
 
     def save(self, work: Path) -> None:
-        tmp = Path(work) / "merged.pkl.tmp"
-        with tmp.open("wb") as fh:
-            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(Path(work) / "merged.pkl")
+        # the sheets' share apart: every sheet task loads it, and the night's stays and hauls (for the store)
+        # are most of the whole at a delta night
+        for name, obj in (("sheets.pkl", (self.leads, self.tracks)), ("merged.pkl", self)):
+            tmp = Path(work) / f"{name}.tmp"
+            with tmp.open("wb") as fh:
+                pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(Path(work) / name)
 
     @staticmethod
     def load(work: Path) -> MergedNight:
         with (Path(work) / "merged.pkl").open("rb") as fh:
+            return pickle.load(fh)
+
+    @staticmethod
+    def load_for_sheets(work: Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+        """(leads, tracks): what rendering the sheets and the index needs, without the stays and hauls."""
+        with (Path(work) / "sheets.pkl").open("rb") as fh:
             return pickle.load(fh)
 
 

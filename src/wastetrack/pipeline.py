@@ -196,11 +196,11 @@ def run_sheets(work: str | Path, chunk: int, n_chunks: int) -> dict[str, str]:
     work = Path(work)
     plan = NightPlan.load(work)
     done: dict[str, str] = {}
-    merged = MergedNight.load(work)
-    leads = merged.leads.iloc[chunk::n_chunks]
+    all_leads, tracks = MergedNight.load_for_sheets(work)
+    leads = all_leads.iloc[chunk::n_chunks]
     if len(leads):
         ctx = load_context(work)
-        paths = write_lead_pages(leads, merged.tracks, sheet_context(ctx, plan, leads),
+        paths = write_lead_pages(leads, tracks, sheet_context(ctx, plan, leads),
                                  Path(plan.version_dir) / "sheets")
         done = {lid: Path(p).name for lid, p in zip(leads["lead_id"], paths, strict=True)}
     out = work / "sheets" / f"{chunk:04d}.json"
@@ -218,8 +218,7 @@ def write_index(work: str | Path) -> dict[str, str]:
     rendered: dict[str, str] = {}
     for f in sorted((work / "sheets").glob("*.json")):
         rendered.update(json.loads(f.read_text(encoding="utf-8")))
-    merged = MergedNight.load(work)
-    leads = merged.leads
+    leads, _ = MergedNight.load_for_sheets(work)
     write_index_pages(leads, sheet_context(load_context(work), plan, leads), Path(plan.version_dir) / "sheets")
     return rendered
 
