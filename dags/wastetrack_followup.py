@@ -20,32 +20,9 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
+#: wastetrack.TIMEZONE (a DAG file imports no project module at parse time)
 LOCAL_TZ = "Asia/Shanghai"
 NIGHTS = Asset("wastetrack://nights")
-
-
-def _smtp_url() -> str | None:
-    """The SMTP server from the Airflow connection ``wastetrack_smtp``, or None (env WASTETRACK_SMTP then)."""
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        conn = Connection.get("wastetrack_smtp")
-    except AirflowNotFoundException:
-        return None
-    return conn.get_uri()
-
-
-def _store_url() -> str | None:
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from wastetrack.orchestration import STORE_CONN_ID, store_url_of
-
-    try:
-        return store_url_of(Connection.get(STORE_CONN_ID))
-    except AirflowNotFoundException:
-        return None
 
 
 @dag(
@@ -71,27 +48,27 @@ def wastetrack_followup():
 
     @task
     def deliver(date: str) -> dict:
-        from wastetrack.orchestration import followup_deliver
+        from wastetrack.orchestration import airflow_smtp_url, airflow_store_url, followup_deliver
 
-        return followup_deliver(date, store=_store_url(), smtp=_smtp_url())
+        return followup_deliver(date, store=airflow_store_url(), smtp=airflow_smtp_url())
 
     @task
     def replies(date: str) -> dict:
-        from wastetrack.orchestration import followup_replies
+        from wastetrack.orchestration import airflow_store_url, followup_replies
 
-        return followup_replies(store=_store_url())
+        return followup_replies(store=airflow_store_url())
 
     @task
     def escalate(date: str) -> dict:
-        from wastetrack.orchestration import followup_escalate
+        from wastetrack.orchestration import airflow_smtp_url, airflow_store_url, followup_escalate
 
-        return followup_escalate(date, store=_store_url(), smtp=_smtp_url())
+        return followup_escalate(date, store=airflow_store_url(), smtp=airflow_smtp_url())
 
     @task
     def monthly(date: str) -> dict:
-        from wastetrack.orchestration import followup_monthly
+        from wastetrack.orchestration import airflow_store_url, followup_monthly
 
-        return followup_monthly(date, store=_store_url())
+        return followup_monthly(date, store=airflow_store_url())
 
     d = night()
     deliver(d) >> replies(d) >> escalate(d) >> monthly(d)

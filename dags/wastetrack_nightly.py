@@ -41,32 +41,15 @@ try:
 except ImportError:  # Airflow 3.0/3.1: the timetable is not in the task SDK yet
     from airflow.timetables.trigger import CronTriggerTimetable
 
+#: wastetrack.TIMEZONE (a DAG file imports no project module at parse time)
 LOCAL_TZ = "Asia/Shanghai"
+
 #: what the follow-up DAG (delivery, replies, escalation) is scheduled on
 NIGHTS = Asset("wastetrack://nights", extra={"what": "a night's leads published to the store and OUT/"})
 POOL = os.environ.get("WASTETRACK_POOL", "default_pool")
 #: a cron expression (Asia/Shanghai) or "none" for manual triggers only (e.g. when an outside scheduler
 #: triggers the runs, or to test a deployment without a scheduled run of yesterday's date)
 SCHEDULE = os.environ.get("WASTETRACK_NIGHTLY_SCHEDULE", "30 6 * * *")
-
-
-def _store_url() -> str | None:
-    """The store URL from the Airflow connection ``wastetrack_store``, or None when it is not defined.
-
-    Only "not defined" falls back (to WASTETRACK_STORE, then OUT/wastetrack.db); any other failure
-    (API server, secrets backend) fails the task: writing to another store than usual would split
-    the lead registry and send old leads again.
-    """
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from wastetrack.orchestration import STORE_CONN_ID, store_url_of
-
-    try:
-        conn = Connection.get(STORE_CONN_ID)
-    except AirflowNotFoundException:
-        return None
-    return store_url_of(conn)
 
 
 def _contract(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -119,7 +102,7 @@ def wastetrack_nightly():
     def prepare(date: str) -> dict:
         from wastetrack import orchestration
 
-        return _contract(orchestration.prepare, date, store=_store_url())
+        return _contract(orchestration.prepare, date, store=orchestration.airflow_store_url())
 
     @task
     def parts_of(plan: dict) -> list[int]:
@@ -147,7 +130,7 @@ def wastetrack_nightly():
     def merge(plan: dict) -> list[list[int]]:
         from wastetrack import orchestration
 
-        return orchestration.merge(plan["work"], store=_store_url())
+        return orchestration.merge(plan["work"], store=orchestration.airflow_store_url())
 
     @task(pool=POOL)
     def sheets(plan: dict, chunk: list[int]) -> int:
@@ -159,7 +142,7 @@ def wastetrack_nightly():
     def publish(plan: dict, **context) -> dict:
         from wastetrack import orchestration
 
-        summary = orchestration.publish(plan["work"], store=_store_url())
+        summary = orchestration.publish(plan["work"], store=orchestration.airflow_store_url())
         # the follow-up DAG (delivery, replies, escalation) learns which night was published
         context["outlet_events"][NIGHTS].extra = {"date": summary["date"]}
         return summary

@@ -21,6 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from openpyxl import load_workbook
 
+from wastetrack import TIMEZONE
 from wastetrack.boundaries import load_boundaries
 from wastetrack.network import Network
 from wastetrack.routing import route_leads
@@ -28,7 +29,7 @@ from wastetrack.simulate.liaisons import make_liaisons
 from wastetrack.store import open_store
 from wastetrack.store.base import Store
 
-TZ = "Asia/Shanghai"
+TZ = TIMEZONE  # the project's one time zone constant
 
 #: backend → the URL of an EMPTY store for one test (PostGIS: a fresh schema, see conftest.py)
 BACKENDS = {

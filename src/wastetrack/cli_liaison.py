@@ -168,7 +168,6 @@ def cmd_replies_import(args: argparse.Namespace) -> int:
         from wastetrack.replies import import_reply_file
 
         net = _network(args.landing)
-        bad = 0
         with _open(_store_url(args, None)) as store:
             for f in args.files:
                 if not f.is_file():
@@ -178,7 +177,6 @@ def cmd_replies_import(args: argparse.Namespace) -> int:
                       f"{res['duplicates']} already stored")
                 for row, why in res["problems"]:
                     print(f"  {f.name} row {row}: {why}")
-                bad += res["quarantined"]
         return 0
 
     return _run(body)

@@ -5,7 +5,7 @@ by a lead at the spot or traced to the candidate trucks the shards found in
 their space-time index; leads already reported on an earlier night (the
 store's registry) are dropped; every lead is routed through the liaison
 network; and the carry-over state of the night is written. The result
-(``merged.pkl``) is all that sheets and publishing need.
+(``merged.pkl``, with the leads and their tracks in ``sheets.pkl``) is all that sheets and publishing need.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import pickle
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -35,7 +35,7 @@ from wastetrack.trace import EarlierNights, trace_reports
 
 @dataclass
 class MergedNight:
-    """A night's results before publishing (``merged.pkl``)."""
+    """A night's results before publishing (``merged.pkl`` and ``sheets.pkl``)."""
 
     leads: pd.DataFrame
     untraced: list[dict]
@@ -47,9 +47,10 @@ class MergedNight:
     state: dict[str, Any] = field(default_factory=dict)
 
     def save(self, work: Path) -> None:
-        # the sheets' share apart: every sheet task loads it, and the night's stays and hauls (for the store)
-        # are most of the whole at a delta night
-        for name, obj in (("sheets.pkl", (self.leads, self.tracks)), ("merged.pkl", self)):
+        # the sheets' share apart (every sheet task loads it), the rest (the night's stays and hauls, for the
+        # store: most of the whole at a delta night) beside it; each written once
+        rest = replace(self, leads=self.leads.iloc[:0], tracks={})
+        for name, obj in (("sheets.pkl", (self.leads, self.tracks)), ("merged.pkl", rest)):
             tmp = Path(work) / f"{name}.tmp"
             with tmp.open("wb") as fh:
                 pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -58,7 +59,9 @@ class MergedNight:
     @staticmethod
     def load(work: Path) -> MergedNight:
         with (Path(work) / "merged.pkl").open("rb") as fh:
-            return pickle.load(fh)
+            merged = pickle.load(fh)
+        merged.leads, merged.tracks = MergedNight.load_for_sheets(work)
+        return merged
 
     @staticmethod
     def load_for_sheets(work: Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:

@@ -2,7 +2,8 @@
 
 Kept out of ``dags/`` so the scheduler's constant re-parsing of DAG files costs
 nothing (no pandas import at parse time) and so this logic is tested without an
-Airflow installation: nothing here imports Airflow. Paths and the store URL come
+Airflow installation: nothing here imports Airflow at import time (the connection lookups
+import it when a task calls them). Paths and the store URL come
 from the environment or an Airflow connection, never from code.
 """
 
@@ -31,6 +32,8 @@ MEMORY_ENV = "WASTETRACK_MEMORY_GB"
 SHARDS_ENV = "WASTETRACK_SHARDS"
 #: Airflow connection holding the store (optional; ``WASTETRACK_STORE`` or OUT/wastetrack.db otherwise)
 STORE_CONN_ID = "wastetrack_store"
+#: Airflow connection holding the mail server (optional; ``WASTETRACK_SMTP`` otherwise)
+SMTP_CONN_ID = "wastetrack_smtp"
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +135,34 @@ def settings(landing: str | None = None, out: str | None = None, store: str | No
     if unset:
         raise RuntimeError(f"wastetrack: set {', '.join(unset)}")
     return res
+
+
+def _airflow_connection(conn_id: str) -> Any | None:
+    """The Airflow connection ``conn_id``, or None when it is not defined (the environment decides then).
+
+    Only "not defined" falls back; any other failure (API server, secrets backend) fails the task: writing
+    to another store than usual would split the lead registry and send old leads again.
+    """
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return Connection.get(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def airflow_store_url() -> str | None:
+    """The store URL of the Airflow connection ``wastetrack_store`` (None: ``WASTETRACK_STORE``, then
+    OUT/wastetrack.db). Called inside a task, never when a DAG file is parsed."""
+    conn = _airflow_connection(STORE_CONN_ID)
+    return None if conn is None else store_url_of(conn)
+
+
+def airflow_smtp_url() -> str | None:
+    """The mail server of the Airflow connection ``wastetrack_smtp`` (None: ``WASTETRACK_SMTP``)."""
+    conn = _airflow_connection(SMTP_CONN_ID)
+    return None if conn is None else conn.get_uri()
 
 
 def store_url_of(conn: Any) -> str:

@@ -33,7 +33,7 @@ back still count, marked ``stale`` (weighed down).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import geopandas as gpd
@@ -279,11 +279,16 @@ class StoreHistory:
         self.dates = [x for x in ((d - timedelta(days=k)).isoformat() for k in range(n, 0, -1)) if x in known]
         self._cache: dict[str, pd.DataFrame] = {}
 
+    def _nights(self, table: str) -> Iterator[pd.DataFrame]:
+        """The table's rows of each earlier night, one night at a time, as plain frames (no geometry)."""
+        for x in self.dates:
+            f = self.store.read(table, x)
+            if len(f):
+                yield pd.DataFrame(f.drop(columns=[c for c in ("geometry",) if c in f]))
+
     def _read(self, table: str) -> pd.DataFrame:
         if table not in self._cache:
-            frames = [self.store.read(table, x) for x in self.dates]
-            frames = [pd.DataFrame(f.drop(columns=[c for c in ("geometry",) if c in f])) for f in frames if len(f)]
-            self._cache[table] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            self._cache[table] = _concat_nonempty(self._nights(table))
         return self._cache[table]
 
     def leads(self) -> pd.DataFrame:
@@ -295,40 +300,22 @@ class StoreHistory:
         history is millions of stays, and a report looks at a few."""
         if near is None:
             return self._read("stays")
+        from wastetrack.spacetime import near_pairs
+
         lon, lat, radius_m = near
-        frames = []
-        for x in self.dates:
-            f = self.store.read("stays", x)
-            if len(f):
-                f = pd.DataFrame(f.drop(columns=[c for c in ("geometry",) if c in f]))
-                f = f.loc[_within(f["lon"].to_numpy(float), f["lat"].to_numpy(float), lon, lat, radius_m)]
-                frames.append(f.reset_index(drop=True))
-        frames = [f for f in frames if len(f)]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        points = pd.DataFrame({"lon": np.asarray(lon, float), "lat": np.asarray(lat, float)})
+        return _concat_nonempty(
+            f.iloc[np.unique(near_pairs(f["lon"].to_numpy(float), f["lat"].to_numpy(float), points, radius_m)[0])]
+            for f in self._nights("stays")
+        )
 
     def hauls(self) -> pd.DataFrame:
         return self._read("hauls")
 
 
-def _within(lon: np.ndarray, lat: np.ndarray, plon: np.ndarray, plat: np.ndarray, radius_m: float) -> np.ndarray:
-    """Mask of the points (lon, lat) within ``radius_m`` of any of (plon, plat): a k-d tree on the unit
-    sphere, whose chords are never longer than the great-circle distance (a superset of the haversine
-    test the candidates then apply)."""
-    from scipy.spatial import cKDTree
-
-    def xyz(lo: np.ndarray, la: np.ndarray) -> np.ndarray:
-        lo, la = np.radians(np.asarray(lo, float)), np.radians(np.asarray(la, float))
-        return np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
-
-    ok = np.isfinite(lon) & np.isfinite(lat)
-    keep = np.isfinite(plon) & np.isfinite(plat)
-    out = np.zeros(len(lon), bool)
-    if not ok.any() or not keep.any():
-        return out
-    tree = cKDTree(xyz(np.asarray(plon)[keep], np.asarray(plat)[keep]))
-    dist, _ = tree.query(xyz(lon[ok], lat[ok]), k=1, distance_upper_bound=(radius_m + 1.0) / 6371008.8)
-    out[np.flatnonzero(ok)] = np.isfinite(dist)
-    return out
+def _concat_nonempty(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    full = [f for f in frames if len(f)]
+    return pd.concat(full, ignore_index=True) if full else pd.DataFrame()
 
 
 # ---------------------------------------------------------------- the night's reports

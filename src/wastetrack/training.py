@@ -189,6 +189,25 @@ def simulate_world(work: Path, profile: str, seed: int, trucks: int, days: int) 
     return landing, truth
 
 
+def _each_world(
+    work: Path, profiles: Iterable[str], seeds: Iterable[int], trucks: int, days: int,
+    one: Callable[[Path, Path, int], pd.DataFrame], describe: Callable[[pd.DataFrame], str],
+    progress: Callable[[str], None] | None,
+) -> pd.DataFrame:
+    """``one(landing, truth, seed)`` on every (profile, seed) world, concatenated (empty frames dropped)."""
+    out = []
+    for profile in profiles:
+        for seed in seeds:
+            t0 = time.perf_counter()
+            landing, truth = simulate_world(work, profile, int(seed), trucks, days)
+            frame = one(landing, truth, int(seed))
+            if progress:
+                progress(f"{profile} seed {seed}: {describe(frame)} ({time.perf_counter() - t0:.0f}s)")
+            out.append(frame)
+    out = [f for f in out if len(f)]
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
 def collect(
     work: Path,
     profiles: Iterable[str],
@@ -199,19 +218,11 @@ def collect(
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Labelled samples of every (profile, seed) world."""
-    out = []
-    for profile in profiles:
-        for seed in seeds:
-            t0 = time.perf_counter()
-            landing, truth = simulate_world(work, profile, int(seed), trucks, days)
-            s = world_samples(landing, truth, params, group=str(seed))
-            if progress:
-                pos = int(s["is_unloading"].sum()) if len(s) else 0
-                progress(f"{profile} seed {seed}: {len(s)} candidates, {pos} unloadings "
-                         f"({time.perf_counter() - t0:.0f}s)")
-            out.append(s)
-    out = [s for s in out if len(s)]
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+    return _each_world(
+        work, profiles, seeds, trucks, days,
+        lambda landing, truth, seed: world_samples(landing, truth, params, group=str(seed)),
+        lambda s: f"{len(s)} candidates, {int(s['is_unloading'].sum()) if len(s) else 0} unloadings", progress,
+    )
 
 
 # ---------------------------------------------------------------- decisions: rules vs model
@@ -452,16 +463,10 @@ def collect_leads(
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """``world_leads`` of every (profile, seed) world."""
-    out = []
-    for profile in profiles:
-        for seed in seeds:
-            landing, truth = simulate_world(work, profile, int(seed), trucks, days)
-            o = world_leads(landing, truth, params)
-            if progress:
-                progress(f"{profile} seed {seed}: {len(o)} leads, {int(o['true'].sum()) if len(o) else 0} true")
-            out.append(o)
-    out = [o for o in out if len(o)]
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+    return _each_world(
+        work, profiles, seeds, trucks, days, lambda landing, truth, seed: world_leads(landing, truth, params),
+        lambda o: f"{len(o)} leads, {int(o['true'].sum()) if len(o) else 0} true", progress,
+    )
 
 
 def lead_figures(outcomes: pd.DataFrame) -> dict[str, Any]:
