@@ -77,6 +77,15 @@ def tail_start(
     return start.clip(lower=floor).astype(np.int64)
 
 
+def _by_vehicle(values: pd.Series, out: pd.DataFrame, missing: str | None = None) -> pd.api.extensions.ExtensionArray:
+    """``values`` (indexed by plate) for each row of ``out``, keeping the dtype (``Series.map`` turns an empty
+    datetime column into float64 and then fails: a shard whose every haul had returned empty)."""
+    got = values.reindex(out["vehicle_id"].to_numpy())
+    if missing is not None:
+        got = got.astype(object).where(got.notna(), missing)
+    return got.array
+
+
 def _us_of(t: pd.Timestamp) -> int:
     return int(t.value // 1000)
 
@@ -108,9 +117,9 @@ def vehicle_summary(
     if len(hauls):
         open_h = hauls.loc[~hauls["returned_empty"].astype(bool)].sort_values("depart")
         open_h = open_h.drop_duplicates("vehicle_id", keep="last").set_index("vehicle_id")
-        out["open_haul_id"] = out["vehicle_id"].map(open_h["haul_id"]).fillna("")
-        out["open_haul_origin_site_id"] = out["vehicle_id"].map(open_h["origin_site_id"]).fillna("")
-        out["open_haul_depart"] = out["vehicle_id"].map(open_h["depart"])
+        out["open_haul_id"] = _by_vehicle(open_h["haul_id"], out, "")
+        out["open_haul_origin_site_id"] = _by_vehicle(open_h["origin_site_id"], out, "")
+        out["open_haul_depart"] = _by_vehicle(open_h["depart"], out)
     else:
         out["open_haul_id"] = ""
         out["open_haul_origin_site_id"] = ""
@@ -118,9 +127,9 @@ def vehicle_summary(
     if len(stays):
         s = stays.loc[stays["start"] < day1].sort_values("end").drop_duplicates("vehicle_id", keep="last")
         s = s.set_index("vehicle_id")
-        out["last_stay_id"] = out["vehicle_id"].map(s["stay_id"]).fillna("")
-        out["last_stay_start"] = out["vehicle_id"].map(s["start"])
-        out["last_stay_end"] = out["vehicle_id"].map(s["end"])
+        out["last_stay_id"] = _by_vehicle(s["stay_id"], out, "")
+        out["last_stay_start"] = _by_vehicle(s["start"], out)
+        out["last_stay_end"] = _by_vehicle(s["end"], out)
     else:
         out["last_stay_id"] = ""
         out["last_stay_start"] = pd.NaT

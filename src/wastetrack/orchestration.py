@@ -24,7 +24,8 @@ from wastetrack import TIMEZONE
 
 TZ = ZoneInfo(TIMEZONE)
 LANDING_ENV, OUT_ENV, STORE_ENV = "WASTETRACK_LANDING", "WASTETRACK_OUT", "WASTETRACK_STORE"
-#: shared scratch space for shards when tasks run on several machines (default OUT/.wastetrack/work)
+#: shared scratch space for shards when tasks run on several machines (default OUT/.wastetrack/work);
+#: like WASTETRACK_LANDING and WASTETRACK_OUT it may be a path every worker sees or an fsspec URL (s3://…)
 WORK_ENV = "WASTETRACK_WORK"
 #: the memory budget (GB) one shard task may use: shards are sized so one fits (default 6)
 MEMORY_ENV = "WASTETRACK_MEMORY_GB"
@@ -98,15 +99,19 @@ def batch_ready(landing: str | Path, date: str) -> bool:
     refuses a batch not exactly as declared. A missing landing directory is a
     configuration error, not a late batch: it raises instead of waiting hours.
     """
-    root = Path(landing)
-    if not root.is_dir():
-        raise FileNotFoundError(f"wastetrack: landing directory {root} does not exist (check {LANDING_ENV})")
-    path = root / date / "batch.json"
-    if not path.is_file():
+    from fsspec.core import url_to_fs
+
+    from wastetrack.storage import local_path
+
+    fs, root = url_to_fs(local_path(landing))
+    if not fs.isdir(root):
+        raise FileNotFoundError(f"wastetrack: landing directory {landing} does not exist (check {LANDING_ENV})")
+    path = f"{root.rstrip('/')}/{date}/batch.json"
+    if not fs.isfile(path):
         log.info("batch %s: no %s yet", date, path)
         return False
     try:
-        meta = json.loads(path.read_text(encoding="utf-8-sig"))
+        meta = json.loads(fs.cat_file(path).decode("utf-8-sig"))
     except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         log.info("batch %s: %s not readable yet (%s)", date, path, exc)
         return False
@@ -195,22 +200,77 @@ def _store(url: str | None, out: str) -> Any:
     return open_store_checked(url or Path(out) / "wastetrack.db")
 
 
+def shared(landing: str | None = None, out: str | None = None, store: str | None = None
+           ) -> tuple[dict[str, str], Any]:
+    """``settings`` with every fsspec URL (landing, out, ``WASTETRACK_WORK``) replaced by its local mirror,
+    and the mirrors (``storage.Mirrors``; empty when everything is a plain path).
+
+    A remote OUT cannot hold the default SQLite store (a database file is not an object): it needs a server
+    store (the ``wastetrack_store`` connection or ``WASTETRACK_STORE``), or one file on a path every worker
+    sees, named explicitly.
+    """
+    from wastetrack.plan import UsageError
+    from wastetrack.storage import Mirror, Mirrors, is_remote, local_path
+
+    cfg = settings(landing, out, store)
+    cfg["work"] = os.environ.get(WORK_ENV, "")
+    mirrors = []
+    for key in ("landing", "out", "work"):
+        if is_remote(cfg[key]):
+            m = Mirror.of(cfg[key])
+            mirrors.append(m)
+            cfg[key] = str(m.local)
+        elif cfg[key]:
+            cfg[key] = local_path(cfg[key])
+    if is_remote(settings(landing, out, store)["out"]) and not cfg["store"]:
+        raise UsageError(f"{OUT_ENV} is a URL: set the store (Airflow connection {STORE_CONN_ID} or "
+                         f"{STORE_ENV}); the default store file cannot live on object storage")
+    return cfg, Mirrors(mirrors)
+
+
+def _mirrors() -> Any:
+    """The deployment's mirrors, from the environment (what every task after ``prepare`` runs with)."""
+    from wastetrack.storage import Mirrors
+
+    if not (os.environ.get(LANDING_ENV) and os.environ.get(OUT_ENV)):
+        return Mirrors([])  # a test or a notebook calling the tasks with plain paths
+    return shared()[1]
+
+
+def _plan(work: str, mirrors: Any, exclude: tuple[str, ...] = ("shards", "parts", "quarantine", "results",
+                                                                  "sheets")) -> Any:
+    """The run's plan, the small files of its work directory pulled first when it lives on a URL."""
+    from wastetrack.plan import NightPlan
+
+    if mirrors:
+        mirrors.pull(work, exclude=exclude)
+    return NightPlan.load(work)
+
+
 def prepare(date: str, store: str | None = None, landing: str | None = None, out: str | None = None) -> dict:
     """Task: plan the night. Returns the work directory and the mapped tasks' index lists."""
     from wastetrack.pipeline import prepare_step
-    from wastetrack.plan import DEFAULT_MEMORY_BUDGET_BYTES
+    from wastetrack.plan import DEFAULT_MEMORY_BUDGET_BYTES, previous_day
 
     date = valid_date(date)
-    cfg = settings(landing, out, store)
+    cfg, mirrors = shared(landing, out, store)
     memory = os.environ.get(MEMORY_ENV)
     shards = os.environ.get(SHARDS_ENV)
     with _store(cfg["store"] or None, cfg["out"]) as st:
+        if mirrors:
+            lnd, prev = Path(cfg["landing"]), previous_day(date)
+            Path(cfg["landing"]).mkdir(parents=True, exist_ok=True)
+            mirrors.pull(lnd / "reference", lnd / date)
+            if st.state_of(prev) is None:  # no carried state: the previous batch is read again
+                mirrors.pull(lnd / prev)
+            mirrors.pull(Path(cfg["out"]) / ".wastetrack" / "state" / prev)
         plan = prepare_step(
             cfg["landing"], date, cfg["out"], st,
-            work_root=os.environ.get(WORK_ENV) or None, workers=1,
+            work_root=cfg["work"] or None, workers=1,
             memory_budget_bytes=int(float(memory) * 1024**3) if memory else DEFAULT_MEMORY_BUDGET_BYTES,
             n_shards=int(shards) if shards else None,
         )
+    mirrors.push(plan.work_dir)
     return {"date": date, "work": plan.work_dir, "parts": list(range(len(plan.parts))),
             "shards": list(range(plan.n_shards)), "context": plan.context["source"]}
 
@@ -219,34 +279,51 @@ def ingest(work: str, index: int) -> dict:
     """Task (mapped over parts): stream one input into the shards."""
     from wastetrack.pipeline import run_ingest
 
-    return run_ingest(work, index)
+    mirrors = _mirrors()
+    if mirrors:
+        plan = _plan(work, mirrors)
+        mirrors.pull(plan.parts[index]["path"])
+    res = run_ingest(work, index)
+    mirrors.push(work)
+    return res
 
 
 def finish_ingest(work: str) -> list[int]:
     """Task: check every part arrived; returns the shard indexes to map the detection over."""
     from wastetrack.pipeline import finish_ingest as _finish
-    from wastetrack.plan import NightPlan
 
+    mirrors = _mirrors()
+    plan = _plan(work, mirrors, exclude=("shards", "results", "sheets"))
+    if mirrors and plan.context.get("state_uri"):
+        mirrors.pull(plan.context["state_uri"])
     _finish(work)
-    return list(range(NightPlan.load(work).n_shards))
+    mirrors.push(work)
+    return list(range(plan.n_shards))
 
 
 def detect(work: str, shard: int) -> dict:
     """Task (mapped over shards): every per-vehicle stage of one shard."""
     from wastetrack.shard import run_shard
 
-    return run_shard(work, shard)
+    mirrors = _mirrors()
+    plan = _plan(work, mirrors)
+    mirrors.pull(Path(work) / "shards" / f"{shard:04d}")
+    res = run_shard(work, shard)
+    mirrors.push(work, plan.state_dir)
+    return res
 
 
 def merge(work: str, store: str | None = None) -> list[list[int]]:
     """Task: the cross-vehicle steps; returns [chunk, n_chunks] pairs to map the sheets over."""
     from wastetrack.pipeline import merge_step, sheet_chunks
-    from wastetrack.plan import NightPlan
 
-    plan = NightPlan.load(work)
+    mirrors = _mirrors()
+    plan = _plan(work, mirrors, exclude=("shards", "sheets"))
+    mirrors.pull(plan.state_dir)  # the state lists the tails the detect tasks wrote
     with _store(store or settings(out=plan.out, landing=plan.landing)["store"] or None, plan.out) as st:
         merge_step(work, st)
     n = sheet_chunks(work, workers=4)
+    mirrors.push(work, plan.state_dir)  # the merge writes the carried state's small files
     return [[i, n] for i in range(n)]
 
 
@@ -254,27 +331,61 @@ def sheets(work: str, chunk: list[int]) -> int:
     """Task (mapped over chunks): render one chunk of the lead sheets."""
     from wastetrack.pipeline import run_sheets
 
-    return len(run_sheets(work, chunk[0], chunk[1]))
+    mirrors = _mirrors()
+    plan = _plan(work, mirrors)
+    done = run_sheets(work, chunk[0], chunk[1])
+    mirrors.push(work, Path(plan.version_dir) / "sheets")
+    return len(done)
 
 
 def publish(work: str, store: str | None = None) -> dict:
-    """Task: commit the night to the store and swap OUT/<date> to it (crash-safe); a small summary."""
-    from wastetrack.pipeline import publish_step
-    from wastetrack.plan import NightPlan
+    """Task: commit the night to the store and swap OUT/<date> to it (crash-safe); a small summary.
 
-    plan = NightPlan.load(work)
+    On a URL, OUT/<date> cannot be a symbolic link: the new version is pushed first, then copied to
+    OUT/<date>/ with ``run.json`` last, and the run's scratch is deleted from the URL."""
+    from wastetrack.pipeline import publish_step
+
+    mirrors = _mirrors()
+    plan = _plan(work, mirrors, exclude=("shards",))
+    if mirrors:
+        mirrors.pull(Path(plan.version_dir) / "sheets", plan.state_dir)
     with _store(store or settings(out=plan.out, landing=plan.landing)["store"] or None, plan.out) as st:
         res = publish_step(work, st)
+    if mirrors:
+        _publish_remote(mirrors, plan, Path(res.out_dir))
     return {"date": res.date, "leads": res.run["leads"], "leads_total": res.run["leads_total"],
             "status": res.run["status"], "context": res.run["context"]["source"], "out_dir": str(res.out_dir)}
+
+
+def _publish_remote(mirrors: Any, plan: Any, out_dir: Path) -> None:
+    """Push the published version, its state and OUT/<date>/ (a copy of the version, ``run.json`` last)."""
+    mirrors.push(plan.version_dir, plan.state_dir)
+    owner = mirrors._owner(out_dir)
+    if owner is not None:
+        fs, root = owner._fs()
+        parent = owner.rel(out_dir.parent)  # out_dir itself is a link: its parent is the real folder
+        rel = out_dir.name if parent == "." else f"{parent}/{out_dir.name}"
+        remote = f"{root}/{rel}"
+        if fs.exists(remote):
+            fs.rm(remote, recursive=True)  # the version it replaces: stale sheets must not stay beside
+        version = Path(plan.version_dir)
+        for f in sorted(p for p in version.rglob("*") if p.is_file() and p.name != "run.json"):
+            owner.push(f, remote_as=f"{rel}/{f.relative_to(version).as_posix()}")
+        if (version / "run.json").is_file():
+            owner.push(version / "run.json", remote_as=f"{rel}/run.json")
+    mirrors.remove(plan.work_dir)
 
 
 def nightly(date: str, landing: str | None = None, out: str | None = None, store: str | None = None) -> dict:
     """Run the night for ``date`` and return a small summary (what the DAG pushes to XCom)."""
     from wastetrack.pipeline import run_night
+    from wastetrack.plan import UsageError
 
     date = valid_date(date)  # fail early on a malformed date
-    cfg = settings(landing, out, store)
+    cfg, mirrors = shared(landing, out, store)
+    if mirrors:
+        raise UsageError("the one-task night works on paths; with fsspec URLs run the mapped nightly DAG, whose "
+                         "tasks pull what they need from the URL and push what they write")
     res = run_night(cfg["landing"], date, cfg["out"], store_url=cfg["store"] or None)
     return {
         "date": date,

@@ -1,0 +1,124 @@
+"""Landing, shards and state on an fsspec URL: the nightly DAG's tasks on machines that share no disk.
+
+The tasks run in order as Airflow would run them, and between any two tasks the
+local scratch folder is deleted: every task starts on a "new machine" that sees
+only the URL (fsspec's in-memory file system stands for S3 here; the code path is
+fsspec's, the same for ``s3://``). Two nights run, so the midnight state of the
+first reaches the second through the URL alone. The leads must be those of the
+same nights run on plain local paths.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import fsspec
+import pytest
+
+from wastetrack import orchestration
+from wastetrack.orchestration import LANDING_ENV, OUT_ENV, SHARDS_ENV, STORE_ENV, WORK_ENV
+from wastetrack.plan import UsageError
+from wastetrack.storage import SCRATCH_ENV, Mirror, is_remote, local_path
+
+EXAMPLE = Path(__file__).resolve().parents[1].parent / "shared/contract/example"
+DAYS = ("2026-11-19", "2026-11-20")
+
+
+def test_what_counts_as_a_url() -> None:
+    assert is_remote("s3://bucket/landing") and is_remote("memory://x") and is_remote("gs://b/p")
+    assert not is_remote("/data/landing") and not is_remote("file:///data/landing") and not is_remote(None)
+    assert local_path("file:///data/landing") == "/data/landing"
+
+
+def test_a_mirror_pulls_what_is_missing_or_changed_and_pushes_what_is_new(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SCRATCH_ENV, str(tmp_path / "scratch"))
+    url = f"memory://wt-{uuid.uuid4().hex}/root"
+    fs = fsspec.filesystem("memory")
+    fs.pipe({f"{url}/a/one.txt": b"1", f"{url}/a/skip/big.bin": b"xxxx", f"{url}/b.txt": b"bb"})
+    m = Mirror.of(url)
+    assert m.local.parent == tmp_path / "scratch" and Mirror.of(url + "/") == m  # one folder per URL
+    assert m.pull(m.local / "a", exclude=("skip",)) == 1
+    assert (m.local / "a" / "one.txt").read_text() == "1" and not (m.local / "a" / "skip").exists()
+    assert m.pull(m.local / "a", exclude=("skip",)) == 0  # already here
+    assert m.pull(m.local / "b.txt") == 1 and m.pull(m.local / "nothing") == 0
+    (m.local / "a" / "new.txt").write_text("new")
+    (m.local / "a" / "one.txt").write_text("one")  # changed (size differs)
+    assert m.push(m.local / "a") == 2
+    assert fs.cat_file(f"{url}/a/new.txt") == b"new" and fs.cat_file(f"{url}/a/one.txt") == b"one"
+    assert fs.cat_file(f"{url}/a/skip/big.bin") == b"xxxx"  # a push never deletes
+    m.remove(m.local / "a")
+    assert not fs.exists(f"{url}/a") and fs.exists(f"{url}/b.txt")
+
+
+def _leads(text: str) -> dict[str, dict]:
+    return {f["properties"]["lead_id"]: f["properties"] for f in json.loads(text)["features"]}
+
+
+def _tasks(date: str, scratch: Path) -> dict:
+    """One night as the DAG runs it; every task on a fresh machine (the scratch folder deleted before it)."""
+
+    def fresh() -> None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    fresh()
+    plan = orchestration.prepare(date, store=None)
+    fresh()
+    for i in plan["parts"]:
+        orchestration.ingest(plan["work"], i)
+        fresh()
+    shards = orchestration.finish_ingest(plan["work"])
+    fresh()
+    for k in shards:
+        orchestration.detect(plan["work"], k)
+        fresh()
+    chunks = orchestration.merge(plan["work"])
+    fresh()
+    for c in chunks:
+        orchestration.sheets(plan["work"], c)
+        fresh()
+    return orchestration.publish(plan["work"])
+
+
+@pytest.mark.slow
+def test_a_night_on_object_storage_gives_the_leads_of_a_night_on_local_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the reference: the same two nights on plain paths
+    local_out = tmp_path / "local-out"
+    for day in DAYS:
+        orchestration.nightly(day, landing=str(EXAMPLE), out=str(local_out))
+
+    root = f"memory://wt-{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    fs.put(str(EXAMPLE), f"{root}/landing", recursive=True)
+    scratch = tmp_path / "scratch"
+    monkeypatch.setenv(SCRATCH_ENV, str(scratch))
+    monkeypatch.setenv(LANDING_ENV, f"{root}/landing")
+    monkeypatch.setenv(OUT_ENV, f"{root}/out")
+    monkeypatch.setenv(WORK_ENV, f"{root}/work")
+    monkeypatch.setenv(SHARDS_ENV, "3")  # several shard tasks, each on its own machine
+    monkeypatch.delenv(STORE_ENV, raising=False)
+    with pytest.raises(UsageError, match="set the store"):
+        orchestration.prepare(DAYS[0])  # no database file on object storage
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / "wastetrack.db"))  # a server store in production
+
+    assert orchestration.batch_ready(f"{root}/landing", DAYS[0]) is True
+    assert orchestration.batch_ready(f"{root}/landing", "2026-11-21") is False
+    summaries = [_tasks(day, scratch) for day in DAYS]
+    assert summaries[1]["context"] == "state"  # night 2 found night 1's carried state through the URL
+
+    for day, summary in zip(DAYS, summaries, strict=True):
+        remote = _leads(fs.cat_file(f"{root}/out/{day}/leads.geojson").decode("utf-8"))
+        local = _leads((local_out / day / "leads.geojson").read_text("utf-8"))
+        assert remote == local and len(remote) == summary["leads_total"] > 0
+        run = json.loads(fs.cat_file(f"{root}/out/{day}/run.json"))
+        assert run["context"]["source"] == summary["context"]
+        sheets = [p for p in fs.ls(f"{root}/out/{day}/sheets", detail=False) if p.endswith(".html")]
+        assert len(sheets) >= len(remote)  # a sheet per lead, plus the index and liaison pages
+    state = fs.find(f"{root}/out/.wastetrack/state/{DAYS[1]}")
+    assert any(p.endswith("state.json") for p in state) and any("/tail/" in p for p in state)
+    assert not fs.exists(f"{root}/work") or not fs.find(f"{root}/work")  # the runs' scratch is gone
