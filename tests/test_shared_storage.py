@@ -2,10 +2,11 @@
 
 The tasks run in order as Airflow would run them, and between any two tasks the
 local scratch folder is deleted: every task starts on a "new machine" that sees
-only the URL (fsspec's in-memory file system stands for S3 here; the code path is
-fsspec's, the same for ``s3://``). Two nights run, so the midnight state of the
-first reaches the second through the URL alone. The leads must be those of the
-same nights run on plain local paths.
+only the URL — fsspec's in-memory file system, and a real S3 API (moto's server on
+127.0.0.1, through s3fs and botocore, configured only by ``AWS_*`` variables as a
+deployment would be). Two nights run, so the midnight state of the first reaches
+the second through the URL alone. The leads must be those of the same nights run
+on plain local paths.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -83,17 +85,41 @@ def _tasks(date: str, scratch: Path) -> dict:
     return orchestration.publish(plan["work"])
 
 
+@pytest.fixture(params=["memory", "s3"])
+def object_root(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty folder on object storage: fsspec's memory file system, or a bucket on a local S3 server."""
+    if request.param == "memory":
+        yield f"memory://wt-{uuid.uuid4().hex}"
+        return
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                     "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}"}.items():
+            monkeypatch.setenv(k, v)
+        fsspec.filesystem("s3").clear_instance_cache()
+        bucket = f"wt-{uuid.uuid4().hex[:12]}"
+        fsspec.filesystem("s3", skip_instance_cache=True).mkdir(bucket)
+        yield f"s3://{bucket}"
+    finally:
+        fsspec.filesystem("s3").clear_instance_cache()
+        server.stop()
+
+
 @pytest.mark.slow
 def test_a_night_on_object_storage_gives_the_leads_of_a_night_on_local_paths(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    object_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the reference: the same two nights on plain paths
     local_out = tmp_path / "local-out"
     for day in DAYS:
         orchestration.nightly(day, landing=str(EXAMPLE), out=str(local_out))
 
-    root = f"memory://wt-{uuid.uuid4().hex}"
-    fs = fsspec.filesystem("memory")
+    root = object_root
+    fs, _ = fsspec.core.url_to_fs(root)
     fs.put(str(EXAMPLE), f"{root}/landing", recursive=True)
     scratch = tmp_path / "scratch"
     monkeypatch.setenv(SCRATCH_ENV, str(scratch))
