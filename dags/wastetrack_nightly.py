@@ -22,7 +22,8 @@ Airflow. The tasks hand each other the run's work directory (shared storage) and
   ``max_active_runs=1`` keeps two runs from writing the store at once.
 * Failures: a refused batch (contract) fails at once (``AirflowFailException``, no retry: the data
   must be fixed); anything else (a lost worker, a database restart) is retried.
-* Configuration: env WASTETRACK_LANDING, WASTETRACK_OUT (and WASTETRACK_WORK) on the workers; the
+* Configuration: env WASTETRACK_LANDING, WASTETRACK_OUT (and WASTETRACK_WORK) on the workers, paths
+  every worker sees or fsspec URLs (s3://…: each task pulls what it needs and pushes what it wrote); the
   store is the Airflow connection ``wastetrack_store`` if defined (postgres, or type sqlite with the
   file path as host), else env WASTETRACK_STORE, else OUT/wastetrack.db.
 """
