@@ -184,21 +184,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write every figure (per profile, per seed) here")
     p.add_argument("--keep", type=Path, help="keep landings, truths and outputs under this directory")
     p.add_argument("--no-sheets", action="store_true", help="run without the HTML lead sheets (faster)")
+    p.add_argument("--tuning", action="store_true",
+                   help="the first N TUNING seeds instead (to debug and tune on; never report these as quality)")
     args = p.parse_args(argv)
 
     from wastetrack.simulate.profiles import PROFILE_NAMES
-    from wastetrack.simulate.seeds import held_out
+    from wastetrack.simulate.seeds import TUNING_SEEDS, held_out
 
     profiles = [x.strip() for x in args.profiles.split(",") if x.strip()]
     unknown = [x for x in profiles if x not in PROFILE_NAMES]
     if unknown:
         print(f"unknown profile(s) {', '.join(unknown)}: choose from {', '.join(PROFILE_NAMES)}", file=sys.stderr)
         return 2
-    seeds = held_out(args.seeds)
+    seeds = TUNING_SEEDS[: args.seeds] if args.tuning else held_out(args.seeds)
+    kind_of_seeds = "TUNING seeds (not a quality figure)" if args.tuning else "held-out seeds"
     work = args.keep or Path(tempfile.mkdtemp(prefix="wt-quality-"))
     t_all = time.perf_counter()
     card: dict = {
-        "config": {"trucks": args.trucks, "days": args.days, "seeds": list(seeds), "rules": "strict"},
+        "config": {"trucks": args.trucks, "days": args.days, "seeds": list(seeds), "rules": "strict",
+                   "tuning": bool(args.tuning)},
         "profiles": {},
     }
     try:
@@ -225,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     print(
-        f"\nquality scorecard — strict rules (same vehicle, ±10 min, 300 m, one-to-one); held-out seeds "
+        f"\nquality scorecard — strict rules (same vehicle, ±10 min, 300 m, one-to-one); {kind_of_seeds} "
         f"{', '.join(map(str, seeds))}; {args.trucks} trucks × {args.days} nights per world\n"
     )
     rows = [[prof, *[c["headline"][key] for _, key in HEADLINE]] for prof, c in card["profiles"].items()]

@@ -50,9 +50,12 @@ def tail_start(
     A pure function of the vehicle. The open haul is the last haul without a
     next loading (``returned_empty`` false): D+1 must rebuild it from its loading
     visit. A truck still standing when D's data ended (its last stay reaches its
-    last fix) carries that stay. Everyone carries at least ``min_tail_hours``
-    (sheets draw 2 h before an event). Then ``tail_margin_s`` earlier for the
-    stay detector's window, never more than ``context_hours``.
+    last fix) carries that stay, both from ``tail_margin_s`` before they began (the
+    stay detector's window, a gate queue merged with the loading). Everyone carries
+    at least ``min_tail_hours`` (sheets draw 2 h before an event): a haul that ended
+    earlier was decided by D, so the plain minimum needs no margin (an hour of
+    every truck's fixes, a fifth of what a delta night carried). Never more than
+    ``context_hours``.
     """
     day1 = pd.Timestamp(date, tz=TIMEZONE) + pd.Timedelta(days=1)
     floor = _us_of(day1 - pd.Timedelta(hours=params.context_hours))
@@ -60,20 +63,20 @@ def tail_start(
     last_fix = max_per_vehicle(fixes["vehicle_id"], _ts_i8(fixes["ts"]))
     start = pd.Series(base, index=last_fix.index, dtype=np.int64)
     big = np.iinfo(np.int64).max
+    margin = int(params.tail_margin_s * 1e6)
     if len(hauls):
         open_h = hauls.loc[~hauls["returned_empty"].astype(bool)]
         if len(open_h):
             load = pd.Series(_ts_i8(open_h["load_start"].astype(f"datetime64[us, {TIMEZONE}]")))
             first_open = load.groupby(open_h["vehicle_id"].astype(str).to_numpy()).min()
-            start = np.minimum(start, first_open.astype(np.int64).reindex(start.index, fill_value=big))
+            start = np.minimum(start, first_open.astype(np.int64).reindex(start.index, fill_value=big) - margin)
     if len(stays):
         last_stay = stays.sort_values(["vehicle_id", "end"]).drop_duplicates("vehicle_id", keep="last")
         ids = last_stay["vehicle_id"].astype(str).to_numpy()
         s_end = _ts_i8(last_stay["end"])
         s_start = pd.Series(_ts_i8(last_stay["start"]), index=ids)
         ongoing = s_end >= last_fix.reindex(ids, fill_value=0).to_numpy() - int(params.stay_silence_split_s * 1e6)
-        start = np.minimum(start, s_start[ongoing].reindex(start.index, fill_value=big))
-    start = start - int(params.tail_margin_s * 1e6)
+        start = np.minimum(start, s_start[ongoing].reindex(start.index, fill_value=big) - margin)
     return start.clip(lower=floor).astype(np.int64)
 
 

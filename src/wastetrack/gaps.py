@@ -43,6 +43,7 @@ again with the spots only the store knows (``place_from_evidence``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import geopandas as gpd
 import numpy as np
@@ -444,7 +445,7 @@ def _spot_disk_mass(pr: np.ndarray, sx: np.ndarray, sy: np.ndarray, mass: np.nda
 
 def place_gaps(
     geo: pd.DataFrame, sites: gpd.GeoDataFrame | None, boundaries: gpd.GeoDataFrame,
-    params: Params = DEFAULT_PARAMS, spots: pd.DataFrame | None = None,
+    params: Params = DEFAULT_PARAMS, spots: pd.DataFrame | None = None, threads: int = 1,
 ) -> pd.DataFrame:
     """The most likely unloading place and the counties of each silence's reachable region.
 
@@ -455,7 +456,9 @@ def place_gaps(
     (the geometry, for the evidence), ``placement`` (how the point was chosen:
     ``method`` ``course_and_time`` or ``known_spot``, ``mass_share``: the weight
     within ``gap_place_radius_m`` of it) and ``provinces`` (how many the region's
-    weight touches). Vectorised over silences (grids of a few thousand points each).
+    weight touches). Vectorised over silences (grids of a few thousand points each). ``threads`` > 1
+    places chunks side by side (the merge step, alone on the machine: the grids' numpy and shapely work
+    runs without the GIL); the chunks are independent, so the result is the same.
     """
     cols = ["key", "lon", "lat", "county_adcode", "province_adcode", "candidate_counties", "region",
             "placement", "provinces"]
@@ -465,8 +468,18 @@ def place_gaps(
     mp = _Map(sites, boundaries)
     # silences are placed independently, a chunk at a time: the grids are (silences × cells) arrays, and a
     # delta night's merge step places thousands
-    chunks = [_place_chunk(geo.iloc[i:i + _PLACE_CHUNK].reset_index(drop=True), mp, params, spots, cols)
-              for i in range(0, len(geo), _PLACE_CHUNK)]
+    starts = range(0, len(geo), _PLACE_CHUNK)
+
+    def one(i: int) -> pd.DataFrame:
+        return _place_chunk(geo.iloc[i:i + _PLACE_CHUNK].reset_index(drop=True), mp, params, spots, cols)
+
+    if threads > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(threads, len(starts))) as ex:
+            chunks = list(ex.map(one, starts))
+    else:
+        chunks = [one(i) for i in starts]
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
@@ -672,27 +685,47 @@ def _county_shares(
     s_county: np.ndarray, s_prov: np.ndarray,
 ) -> tuple[list[list[dict]], np.ndarray, np.ndarray]:
     """Per silence: counties by share of the weight (largest first, ties by adcode), the likeliest county,
-    and how many provinces hold a share."""
+    and how many provinces hold a share.
+
+    Integer codes and ``bincount`` over the cells with weight (a chunk has hundreds of thousands of cells
+    and a handful of counties): string columns and a group-by per silence cost half of the placement.
+    """
     n = mass.shape[0]
-    rows = np.repeat(np.arange(n), mass.shape[1])
-    frame = pd.DataFrame({"r": np.r_[rows, pr], "county": np.r_[county.ravel(), s_county].astype(str),
-                          "prov": np.r_[prov.ravel(), s_prov].astype(str), "m": np.r_[mass.ravel(), spot_mass]})
-    frame = frame.loc[(frame["m"] > 0) & (frame["county"] != "")]
-    agg = frame.groupby(["r", "county", "prov"], sort=True)["m"].sum().reset_index()
-    tot = agg.groupby("r")["m"].transform("sum")
-    agg["share"] = agg["m"] / tot
-    agg = agg.sort_values(["r", "share", "county"], ascending=[True, False, True], kind="stable")
+    live = (mass > 0) & (county != "")
+    r = np.r_[np.nonzero(live)[0], pr[(spot_mass > 0) & (s_county != "")]].astype(np.int64)
+    spot_live = (spot_mass > 0) & (s_county != "")
+    c_all = np.r_[county[live], s_county[spot_live]].astype(object)
+    p_all = np.r_[prov[live], s_prov[spot_live]].astype(object)
+    m_all = np.r_[mass[live], spot_mass[spot_live]].astype(float)
     shares: list[list[dict]] = [[] for _ in range(n)]
     best = np.full(n, "", dtype=object)
     n_prov = np.zeros(n, int)
-    for r, grp in agg.groupby("r", sort=True):
-        kept = grp.loc[grp["share"] >= _MIN_COUNTY_SHARE]
-        if kept.empty:
-            kept = grp.iloc[:1]
-        shares[int(r)] = [{"county_adcode": c, "province_adcode": p, "share": round(float(s), 3)}
-                          for c, p, s in zip(kept["county"], kept["prov"], kept["share"], strict=True)]
-        best[int(r)] = kept["county"].iloc[0]
-        n_prov[int(r)] = kept["prov"].nunique()
+    if r.size == 0:
+        return shares, best, n_prov
+    # codes in sorted order of the adcodes, so ordering by code is ordering by adcode
+    c_code, c_names = pd.factorize(c_all, sort=True)
+    p_code, p_names = pd.factorize(p_all, sort=True)
+    n_c, n_p = len(c_names), max(len(p_names), 1)
+    key = (r * n_c + c_code) * n_p + p_code
+    uk, inv = np.unique(key, return_inverse=True)
+    m = np.bincount(inv, weights=m_all)
+    g_r, rest = np.divmod(uk, n_c * n_p)
+    g_c, g_p = np.divmod(rest, n_p)
+    tot = np.bincount(g_r, weights=m, minlength=n)
+    share = m / tot[g_r]
+    order = np.lexsort((g_c, -share, g_r))
+    g_r, g_c, g_p, share = g_r[order], g_c[order], g_p[order], share[order]
+    bounds = np.flatnonzero(np.r_[True, g_r[1:] != g_r[:-1], True])
+    for a, b in pairwise(bounds.tolist()):
+        sel = np.arange(a, b)
+        kept = sel[share[sel] >= _MIN_COUNTY_SHARE]
+        if kept.size == 0:
+            kept = sel[:1]
+        i = int(g_r[a])
+        shares[i] = [{"county_adcode": str(c_names[g_c[k]]), "province_adcode": str(p_names[g_p[k]]),
+                      "share": round(float(share[k]), 3)} for k in kept]
+        best[i] = str(c_names[g_c[kept[0]]])
+        n_prov[i] = len(np.unique(g_p[kept]))
     return shares, best, n_prov
 
 
@@ -819,7 +852,9 @@ def place_from_evidence(
     touched = np.unique(_spot_pairs(geo, _params_arrays(geo, params), spots)["r"].to_numpy())
     has = [has[r] for r in touched]
     geo = geo.iloc[touched].reset_index(drop=True)
-    placed = place_gaps(geo, sites, boundaries, params, spots).set_index("key")
+    from wastetrack.plan import cpu_count
+
+    placed = place_gaps(geo, sites, boundaries, params, spots, threads=cpu_count()).set_index("key")
     out = leads.copy()
     evs = list(out["evidence"])
     for i in has:

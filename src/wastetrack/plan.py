@@ -316,12 +316,12 @@ def prepare_night(
         expected += int(sum(f["rows"] for f in prev_batch.gps_files()) * share)
     # detection floors: tonight's rows older than what the context can stitch them to are only traced
     if state is not None:
-        default_floor = day0 - pd.Timedelta(hours=params.min_tail_hours, seconds=params.tail_margin_s)
+        default_floor = day0 - pd.Timedelta(hours=params.min_tail_hours)
         floors = state.floors()
     elif prev_batch is not None:
         default_floor, floors = day0 - pd.Timedelta(hours=params.context_hours), None
     else:
-        default_floor = day0 - pd.Timedelta(hours=params.min_tail_hours, seconds=params.tail_margin_s)
+        default_floor = day0 - pd.Timedelta(hours=params.min_tail_hours)
         floors = None
     floors_path = ""
     if floors is not None and len(floors):
