@@ -445,7 +445,7 @@ def _spot_disk_mass(pr: np.ndarray, sx: np.ndarray, sy: np.ndarray, mass: np.nda
 
 def place_gaps(
     geo: pd.DataFrame, sites: gpd.GeoDataFrame | None, boundaries: gpd.GeoDataFrame,
-    params: Params = DEFAULT_PARAMS, spots: pd.DataFrame | None = None, threads: int = 1,
+    params: Params = DEFAULT_PARAMS, spots: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The most likely unloading place and the counties of each silence's reachable region.
 
@@ -456,9 +456,9 @@ def place_gaps(
     (the geometry, for the evidence), ``placement`` (how the point was chosen:
     ``method`` ``course_and_time`` or ``known_spot``, ``mass_share``: the weight
     within ``gap_place_radius_m`` of it) and ``provinces`` (how many the region's
-    weight touches). Vectorised over silences (grids of a few thousand points each). ``threads`` > 1
-    places chunks side by side (the merge step, alone on the machine: the grids' numpy and shapely work
-    runs without the GIL); the chunks are independent, so the result is the same.
+    weight touches). Vectorised over silences (grids of a few thousand points each). One thread: the
+    prepared fences and the boundaries' tree are GEOS objects that must not be shared between threads
+    (placing chunks on threads corrupted the heap of a 100 M-fix night).
     """
     cols = ["key", "lon", "lat", "county_adcode", "province_adcode", "candidate_counties", "region",
             "placement", "provinces"]
@@ -473,13 +473,7 @@ def place_gaps(
     def one(i: int) -> pd.DataFrame:
         return _place_chunk(geo.iloc[i:i + _PLACE_CHUNK].reset_index(drop=True), mp, params, spots, cols)
 
-    if threads > 1 and len(starts) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(threads, len(starts))) as ex:
-            chunks = list(ex.map(one, starts))
-    else:
-        chunks = [one(i) for i in starts]
+    chunks = [one(i) for i in starts]
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
@@ -852,9 +846,7 @@ def place_from_evidence(
     touched = np.unique(_spot_pairs(geo, _params_arrays(geo, params), spots)["r"].to_numpy())
     has = [has[r] for r in touched]
     geo = geo.iloc[touched].reset_index(drop=True)
-    from wastetrack.plan import cpu_count
-
-    placed = place_gaps(geo, sites, boundaries, params, spots, threads=cpu_count()).set_index("key")
+    placed = place_gaps(geo, sites, boundaries, params, spots).set_index("key")
     out = leads.copy()
     evs = list(out["evidence"])
     for i in has:
