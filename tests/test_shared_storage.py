@@ -109,15 +109,55 @@ def object_root(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def local_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's two nights on plain paths: what every run on a URL must give."""
+    out = tmp_path_factory.mktemp("reference") / "out"
+    for day in DAYS:
+        orchestration.nightly(day, landing=str(EXAMPLE), out=str(out))
+    return out
+
+
+@pytest.mark.slow
+def test_a_landing_on_a_url_runs_from_the_command_line_and_the_one_task_night(
+    local_reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wastetrack.cli import main
+
+    monkeypatch.setenv(SCRATCH_ENV, str(tmp_path / "scratch"))
+    monkeypatch.delenv(STORE_ENV, raising=False)
+    monkeypatch.delenv(WORK_ENV, raising=False)
+    url = f"memory://wt-{uuid.uuid4().hex}/landing"
+    fsspec.filesystem("memory").put(str(EXAMPLE), url, recursive=True)
+    cli_out = tmp_path / "cli-out"
+    assert main(["run", "--landing", url, "--date", DAYS[0], "--date", DAYS[1], "--out", str(cli_out), "-q"]) == 0
+    shutil.rmtree(tmp_path / "scratch")  # the second way starts from an empty mirror
+    task_out = tmp_path / "task-out"
+    for day in DAYS:
+        orchestration.nightly(day, landing=url, out=str(task_out))
+    for day in DAYS:
+        want = _leads((local_reference / day / "leads.geojson").read_text("utf-8"))
+        assert want and _leads((cli_out / day / "leads.geojson").read_text("utf-8")) == want
+        assert _leads((task_out / day / "leads.geojson").read_text("utf-8")) == want
+    run = json.loads((cli_out / DAYS[1] / "run.json").read_text("utf-8"))
+    assert run["context"]["source"] == "state"  # the state stayed local: the previous batch was not needed
+    # a night with the previous night's carried state in the store needs only its own day from the URL
+    shutil.rmtree(tmp_path / "scratch")
+    mirror = orchestration.pull_night_inputs(url, DAYS[1], cli_out / "wastetrack.db")
+    assert (mirror / DAYS[1] / "batch.json").is_file() and (mirror / "reference").is_dir()
+    assert not (mirror / DAYS[0]).exists()
+    # without it (a new store), the previous batch is mirrored too: it is read again for the midnight context
+    orchestration.pull_night_inputs(url, DAYS[1], tmp_path / "empty.db")
+    assert (mirror / DAYS[0] / "batch.json").is_file()
+    with pytest.raises(UsageError, match="mapped nightly DAG"):
+        orchestration.nightly(DAYS[0], landing=url, out=f"memory://wt-{uuid.uuid4().hex}/out")
+
+
 @pytest.mark.slow
 def test_a_night_on_object_storage_gives_the_leads_of_a_night_on_local_paths(
-    object_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    object_root: str, local_reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the reference: the same two nights on plain paths
-    local_out = tmp_path / "local-out"
-    for day in DAYS:
-        orchestration.nightly(day, landing=str(EXAMPLE), out=str(local_out))
-
+    local_out = local_reference
     root = object_root
     fs, _ = fsspec.core.url_to_fs(root)
     fs.put(str(EXAMPLE), f"{root}/landing", recursive=True)

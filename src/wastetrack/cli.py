@@ -71,14 +71,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     store = args.store or os.environ.get(STORE_ENV)
     from wastetrack.plan import UsageError
+    from wastetrack.storage import is_remote, local_path
 
-    if not args.landing.is_dir():
+    remote = is_remote(args.landing)
+    landing = Path(local_path(args.landing))
+    if not remote and not landing.is_dir():
         raise UsageError(f"landing directory {args.landing} does not exist (check --landing)")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file, not a directory: give a directory for the outputs")
     for date in _dates(args.date):
+        if remote:  # a local mirror of what the night reads (storage.py); the outputs stay on --out
+            from wastetrack.orchestration import pull_night_inputs
+
+            landing = pull_night_inputs(args.landing, date, store or args.out / "wastetrack.db")
         res = run_night(
-            args.landing,
+            landing,
             date,
             args.out,
             store_url=store,
@@ -227,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run the night job for one or more dates of a landing directory")
     r.add_argument(
-        "--landing", required=True, type=Path, help="landing directory (the data contract's LANDING)"
+        "--landing", required=True, type=str,
+        help="landing directory (the data contract's LANDING), or an fsspec URL such as s3://bucket/landing"
     )
     r.add_argument("--date", required=True, action="append",
                    help="batch date YYYY-MM-DD (repeatable; checked before anything is read)")

@@ -247,10 +247,32 @@ def _plan(work: str, mirrors: Any, exclude: tuple[str, ...] = ("shards", "parts"
     return NightPlan.load(work)
 
 
+def pull_night_inputs(landing_url: str, date: str, store: Any) -> Path:
+    """A landing on a URL, mirrored for one night: the reference, the day's batch, and the previous day's
+    batch when no carried state stands in for it (``store``: an open store or its URL). Returns the mirror
+    (a local landing directory)."""
+    from wastetrack.plan import previous_day
+    from wastetrack.storage import Mirror, Mirrors
+
+    m = Mirror.of(landing_url)
+    mirrors = Mirrors([m])
+    m.local.mkdir(parents=True, exist_ok=True)
+    mirrors.pull(m.local / "reference", m.local / date)
+    if isinstance(store, str | Path):
+        with _store(str(store), "") as st:
+            has_state = st.state_of(previous_day(date)) is not None
+    else:
+        has_state = store.state_of(previous_day(date)) is not None
+    if not has_state:  # the previous batch is read again for the midnight context
+        mirrors.pull(m.local / previous_day(date))
+    return m.local
+
+
 def prepare(date: str, store: str | None = None, landing: str | None = None, out: str | None = None) -> dict:
     """Task: plan the night. Returns the work directory and the mapped tasks' index lists."""
     from wastetrack.pipeline import prepare_step
     from wastetrack.plan import DEFAULT_MEMORY_BUDGET_BYTES, previous_day
+    from wastetrack.storage import is_remote
 
     date = valid_date(date)
     cfg, mirrors = shared(landing, out, store)
@@ -258,12 +280,10 @@ def prepare(date: str, store: str | None = None, landing: str | None = None, out
     shards = os.environ.get(SHARDS_ENV)
     with _store(cfg["store"] or None, cfg["out"]) as st:
         if mirrors:
-            lnd, prev = Path(cfg["landing"]), previous_day(date)
-            Path(cfg["landing"]).mkdir(parents=True, exist_ok=True)
-            mirrors.pull(lnd / "reference", lnd / date)
-            if st.state_of(prev) is None:  # no carried state: the previous batch is read again
-                mirrors.pull(lnd / prev)
-            mirrors.pull(Path(cfg["out"]) / ".wastetrack" / "state" / prev)
+            raw = settings(landing, out, store)
+            if is_remote(raw["landing"]):
+                pull_night_inputs(raw["landing"], date, st)
+            mirrors.pull(Path(cfg["out"]) / ".wastetrack" / "state" / previous_day(date))
         plan = prepare_step(
             cfg["landing"], date, cfg["out"], st,
             work_root=cfg["work"] or None, workers=1,
@@ -382,11 +402,16 @@ def nightly(date: str, landing: str | None = None, out: str | None = None, store
     from wastetrack.plan import UsageError
 
     date = valid_date(date)  # fail early on a malformed date
-    cfg, mirrors = shared(landing, out, store)
-    if mirrors:
-        raise UsageError("the one-task night works on paths; with fsspec URLs run the mapped nightly DAG, whose "
-                         "tasks pull what they need from the URL and push what they write")
-    res = run_night(cfg["landing"], date, cfg["out"], store_url=cfg["store"] or None)
+    from wastetrack.storage import is_remote
+
+    raw = settings(landing, out, store)
+    if is_remote(raw["out"]) or is_remote(os.environ.get(WORK_ENV, "")):
+        raise UsageError("the one-task night writes OUT on a path; with fsspec URLs for OUT or WORK run the "
+                         "mapped nightly DAG, whose tasks pull what they need and push what they write")
+    store_url = raw["store"] or None
+    lnd = (pull_night_inputs(raw["landing"], date, store_url or Path(raw["out"]) / "wastetrack.db")
+           if is_remote(raw["landing"]) else raw["landing"])
+    res = run_night(lnd, date, raw["out"], store_url=store_url)
     return {
         "date": date,
         "leads": res.run["leads"],
