@@ -149,6 +149,7 @@ def test_a_landing_on_a_url_runs_from_the_command_line_and_the_one_task_night(
     # without it (a new store), the previous batch is mirrored too: it is read again for the midnight context
     orchestration.pull_night_inputs(url, DAYS[1], tmp_path / "empty.db")
     assert (mirror / DAYS[0] / "batch.json").is_file()
+    assert main(["run", "--landing", url + "-typo", "--date", DAYS[0], "--out", str(cli_out), "-q"]) == 2
     with pytest.raises(UsageError, match="mapped nightly DAG"):
         orchestration.nightly(DAYS[0], landing=url, out=f"memory://wt-{uuid.uuid4().hex}/out")
 

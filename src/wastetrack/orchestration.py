@@ -251,10 +251,13 @@ def pull_night_inputs(landing_url: str, date: str, store: Any) -> Path:
     """A landing on a URL, mirrored for one night: the reference, the day's batch, and the previous day's
     batch when no carried state stands in for it (``store``: an open store or its URL). Returns the mirror
     (a local landing directory)."""
-    from wastetrack.plan import previous_day
+    from wastetrack.plan import UsageError, previous_day
     from wastetrack.storage import Mirror, Mirrors
 
     m = Mirror.of(landing_url)
+    fs, root = m._fs()
+    if not fs.exists(root):
+        raise UsageError(f"landing {landing_url} does not exist (check --landing / {LANDING_ENV})")
     mirrors = Mirrors([m])
     m.local.mkdir(parents=True, exist_ok=True)
     mirrors.pull(m.local / "reference", m.local / date)
