@@ -468,12 +468,8 @@ def place_gaps(
     mp = _Map(sites, boundaries)
     # silences are placed independently, a chunk at a time: the grids are (silences × cells) arrays, and a
     # delta night's merge step places thousands
-    starts = range(0, len(geo), _PLACE_CHUNK)
-
-    def one(i: int) -> pd.DataFrame:
-        return _place_chunk(geo.iloc[i:i + _PLACE_CHUNK].reset_index(drop=True), mp, params, spots, cols)
-
-    chunks = [one(i) for i in starts]
+    chunks = [_place_chunk(geo.iloc[i:i + _PLACE_CHUNK].reset_index(drop=True), mp, params, spots, cols)
+              for i in range(0, len(geo), _PLACE_CHUNK)]
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
@@ -686,8 +682,8 @@ def _county_shares(
     """
     n = mass.shape[0]
     live = (mass > 0) & (county != "")
-    r = np.r_[np.nonzero(live)[0], pr[(spot_mass > 0) & (s_county != "")]].astype(np.int64)
     spot_live = (spot_mass > 0) & (s_county != "")
+    r = np.r_[np.nonzero(live)[0], pr[spot_live]].astype(np.int64)
     c_all = np.r_[county[live], s_county[spot_live]].astype(object)
     p_all = np.r_[prov[live], s_prov[spot_live]].astype(object)
     m_all = np.r_[mass[live], spot_mass[spot_live]].astype(float)

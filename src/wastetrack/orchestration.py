@@ -202,8 +202,9 @@ def _store(url: str | None, out: str) -> Any:
 
 def shared(landing: str | None = None, out: str | None = None, store: str | None = None
            ) -> tuple[dict[str, str], Any]:
-    """``settings`` with every fsspec URL (landing, out, ``WASTETRACK_WORK``) replaced by its local mirror,
-    and the mirrors (``storage.Mirrors``; empty when everything is a plain path).
+    """``settings`` with every fsspec URL (landing, out, ``WASTETRACK_WORK``) replaced by its local mirror
+    (the landing as given stays in ``landing_url``), and the mirrors (``storage.Mirrors``; empty when
+    everything is a plain path).
 
     A remote OUT cannot hold the default SQLite store (a database file is not an object): it needs a server
     store (the ``wastetrack_store`` connection or ``WASTETRACK_STORE``), or one file on a path every worker
@@ -214,6 +215,10 @@ def shared(landing: str | None = None, out: str | None = None, store: str | None
 
     cfg = settings(landing, out, store)
     cfg["work"] = os.environ.get(WORK_ENV, "")
+    cfg["landing_url"] = cfg["landing"]
+    if is_remote(cfg["out"]) and not cfg["store"]:
+        raise UsageError(f"{OUT_ENV} is a URL: set the store (Airflow connection {STORE_CONN_ID} or "
+                         f"{STORE_ENV}); the default store file cannot live on object storage")
     mirrors = []
     for key in ("landing", "out", "work"):
         if is_remote(cfg[key]):
@@ -222,9 +227,6 @@ def shared(landing: str | None = None, out: str | None = None, store: str | None
             cfg[key] = str(m.local)
         elif cfg[key]:
             cfg[key] = local_path(cfg[key])
-    if is_remote(settings(landing, out, store)["out"]) and not cfg["store"]:
-        raise UsageError(f"{OUT_ENV} is a URL: set the store (Airflow connection {STORE_CONN_ID} or "
-                         f"{STORE_ENV}); the default store file cannot live on object storage")
     return cfg, Mirrors(mirrors)
 
 
@@ -251,23 +253,22 @@ def pull_night_inputs(landing_url: str, date: str, store: Any) -> Path:
     """A landing on a URL, mirrored for one night: the reference, the day's batch, and the previous day's
     batch when no carried state stands in for it (``store``: an open store or its URL). Returns the mirror
     (a local landing directory)."""
+    from contextlib import nullcontext
+
     from wastetrack.plan import UsageError, previous_day
-    from wastetrack.storage import Mirror, Mirrors
+    from wastetrack.storage import Mirror
 
     m = Mirror.of(landing_url)
-    fs, root = m._fs()
+    fs, root = m.filesystem()
     if not fs.exists(root):
         raise UsageError(f"landing {landing_url} does not exist (check --landing / {LANDING_ENV})")
-    mirrors = Mirrors([m])
     m.local.mkdir(parents=True, exist_ok=True)
-    mirrors.pull(m.local / "reference", m.local / date)
-    if isinstance(store, str | Path):
-        with _store(str(store), "") as st:
-            has_state = st.state_of(previous_day(date)) is not None
-    else:
-        has_state = store.state_of(previous_day(date)) is not None
-    if not has_state:  # the previous batch is read again for the midnight context
-        mirrors.pull(m.local / previous_day(date))
+    for part in ("reference", date):
+        m.pull(m.local / part)
+    prev = previous_day(date)
+    with _store(str(store), "") if isinstance(store, str | Path) else nullcontext(store) as st:
+        if st.state_of(prev) is None:  # no carried state: the previous batch is read again for the context
+            m.pull(m.local / prev)
     return m.local
 
 
@@ -283,9 +284,8 @@ def prepare(date: str, store: str | None = None, landing: str | None = None, out
     shards = os.environ.get(SHARDS_ENV)
     with _store(cfg["store"] or None, cfg["out"]) as st:
         if mirrors:
-            raw = settings(landing, out, store)
-            if is_remote(raw["landing"]):
-                pull_night_inputs(raw["landing"], date, st)
+            if is_remote(cfg["landing_url"]):
+                pull_night_inputs(cfg["landing_url"], date, st)
             mirrors.pull(Path(cfg["out"]) / ".wastetrack" / "state" / previous_day(date))
         plan = prepare_step(
             cfg["landing"], date, cfg["out"], st,
@@ -383,19 +383,11 @@ def publish(work: str, store: str | None = None) -> dict:
 def _publish_remote(mirrors: Any, plan: Any, out_dir: Path) -> None:
     """Push the published version, its state and OUT/<date>/ (a copy of the version, ``run.json`` last)."""
     mirrors.push(plan.version_dir, plan.state_dir)
-    owner = mirrors._owner(out_dir)
+    owner = mirrors.owner_of(out_dir)
     if owner is not None:
-        fs, root = owner._fs()
         parent = owner.rel(out_dir.parent)  # out_dir itself is a link: its parent is the real folder
-        rel = out_dir.name if parent == "." else f"{parent}/{out_dir.name}"
-        remote = f"{root}/{rel}"
-        if fs.exists(remote):
-            fs.rm(remote, recursive=True)  # the version it replaces: stale sheets must not stay beside
-        version = Path(plan.version_dir)
-        for f in sorted(p for p in version.rglob("*") if p.is_file() and p.name != "run.json"):
-            owner.push(f, remote_as=f"{rel}/{f.relative_to(version).as_posix()}")
-        if (version / "run.json").is_file():
-            owner.push(version / "run.json", remote_as=f"{rel}/run.json")
+        owner.replace_folder(Path(plan.version_dir), out_dir.name if parent == "." else f"{parent}/{out_dir.name}",
+                             last="run.json")
     mirrors.remove(plan.work_dir)
 
 
@@ -403,10 +395,9 @@ def nightly(date: str, landing: str | None = None, out: str | None = None, store
     """Run the night for ``date`` and return a small summary (what the DAG pushes to XCom)."""
     from wastetrack.pipeline import run_night
     from wastetrack.plan import UsageError
-
-    date = valid_date(date)  # fail early on a malformed date
     from wastetrack.storage import is_remote
 
+    date = valid_date(date)  # fail early on a malformed date
     raw = settings(landing, out, store)
     if is_remote(raw["out"]) or is_remote(os.environ.get(WORK_ENV, "")):
         raise UsageError("the one-task night writes OUT on a path; with fsspec URLs for OUT or WORK run the "

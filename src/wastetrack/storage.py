@@ -14,8 +14,8 @@ into ``plan.json`` mean the same file everywhere.
 Files are written once per run (every run has its own work, state and version
 directory), so a file whose size matches is already there: a retried task pulls
 nothing twice. Credentials and endpoints come from fsspec's own configuration
-(for S3: ``AWS_*`` variables, or ``FSSPEC_S3_ENDPOINT_URL`` for a private
-endpoint), never from code.
+(for S3: ``AWS_*`` variables, ``AWS_ENDPOINT_URL`` for a private endpoint such
+as MinIO), never from code.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ class Mirror:
         digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
         return cls(url, scratch_root() / digest)
 
-    def _fs(self) -> tuple[Any, str]:
+    def filesystem(self) -> tuple[Any, str]:
+        """(fsspec file system, root path on it) of the URL."""
         from fsspec.core import url_to_fs
 
         return url_to_fs(self.url)
@@ -80,7 +81,7 @@ class Mirror:
     def pull(self, path: str | os.PathLike, exclude: Sequence[str] = ()) -> int:
         """Copy the remote file or folder that stands for local ``path`` (minus ``exclude``: names of
         sub-folders of it) here; files already here with the same size are kept. Returns files fetched."""
-        fs, root = self._fs()
+        fs, root = self.filesystem()
         rel = self.rel(path)
         remote = f"{root}/{rel}".rstrip("/") if rel != "." else root
         if not fs.exists(remote):
@@ -102,13 +103,12 @@ class Mirror:
             fetched += 1
         return fetched
 
-    def push(self, path: str | os.PathLike, remote_as: str | None = None) -> int:
+    def push(self, path: str | os.PathLike) -> int:
         """Copy local ``path`` (a file or a folder, symbolic links followed) to the URL; files already there
-        with the same size are skipped. ``remote_as`` puts it at another relative path. Returns files sent."""
-        fs, root = self._fs()
+        with the same size are skipped. Returns files sent."""
+        fs, root = self.filesystem()
         path = Path(path)
-        rel = remote_as if remote_as is not None else self.rel(path)
-        base = f"{root}/{rel}".rstrip("/")
+        base = f"{root}/{self.rel(path)}".rstrip("/")
         files = [path] if path.is_file() else sorted(p for p in _walk(path) if p.is_file())
         if not files:
             return 0
@@ -129,9 +129,22 @@ class Mirror:
             sent += 1
         return sent
 
+    def replace_folder(self, folder: Path, rel: str, last: str) -> None:
+        """Make the remote folder ``rel`` a copy of local ``folder``: what was there goes first (nothing stale
+        stays beside the new files), the file named ``last`` is written after all the others (readers take
+        it as the mark of a complete folder: object stores have no atomic rename)."""
+        fs, root = self.filesystem()
+        if fs.exists(f"{root}/{rel}"):
+            fs.rm(f"{root}/{rel}", recursive=True)
+        files = sorted(p for p in _walk(folder) if p.is_file())
+        for f in sorted(files, key=lambda p: p.name == last):  # stable: ``last`` moves to the end
+            name = f"{root}/{rel}/{f.relative_to(folder).as_posix()}"
+            fs.makedirs(name.rsplit("/", 1)[0], exist_ok=True)
+            fs.put_file(str(f), name)
+
     def remove(self, path: str | os.PathLike) -> None:
         """Delete the remote file or folder that stands for local ``path`` (the run's scratch, once done)."""
-        fs, root = self._fs()
+        fs, root = self.filesystem()
         remote = f"{root}/{self.rel(path)}"
         if fs.exists(remote):
             fs.rm(remote, recursive=True)
@@ -152,7 +165,8 @@ class Mirrors:
     def __bool__(self) -> bool:
         return bool(self.items)
 
-    def _owner(self, path: str | os.PathLike) -> Mirror | None:
+    def owner_of(self, path: str | os.PathLike) -> Mirror | None:
+        """The mirror whose local folder holds ``path`` (None: a plain path)."""
         # the longest local root that holds the path (a work root may sit inside the output mirror)
         owners = [m for m in self.items if m.covers(path)]
         return max(owners, key=lambda m: len(str(m.local))) if owners else None
@@ -160,7 +174,7 @@ class Mirrors:
     def pull(self, *paths: str | os.PathLike, exclude: Sequence[str] = ()) -> int:
         n = 0
         for p in paths:
-            m = self._owner(p)
+            m = self.owner_of(p)
             if m is not None:
                 n += m.pull(p, exclude)
         if n:
@@ -170,7 +184,7 @@ class Mirrors:
     def push(self, *paths: str | os.PathLike) -> int:
         n = 0
         for p in paths:
-            m = self._owner(p)
+            m = self.owner_of(p)
             if m is not None and Path(p).exists():
                 n += m.push(p)
         if n:
@@ -179,6 +193,6 @@ class Mirrors:
 
     def remove(self, *paths: str | os.PathLike) -> None:
         for p in paths:
-            m = self._owner(p)
+            m = self.owner_of(p)
             if m is not None:
                 m.remove(p)
