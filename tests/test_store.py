@@ -254,6 +254,57 @@ def test_read_stays_and_leads_as_geodataframes(store: Store) -> None:
     assert not isinstance(store.read("hauls"), gpd.GeoDataFrame)
 
 
+def test_read_in_boxes_and_ids_of_one_night_are_the_filtered_reads(store: Store) -> None:
+    stays1 = make_stays(D1, n=400, seed=1)
+    stays2 = make_stays(D2, n=400, seed=2)
+    stays2.loc[5, ["lon", "lat"]] = np.nan
+    store.replace_night(D1, stays1, make_hauls(D1), make_leads(D1, []), make_run(D1))
+    store.replace_night(D2, stays2, make_hauls(D2), make_leads(D2, []), make_run(D2))
+    # 300 boxes: more than one query's worth; overlapping ones must not give a row twice
+    rng = np.random.default_rng(3)
+    lo, la = 121.0 + rng.random(300), 31.0 + rng.random(300)
+    boxes = [(x, y, x + 0.03, y + 0.02) for x, y in zip(lo, la, strict=True)] + [(121.2, 31.2, 121.4, 31.5)] * 2
+    got = store.read_in_boxes("stays", D2, boxes)
+    whole = store.read("stays", D2)
+    inside = np.zeros(len(whole), bool)
+    for x0, y0, x1, y1 in boxes:
+        inside |= whole["lon"].between(x0, x1).to_numpy() & whole["lat"].between(y0, y1).to_numpy()
+    assert 50 < inside.sum() < len(whole)
+    assert isinstance(got, gpd.GeoDataFrame)
+    assert_frame_equal(pd.DataFrame(got), pd.DataFrame(whole.loc[inside].reset_index(drop=True)))
+    assert store.read_in_boxes("stays", D1, [(0.0, 0.0, 1.0, 1.0)]).empty
+    assert store.read_in_boxes("stays", D1, []).empty
+    with pytest.raises(ValueError, match="lon/lat"):
+        store.read_in_boxes("hauls", D1, boxes)
+    plate = stays2["vehicle_id"].iloc[0]
+    by_plate = store.read_ids("stays", "vehicle_id", [plate], date=D1)
+    assert len(by_plate) == (stays1["vehicle_id"] == plate).sum() and set(by_plate["date"]) == {D1}
+
+
+def test_history_reads_only_what_late_reports_need_and_misses_nothing(store: Store) -> None:
+    """``trace.StoreHistory`` asks the database for the stays near the reports and the hauls of their
+    trucks: the same rows as reading every earlier night whole and filtering in Python."""
+    from wastetrack.spacetime import near_pairs
+    from wastetrack.trace import StoreHistory
+
+    for i, d in enumerate((D1, D2)):
+        store.replace_night(d, make_stays(d, n=600, seed=i), make_hauls(d), make_leads(d, []), make_run(d))
+    reports = pd.DataFrame({"lon": [121.3, 121.7, 121.71, 150.0], "lat": [31.2, 31.6, 31.6, 10.0]})
+    radius = 5000.0
+    history = StoreHistory(store, "2026-11-21", days=3)
+    near = history.stays(near=(reports["lon"].to_numpy(), reports["lat"].to_numpy(), radius))
+    whole = history.stays()
+    pairs, _ = near_pairs(whole["lon"].to_numpy(float), whole["lat"].to_numpy(float), reports, radius)
+    want = whole.iloc[np.unique(pairs)]
+    assert 5 < len(near) < len(whole) / 10
+    assert sorted(near["stay_id"]) == sorted(want["stay_id"])
+    plates = ["苏E12345"]
+    got = history.hauls(plates)
+    every = history.hauls()
+    assert sorted(got["haul_id"]) == sorted(every.loc[every["vehicle_id"].isin(plates), "haul_id"])
+    assert set(got["date"]) == {D1, D2} and history.hauls([]).empty
+
+
 def test_leads_given_as_geodataframe_without_lon_lat(store: Store) -> None:
     leads = make_leads(D2, ["L-1"])
     geo = gpd.GeoDataFrame(leads.drop(columns=["lon", "lat"]),

@@ -152,7 +152,8 @@ def combine(
         h_stays = history.stays(near=(ctx.reports["lon"].to_numpy(float), ctx.reports["lat"].to_numpy(float),
                                       params.report_radius_m)) if len(ctx.reports) else pd.DataFrame()
         if len(h_stays) and len(ctx.reports):
-            h_hauls = _concat([history.hauls(), hauls_all])
+            # the hauls of the trucks that stood there: what they carried then (loaded before, empty after)
+            h_hauls = _concat([history.hauls(h_stays["vehicle_id"].astype(str).unique()), hauls_all])
             observed.append(report_candidates(ctx.reports, h_stays, pd.DataFrame(), params.report_radius_m,
                                               h_hauls, params))
     candidates = _concat(observed, list(CANDIDATE_COLUMNS))

@@ -257,7 +257,7 @@ class EarlierNights(Protocol):
 
     def stays(self, near: tuple[np.ndarray, np.ndarray, float] | None = None) -> pd.DataFrame: ...
 
-    def hauls(self) -> pd.DataFrame: ...
+    def hauls(self, vehicles: Iterable[str] | None = None) -> pd.DataFrame: ...
 
 
 class StoreHistory:
@@ -296,21 +296,45 @@ class StoreHistory:
 
     def stays(self, near: tuple[np.ndarray, np.ndarray, float] | None = None) -> pd.DataFrame:
         """The earlier nights' stays; ``near`` = (lon, lat, radius_m): only those within ``radius_m`` of one
-        of these points (the night's reports), filtered a night at a time as they are read — a delta night's
-        history is millions of stays, and a report looks at a few."""
+        of these points (the night's reports). A delta night's history is millions of stays and a report
+        looks at a few: the database keeps those in a box around each point, then the exact distance
+        decides, a night at a time."""
         if near is None:
             return self._read("stays")
         from wastetrack.spacetime import near_pairs
 
         lon, lat, radius_m = near
         points = pd.DataFrame({"lon": np.asarray(lon, float), "lat": np.asarray(lat, float)})
+        points = points.loc[np.isfinite(points["lon"]) & np.isfinite(points["lat"])].reset_index(drop=True)
+        if points.empty:
+            return pd.DataFrame()
+        boxes = _boxes(points["lon"].to_numpy(), points["lat"].to_numpy(), float(radius_m))
+        nights = (self.store.read_in_boxes("stays", x, boxes) for x in self.dates) \
+            if hasattr(self.store, "read_in_boxes") else self._nights("stays")
         return _concat_nonempty(
             f.iloc[np.unique(near_pairs(f["lon"].to_numpy(float), f["lat"].to_numpy(float), points, radius_m)[0])]
-            for f in self._nights("stays")
+            for f in nights if len(f)
         )
 
-    def hauls(self) -> pd.DataFrame:
-        return self._read("hauls")
+    def hauls(self, vehicles: Iterable[str] | None = None) -> pd.DataFrame:
+        """The earlier nights' hauls; only those of ``vehicles`` when given (read by plate in the database)."""
+        if vehicles is None or not hasattr(self.store, "read_ids"):
+            h = self._read("hauls")
+            if vehicles is not None and len(h):
+                h = h.loc[h["vehicle_id"].astype(str).isin(set(map(str, vehicles)))].reset_index(drop=True)
+            return h
+        ids = sorted(set(map(str, vehicles)))
+        if not ids:
+            return pd.DataFrame()
+        return _concat_nonempty(self.store.read_ids("hauls", "vehicle_id", ids, date=x) for x in self.dates)
+
+
+def _boxes(lon: np.ndarray, lat: np.ndarray, radius_m: float) -> list[tuple[float, float, float, float]]:
+    """A WGS-84 box holding the ``radius_m`` circle around each point (1 % wider: the exact test follows)."""
+    dlat = radius_m * 1.01 / 111_132.0
+    dlon = radius_m * 1.01 / (111_320.0 * np.maximum(np.cos(np.radians(np.abs(lat) + dlat)), 1e-6))
+    return list(zip((lon - dlon).tolist(), (lat - dlat).tolist(), (lon + dlon).tolist(), (lat + dlat).tolist(),
+                    strict=True))
 
 
 def _concat_nonempty(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:

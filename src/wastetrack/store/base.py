@@ -87,8 +87,18 @@ class Store(Protocol):
         """Store new liaison replies and bring ``lead_registry`` up to date; returns rows added."""
         ...
 
-    def read_ids(self, table: str, column: str, ids: Iterable[str]) -> pd.DataFrame:
-        """The rows of ``table`` whose ``column`` is one of ``ids`` (same dtypes as ``read``)."""
+    def read_ids(self, table: str, column: str, ids: Iterable[str], date: str | None = None) -> pd.DataFrame:
+        """The rows of ``table`` whose ``column`` is one of ``ids`` (same dtypes as ``read``),
+        only the night ``date``'s when given."""
+        ...
+
+    def read_in_boxes(self, table: str, date: str, boxes: Sequence[tuple[float, float, float, float]]) -> pd.DataFrame:
+        """The night's rows of ``table`` (one with ``lon``/``lat``: stays, leads) inside any of ``boxes``
+        (WGS-84 ``(min_lon, min_lat, max_lon, max_lat)``, edges included), key order, as ``read`` gives them.
+
+        The filter runs in the database: a delta night stores millions of stays, and a late report
+        wants the few around it (``trace.StoreHistory``), not all of them decoded in Python.
+        """
         ...
 
     # -- the liaison loop (migration 003; see delivery.py, replies.py, escalation.py)
@@ -261,8 +271,11 @@ class SQLStore:
         cur.execute(f"SELECT {cols} FROM {table} {where} ORDER BY {order}", tuple(params))
         return decode_rows(cur.fetchall(), table)
 
-    def _select_in(self, cur: Any, table: str, column: str, ids: Sequence[str]) -> pd.DataFrame:
-        parts = [self._select(cur, table, f"WHERE {_q(column)} IN ({self._marks(len(c))})", c)
+    def _select_in(self, cur: Any, table: str, column: str, ids: Sequence[str],
+                   date: str | None = None) -> pd.DataFrame:
+        on_date = "" if date is None else f" AND date = {self.placeholder}"
+        parts = [self._select(cur, table, f"WHERE {_q(column)} IN ({self._marks(len(c))}){on_date}",
+                              (*c, *(() if date is None else (date,))))
                  for c in chunks(list(ids), IN_CHUNK)]
         return pd.concat(parts, ignore_index=True) if parts else decode_rows([], table)
 
@@ -420,13 +433,39 @@ class SQLStore:
         with self._transaction() as cur:
             return self._insert_new(cur, "reply_quarantine", rows)
 
-    def read_ids(self, table: str, column: str, ids: Iterable[str]) -> pd.DataFrame:
+    def read_ids(self, table: str, column: str, ids: Iterable[str], date: str | None = None) -> pd.DataFrame:
         """The rows of ``table`` whose ``column`` is one of ``ids`` (key order), e.g. leads by lead_id."""
-        check_table(table, None)
+        check_table(table, date)
         if column not in TABLES[table]:
             raise ValueError(f"{table} has no column {column!r}")
         with self._cursor() as cur:
-            return self._select_in(cur, table, column, sorted(set(map(str, ids))))
+            return self._select_in(cur, table, column, sorted(set(map(str, ids))), date)
+
+    def _box_clause(self) -> str:
+        """One box of ``read_in_boxes`` as SQL (4 placeholders: min lon, min lat, max lon, max lat)."""
+        m = self.placeholder
+        return f"(lon >= {m} AND lat >= {m} AND lon <= {m} AND lat <= {m})"
+
+    def read_in_boxes(self, table: str, date: str, boxes: Sequence[tuple[float, float, float, float]]) -> pd.DataFrame:
+        check_table(table, date)
+        if not {"lon", "lat"} <= set(TABLES[table]):
+            raise ValueError(f"{table} has no lon/lat columns")
+        boxes = [tuple(float(v) for v in b) for b in boxes]
+        if any(len(b) != 4 for b in boxes):
+            raise ValueError("a box is (min_lon, min_lat, max_lon, max_lat)")
+        parts = []
+        with self._cursor() as cur:
+            for part in chunks(boxes, IN_CHUNK // 4):
+                where = f"WHERE date = {self.placeholder} AND ({' OR '.join([self._box_clause()] * len(part))})"
+                parts.append(self._select(cur, table, where, (date, *(v for b in part for v in b))))
+        full = [p for p in parts if len(p)]
+        if not full:
+            return parts[0] if parts else decode_rows([], table)
+        out = pd.concat(full, ignore_index=True) if len(full) > 1 else full[0]
+        if len(full) > 1:  # a row in boxes of two chunks comes twice
+            keys = list(KEYS[table])
+            out = out.drop_duplicates(keys).sort_values(keys, kind="stable", ignore_index=True)
+        return out
 
     def read(self, table: str, date: str | None = None) -> pd.DataFrame:
         check_table(table, date)

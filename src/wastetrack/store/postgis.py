@@ -185,6 +185,10 @@ class PostGISStore(SQLStore):
                     f"ON CONFLICT ({', '.join(map(_q, KEYS[table]))}) DO NOTHING")
         return int(cur.rowcount)
 
+    def _box_clause(self) -> str:
+        # the point's own geometry against the box: the GiST index answers it (lon/lat BETWEEN would scan)
+        return "(geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326))"
+
     def read(self, table: str, date: str | None = None) -> pd.DataFrame:
         """As ``SQLStore.read``; the geometry tables come through ``geopandas.read_postgis``."""
         check_table(table, date)
