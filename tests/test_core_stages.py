@@ -556,6 +556,52 @@ def test_a_gate_scan_outbids_a_manifest_known_only_by_its_issue_time() -> None:
     assert out.loc["h1", "manifest_id"] == "scanned" and out.loc["h2", "manifest_id"] == "form"
 
 
+def test_a_form_stamped_on_the_road_belongs_to_the_next_trip_booked_ahead() -> None:
+    # issued 28 min after h1 left (no scan) and 104 min before h2 leaves: booking ahead is routine, stamping a
+    # trip already on the road the exception, so the form is h2's, and h1 — which had none — is unmanifested
+    t = pd.Timestamp("2026-11-19 23:38", tz=TZ)
+    hauls = pd.DataFrame({
+        "haul_id": ["h1", "h2"], "vehicle_id": ["V", "V"], "origin_site_id": ["GD-1", "GD-1"],
+        "depart": [t, t + pd.Timedelta(hours=2, minutes=12)],
+        "unload_start": [t + pd.Timedelta(minutes=16), t + pd.Timedelta(hours=2, minutes=31)],
+        "unload_end": [t + pd.Timedelta(minutes=26), t + pd.Timedelta(hours=2, minutes=55)],
+        "unload_site_id": ["XN-1", "XN-1"],
+    })
+    man = _manifest_rows([{"manifest_id": "form", "issued_at": t + pd.Timedelta(minutes=28),
+                           "departed_at": pd.NaT, "received_at": pd.NaT}])
+    out = match_manifests(hauls, man).set_index("haul_id")
+    assert out.loc["h2", "manifest_id"] == "form" and out.loc["h1", "manifest_id"] == ""
+    # alone, the same form is still the trip it was stamped on
+    alone = match_manifests(hauls.iloc[:1], man).set_index("haul_id")
+    assert alone.loc["h1", "manifest_id"] == "form"
+
+
+def test_a_receiver_visit_unloads_where_the_truck_stood_longest() -> None:
+    # a 2.5-minute halt at the gate (inside the fence tolerance), then 8 minutes at the tipping face 350 m on
+    face = (B[0] + 0.0035, B[1])
+    f = track(
+        "沪AD1234",
+        "2026-11-20 22:00",
+        [
+            ("stand", 900, *A),
+            ("drive", 300, *B),
+            ("stand", 150, *B),
+            ("drive", 60, *face),
+            ("stand", 480, *face),
+            ("drive", 600, *A),
+            ("stand", 900, *A),
+        ],
+    )
+    fixes = clean_fixes(f)[0]
+    stays = detect_stays(fixes)
+    assert len(stays) == 4
+    stays = _labelled(stays, {0: ("GD-1", "construction"), 1: ("XN-1", "disposal"), 2: ("XN-1", "disposal"),
+                              3: ("GD-1", "construction")})
+    first = build_hauls(stays, fixes).iloc[0]
+    assert first["unload_evidence"] == "receiver" and first["unload_stay_id"] == stays["stay_id"].iloc[2]
+    assert abs(first["unload_lon"] - face[0]) < 0.0005
+
+
 def _noisy_stop(jitter_m: float) -> pd.DataFrame:
     """A sparse, noisy feed: a fix every 90 s; standing 9 minutes at C, its fixes jumping 90 m back and forth
     (the noise of a terminal with a 30-40 m error): 3.6 km/h if the noise were movement."""

@@ -23,7 +23,9 @@ steps that finds something, in order of how much the evidence can be trusted:
    (disposal, recycling, transfer), or right next to one in the same visit
    (``receiver_visits``: the tipping face inside a yard whose GPS drifts):
    whether this load was allowed there is judged later (``detect``), but a
-   truck at a receiver's tipping face unloaded.
+   truck at a receiver's tipping face unloaded. Of the first visit's stays (a
+   halt at the gate or a light inside the fence tolerance, then the face), the
+   longest is the unloading.
 3. ``track_unloadings`` — without either, the truck's movements: its off-site
    stays and its silences (a silence is a candidate only as the contract's track
    gap: ``track_gap_min_s`` or longer, ``gap_unexplained_min_s`` more than
@@ -478,9 +480,28 @@ def sensor_unloadings(stay_c: pd.DataFrame) -> pd.DataFrame:
     return s.assign(unload_evidence="sensor", decided_at=s["end"])
 
 
-def receiver_unloadings(stay_c: pd.DataFrame) -> pd.DataFrame:
-    """Step 2: the first stay at a receiving site's fence; decided at its end."""
-    s = _earliest(stay_c.loc[stay_c["receiver"]]) if len(stay_c) else stay_c
+def receiver_unloadings(stay_c: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+    """Step 2: the haul's first visit to a receiving site, at its longest stay; decided at that stay's end.
+
+    A visit is the stays at one receiver's fence, each beginning within ``load_visit_merge_gap_s`` of the
+    one before (as a loading visit): a red light or the gate queue, then the tipping face. The body is
+    tipped where the truck stood longest, not at the first brief halt inside the fence tolerance.
+    """
+    if stay_c.empty:
+        return stay_c.assign(unload_evidence=pd.Series(dtype=object), decided_at=stay_c["end"])
+    r = stay_c.loc[stay_c["receiver"]].sort_values(["haul_id", "start"], kind="stable")
+    if r.empty:
+        return r.assign(unload_evidence=pd.Series(dtype=object), decided_at=r["end"])
+    haul = r["haul_id"].to_numpy()
+    site = r["site_id"].astype(str).to_numpy()
+    t0, t1 = epoch_seconds(r["start"]), epoch_seconds(r["end"])
+    cont = np.r_[False, (haul[1:] == haul[:-1]) & (site[1:] == site[:-1])
+                 & (t0[1:] - t1[:-1] <= params.load_visit_merge_gap_s)]
+    visit = np.cumsum(~cont)
+    first = visit == pd.Series(visit).groupby(haul).transform("min").to_numpy()
+    v = r.loc[first].assign(_dwell=(t1 - t0)[first])
+    s = v.sort_values(["haul_id", "_dwell", "start"], ascending=[True, False, True], kind="stable")
+    s = s.drop_duplicates("haul_id").drop(columns="_dwell")
     return s.assign(unload_evidence="receiver", decided_at=s["end"])
 
 
@@ -573,7 +594,7 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
         track_c["unload_p"] = score_candidates(track_c)
     best = choose_unloading([
         sensor_unloadings(stay_c) if len(stay_c) else stay_c,
-        receiver_unloadings(stay_c) if len(stay_c) else stay_c,
+        receiver_unloadings(stay_c, params) if len(stay_c) else stay_c,
         track_unloadings(track_c, params) if len(track_c) else track_c,
     ])
     chosen = _unloading_columns(best, params)

@@ -121,9 +121,11 @@ def pair_costs(pairs: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataF
     # ahead or entered late: the closer to the departure, the likelier)
     cost = np.fmin(np.where(by_gate_out, gate_cost, np.inf), np.where(by_gate_in, recv_cost, np.inf))
     form_base = max(params.manifest_depart_tolerance_s, params.manifest_receive_tolerance_s)
-    # booking hours ahead is routine (a quarter of the lead counts); entering a manifest after the trip is the
-    # exception (its whole delay counts): a form filled in between two trips is the next trip's booking first
-    cost = np.where(np.isinf(cost) & by_issue, form_base + np.abs(dep - issued) / 4.0, cost)
+    # booking hours ahead is routine (a quarter of the lead counts); a form issued after the truck left is the
+    # exception (its whole delay counts), whether stamped on the road or entered after the trip: a form filled
+    # in between two trips is the next trip's booking first
+    lag = np.where(issued <= dep, (dep - issued) / 4.0, issued - dep)
+    cost = np.where(np.isinf(cost) & by_issue, form_base + lag, cost)
     cost = np.where(np.isinf(cost) & by_late_entry, form_base + late, cost)
     cost = cost + np.where(same_origin, 0.0, params.manifest_origin_mismatch_cost_s)
     ground = np.select(
