@@ -70,6 +70,38 @@ def test_shards_are_sized_to_the_memory_budget() -> None:
     assert plan_shards(10, 1, 1024, n_shards=7).n_shards == 7
 
 
+def test_shard_writers_buffer_rows_into_row_groups_and_lose_none(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from wastetrack import ingest
+
+    monkeypatch.setattr(ingest, "SHARD_ROW_GROUP", 1000)
+    rng = np.random.default_rng(5)
+    w = ingest.ShardWriters(tmp_path, "p", 3)
+    sent: dict[int, list[np.ndarray]] = {0: [], 1: [], 2: []}
+    for b in range(7):  # batches of 700 rows: a shard gets ~230 per batch, so a row group spans batches
+        n = 700
+        keys = rng.integers(0, 2**62, n, dtype=np.int64)
+        rows = np.arange(b * n, (b + 1) * n, dtype=np.int64)
+        shards = rng.integers(0, 3, n)
+        table = pa.table({"vkey": keys, "ts": rows * 1_000_000, "lon": np.full(n, 121.0), "lat": np.full(n, 31.0),
+                          "speed_kmh": np.zeros(n, np.float32), "heading": np.zeros(n, np.float32),
+                          "loaded": np.full(n, -1, np.int8), "tipping": np.full(n, -1, np.int8),
+                          "src": np.zeros(n, np.int16), "row": rows}, schema=ingest.SHARD_SCHEMA)
+        w.write(table, shards)
+        for k in range(3):
+            sent[k].append(rows[shards == k])
+    w.close()
+    for k in range(3):
+        f = pq.ParquetFile(w.path(k))
+        got = f.read().column("row").to_numpy()
+        assert np.array_equal(got, np.concatenate(sent[k]))  # every row, once, in arrival order
+        sizes = [f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)]
+        assert all(s >= 1000 for s in sizes[:-1]) and sum(sizes) == w.counts[k]
+
+
 def test_leads_are_identical_for_any_shard_and_worker_count(landing: Path, tmp_path: Path) -> None:
     one = _night_hashes(landing, tmp_path / "one", workers=1, shards=1)
     four = _night_hashes(landing, tmp_path / "four", workers=1, shards=4)
