@@ -494,15 +494,24 @@ def _manifest_rows(rows: list[dict]) -> pd.DataFrame:
     return m
 
 
-def test_a_manifest_entered_after_the_trip_is_still_the_hauls() -> None:
-    t = pd.Timestamp("2026-11-20 09:30", tz=TZ)
+def _two_hauls(t: pd.Timestamp, minutes: list[tuple[int, int | None, int | None]],
+               unload_sites: list[str] | None = None) -> pd.DataFrame:
+    """Hauls h1, h2 of truck V from GD-1: (depart, unload start, unload end) in minutes after ``t``."""
+    def at(m: int | None) -> pd.Timestamp:
+        return pd.NaT if m is None else t + pd.Timedelta(minutes=m)
+
     hauls = pd.DataFrame({
         "haul_id": ["h1", "h2"], "vehicle_id": ["V", "V"], "origin_site_id": ["GD-1", "GD-1"],
-        "depart": [t, t + pd.Timedelta(hours=3)],
-        "unload_start": [t + pd.Timedelta(minutes=50), t + pd.Timedelta(hours=3, minutes=50)],
-        "unload_end": [t + pd.Timedelta(minutes=60), t + pd.Timedelta(hours=4)],
-        "unload_site_id": ["XN-1", "XN-1"],
+        "depart": [at(d) for d, _, _ in minutes],
+        "unload_start": [at(u0) for _, u0, _ in minutes],
+        "unload_end": [at(u1) for _, _, u1 in minutes],
     })
+    return hauls if unload_sites is None else hauls.assign(unload_site_id=unload_sites)
+
+
+def test_a_manifest_entered_after_the_trip_is_still_the_hauls() -> None:
+    t = pd.Timestamp("2026-11-20 09:30", tz=TZ)
+    hauls = _two_hauls(t, [(0, 50, 60), (180, 230, 240)], ["XN-1", "XN-1"])
     man = _manifest_rows([
         # 补录: entered 70 minutes after h1 left, no scan
         {"manifest_id": "late", "issued_at": t + pd.Timedelta(minutes=70), "departed_at": pd.NaT,
@@ -517,13 +526,7 @@ def test_a_manifest_entered_after_the_trip_is_still_the_hauls() -> None:
 
 def test_a_booking_for_the_next_trip_is_not_taken_for_a_late_entry() -> None:
     t = pd.Timestamp("2026-11-20 20:59", tz=TZ)
-    hauls = pd.DataFrame({
-        "haul_id": ["h1", "h2"], "vehicle_id": ["V", "V"], "origin_site_id": ["GD-1", "GD-1"],
-        "depart": [t, t + pd.Timedelta(hours=2, minutes=46)],
-        "unload_start": [t + pd.Timedelta(minutes=70), pd.NaT],
-        "unload_end": [t + pd.Timedelta(minutes=80), pd.NaT],
-        "unload_site_id": ["XN-1", ""],
-    })
+    hauls = _two_hauls(t, [(0, 70, 80), (166, None, None)], ["XN-1", ""])
     man = _manifest_rows([
         # issued an hour after h1 left, 1h45 before h2 leaves: h2's booking, not h1's late entry
         {"manifest_id": "next", "issued_at": t + pd.Timedelta(minutes=59), "departed_at": pd.NaT,
@@ -539,12 +542,7 @@ def test_a_booking_for_the_next_trip_is_not_taken_for_a_late_entry() -> None:
 
 def test_a_gate_scan_outbids_a_manifest_known_only_by_its_issue_time() -> None:
     t = pd.Timestamp("2026-11-19 22:40", tz=TZ)
-    hauls = pd.DataFrame({
-        "haul_id": ["h1", "h2"], "vehicle_id": ["V", "V"], "origin_site_id": ["GD-1", "GD-1"],
-        "depart": [t, t + pd.Timedelta(hours=1, minutes=45)],
-        "unload_start": [t + pd.Timedelta(minutes=45), t + pd.Timedelta(hours=2, minutes=30)],
-        "unload_end": [t + pd.Timedelta(minutes=53), t + pd.Timedelta(hours=2, minutes=40)],
-    })
+    hauls = _two_hauls(t, [(0, 45, 53), (105, 150, 160)])
     man = _manifest_rows([
         {"manifest_id": "scanned", "issued_at": t - pd.Timedelta(hours=1), "departed_at": t + pd.Timedelta(
             seconds=100), "received_at": pd.NaT},
@@ -560,13 +558,7 @@ def test_a_form_stamped_on_the_road_belongs_to_the_next_trip_booked_ahead() -> N
     # issued 28 min after h1 left (no scan) and 104 min before h2 leaves: booking ahead is routine, stamping a
     # trip already on the road the exception, so the form is h2's, and h1 — which had none — is unmanifested
     t = pd.Timestamp("2026-11-19 23:38", tz=TZ)
-    hauls = pd.DataFrame({
-        "haul_id": ["h1", "h2"], "vehicle_id": ["V", "V"], "origin_site_id": ["GD-1", "GD-1"],
-        "depart": [t, t + pd.Timedelta(hours=2, minutes=12)],
-        "unload_start": [t + pd.Timedelta(minutes=16), t + pd.Timedelta(hours=2, minutes=31)],
-        "unload_end": [t + pd.Timedelta(minutes=26), t + pd.Timedelta(hours=2, minutes=55)],
-        "unload_site_id": ["XN-1", "XN-1"],
-    })
+    hauls = _two_hauls(t, [(0, 16, 26), (132, 151, 175)], ["XN-1", "XN-1"])
     man = _manifest_rows([{"manifest_id": "form", "issued_at": t + pd.Timedelta(minutes=28),
                            "departed_at": pd.NaT, "received_at": pd.NaT}])
     out = match_manifests(hauls, man).set_index("haul_id")

@@ -159,6 +159,16 @@ def haversine_m(lon1: ArrayLike, lat1: ArrayLike, lon2: ArrayLike, lat2: ArrayLi
     return 2.0 * _EARTH_R_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
+def boxes_around(lon: ArrayLike, lat: ArrayLike, radius_m: float) -> list[tuple[float, float, float, float]]:
+    """A WGS-84 ``(min_lon, min_lat, max_lon, max_lat)`` box holding the ``radius_m`` circle around each point,
+    on the sphere ``haversine_m`` measures on (the longitude half-width taken at the box's poleward edge)."""
+    x, y = _arrays(lon, lat)
+    dlat = np.degrees(float(radius_m) / _EARTH_R_M)
+    dlon = dlat / np.maximum(np.cos(np.radians(np.minimum(np.abs(y) + dlat, 90.0))), 1e-9)
+    return list(zip((x - dlon).tolist(), (y - dlat).tolist(), (x + dlon).tolist(), (y + dlat).tolist(),
+                    strict=True))
+
+
 def local_xy_m(lon: ArrayLike, lat: ArrayLike, lon0: float, lat0: float) -> tuple[FloatArray, FloatArray]:
     """Equirectangular metres around (lon0, lat0): exact enough (<0.1 %) within tens of km, and cheap."""
     x, y = _arrays(lon, lat)

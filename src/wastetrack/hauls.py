@@ -87,6 +87,21 @@ _SILENCE_COLUMNS = (
 # ---------------------------------------------------------------- hauls: where they start and end
 
 
+def visit_numbers(owner: np.ndarray, site: np.ndarray, start: pd.Series, end: pd.Series, merge_gap_s: float,
+                  member: np.ndarray | None = None) -> np.ndarray:
+    """Visit number of each stay (rows sorted by owner, then start): consecutive stays of one owner (a
+    vehicle, a haul) at one site, each beginning within ``merge_gap_s`` of the one before, are one visit —
+    the queue at the gate, then the loading or the tipping inside. Only ``member`` rows join a visit."""
+    n = len(site)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    t0, t1 = epoch_seconds(start), epoch_seconds(end)
+    m = np.ones(n, dtype=bool) if member is None else np.asarray(member, dtype=bool)
+    same_as_prev = (owner[1:] == owner[:-1]) & (site[1:] == site[:-1]) & m[1:] & m[:-1]
+    same_as_prev &= (t0[1:] - t1[:-1]) <= merge_gap_s
+    return np.cumsum(~np.r_[False, same_as_prev])
+
+
 def loading_visits(stays: pd.DataFrame, merge_gap_s: float = DEFAULT_PARAMS.load_visit_merge_gap_s) -> pd.DataFrame:
     """Consecutive stays of one vehicle at one construction site, close in time, as one loading visit.
 
@@ -96,14 +111,8 @@ def loading_visits(stays: pd.DataFrame, merge_gap_s: float = DEFAULT_PARAMS.load
     """
     s = stays.sort_values(["vehicle_id", "start"], kind="stable").reset_index(drop=True)
     is_load = (s["site_kind"] == "construction").to_numpy()
-    veh = s["vehicle_id"].to_numpy()
-    site = s["site_id"].to_numpy()
-    t0, t1 = epoch_seconds(s["start"]), epoch_seconds(s["end"])
-    close = np.r_[False, (t0[1:] - t1[:-1]) <= merge_gap_s] if len(s) else np.zeros(0, bool)
-    same_as_prev = np.r_[False, (veh[1:] == veh[:-1]) & (site[1:] == site[:-1]) & is_load[1:] & is_load[:-1]]
-    same_as_prev &= close
-    visit = np.cumsum(~same_as_prev)
-    s["_visit"] = visit
+    s["_visit"] = visit_numbers(s["vehicle_id"].to_numpy(), s["site_id"].to_numpy(), s["start"], s["end"],
+                                merge_gap_s, is_load)
     loads = s.loc[is_load]
     if loads.empty:
         return pd.DataFrame(columns=list(_VISIT_COLUMNS))
@@ -487,19 +496,14 @@ def receiver_unloadings(stay_c: pd.DataFrame, params: Params = DEFAULT_PARAMS) -
     one before (as a loading visit): a red light or the gate queue, then the tipping face. The body is
     tipped where the truck stood longest, not at the first brief halt inside the fence tolerance.
     """
-    if stay_c.empty:
-        return stay_c.assign(unload_evidence=pd.Series(dtype=object), decided_at=stay_c["end"])
     r = stay_c.loc[stay_c["receiver"]].sort_values(["haul_id", "start"], kind="stable")
     if r.empty:
         return r.assign(unload_evidence=pd.Series(dtype=object), decided_at=r["end"])
     haul = r["haul_id"].to_numpy()
-    site = r["site_id"].astype(str).to_numpy()
-    t0, t1 = epoch_seconds(r["start"]), epoch_seconds(r["end"])
-    cont = np.r_[False, (haul[1:] == haul[:-1]) & (site[1:] == site[:-1])
-                 & (t0[1:] - t1[:-1] <= params.load_visit_merge_gap_s)]
-    visit = np.cumsum(~cont)
+    visit = visit_numbers(haul, r["site_id"].astype(str).to_numpy(), r["start"], r["end"],
+                          params.load_visit_merge_gap_s)
     first = visit == pd.Series(visit).groupby(haul).transform("min").to_numpy()
-    v = r.loc[first].assign(_dwell=(t1 - t0)[first])
+    v = r.loc[first].assign(_dwell=(epoch_seconds(r["end"]) - epoch_seconds(r["start"]))[first])
     s = v.sort_values(["haul_id", "_dwell", "start"], ascending=[True, False, True], kind="stable")
     s = s.drop_duplicates("haul_id").drop(columns="_dwell")
     return s.assign(unload_evidence="receiver", decided_at=s["end"])

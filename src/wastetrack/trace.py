@@ -42,7 +42,7 @@ import pandas as pd
 
 from wastetrack.clean import epoch_seconds
 from wastetrack.config import DEFAULT_PARAMS, Params
-from wastetrack.coords import haversine_m
+from wastetrack.coords import boxes_around, haversine_m
 from wastetrack.gaps import known_spots, place_from_evidence
 from wastetrack.scoring import apply_scores
 from wastetrack.values import tri_state
@@ -308,7 +308,8 @@ class StoreHistory:
         points = points.loc[np.isfinite(points["lon"]) & np.isfinite(points["lat"])].reset_index(drop=True)
         if points.empty:
             return pd.DataFrame()
-        boxes = _boxes(points["lon"].to_numpy(), points["lat"].to_numpy(), float(radius_m))
+        # 1 % wider than the circle: the database only narrows, the exact distance below decides
+        boxes = boxes_around(points["lon"].to_numpy(), points["lat"].to_numpy(), 1.01 * float(radius_m))
         nights = (self.store.read_in_boxes("stays", x, boxes) for x in self.dates) \
             if hasattr(self.store, "read_in_boxes") else self._nights("stays")
         return _concat_nonempty(
@@ -318,23 +319,12 @@ class StoreHistory:
 
     def hauls(self, vehicles: Iterable[str] | None = None) -> pd.DataFrame:
         """The earlier nights' hauls; only those of ``vehicles`` when given (read by plate in the database)."""
-        if vehicles is None or not hasattr(self.store, "read_ids"):
-            h = self._read("hauls")
-            if vehicles is not None and len(h):
-                h = h.loc[h["vehicle_id"].astype(str).isin(set(map(str, vehicles)))].reset_index(drop=True)
-            return h
+        if vehicles is None:
+            return self._read("hauls")
         ids = sorted(set(map(str, vehicles)))
         if not ids:
             return pd.DataFrame()
         return _concat_nonempty(self.store.read_ids("hauls", "vehicle_id", ids, date=x) for x in self.dates)
-
-
-def _boxes(lon: np.ndarray, lat: np.ndarray, radius_m: float) -> list[tuple[float, float, float, float]]:
-    """A WGS-84 box holding the ``radius_m`` circle around each point (1 % wider: the exact test follows)."""
-    dlat = radius_m * 1.01 / 111_132.0
-    dlon = radius_m * 1.01 / (111_320.0 * np.maximum(np.cos(np.radians(np.abs(lat) + dlat)), 1e-6))
-    return list(zip((lon - dlon).tolist(), (lat - dlat).tolist(), (lon + dlon).tolist(), (lat + dlat).tolist(),
-                    strict=True))
 
 
 def _concat_nonempty(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
