@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wastetrack.clean import epoch_seconds
+from wastetrack.clean import epoch_seconds, vehicle_time_order
 from wastetrack.contract import BatchError, read_night
 from wastetrack.contract.batch import read_batch
 from wastetrack.coords import haversine_m
-from wastetrack.ingest import PartSpec, ingest_part
+from wastetrack.ingest import PartSpec, detect_floor, ingest_part
 from wastetrack.partition import plan_shards, shard_of, vehicle_key, vehicle_keys
 from wastetrack.pipeline import run_night
 from wastetrack.spacetime import report_candidates
@@ -59,6 +59,30 @@ def test_vehicle_keys_are_stable_and_per_distinct_plate() -> None:
     keys = vehicle_keys(["沪AD1234", "苏E12345", "沪AD1234"])
     assert keys[0] == keys[2] != keys[1] and (keys >= 0).all()
     assert set(shard_of(keys, 4)) <= {0, 1, 2, 3}
+
+
+def test_vehicle_time_order_is_lexsort_with_ties_in_arrival_order() -> None:
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 50, 20_000)
+    t_us = 1_795_000_000_000_000 + rng.integers(0, 5, 20_000) * 1_000_000  # many equal (vehicle, time) pairs
+    order = vehicle_time_order(codes, t_us)
+    assert np.array_equal(order, np.lexsort((t_us, codes)))  # lexsort is stable: duplicates keep arrival order
+    # a span the combined key cannot hold (60 days) takes the lexsort path, with the same answer
+    wide = t_us + (np.arange(20_000) % 2) * 60 * 86_400 * 1_000_000
+    assert np.array_equal(vehicle_time_order(codes, wide), np.lexsort((wide, codes)))
+    assert vehicle_time_order(np.zeros(0, int), np.zeros(0, int)).size == 0
+
+
+def test_detect_floor_is_the_vehicles_own_floor_or_the_default(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    keys = vehicle_keys(["沪A1", "沪A2", "沪A3"])
+    pq.write_table(pa.table({"vkey": keys[:2], "floor_us": np.array([10, 20], np.int64)}), tmp_path / "f.parquet")
+    spec = PartSpec(path="x", rel="2026-11-20/gps/p.csv", tag="p", src=0, rows=0, sha256="", timezone="Asia/Shanghai",
+                    coord_sys="WGS84", default_floor_us=99, floors=str(tmp_path / "f.parquet"))
+    batch = np.array([keys[1], keys[2], keys[0], keys[1]], dtype=keys.dtype)
+    assert detect_floor(spec, batch).tolist() == [20, 99, 10, 20]
 
 
 def test_shards_are_sized_to_the_memory_budget() -> None:

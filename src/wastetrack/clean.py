@@ -70,16 +70,36 @@ def max_per_vehicle(vehicle: pd.Series, values: np.ndarray, mask: np.ndarray | N
     return out
 
 
+#: bits of a fix's time offset (µs) in the combined (vehicle, time) sort key: 2^42 µs is 50 days
+_TIME_BITS = 42
+
+
+def vehicle_time_order(codes: np.ndarray, t_us: np.ndarray) -> np.ndarray:
+    """Stable order by (vehicle code, time): ties keep arrival order (the first upload wins).
+
+    One stable argsort of a combined int64 key is twice as fast as ``np.lexsort``
+    of the two columns on a shard of millions of fixes; a span that does not fit
+    the key (codes beyond 2^21, times beyond 50 days) falls back to lexsort.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    t_us = np.asarray(t_us, dtype=np.int64)
+    if codes.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    t0, span = int(t_us.min()), int(t_us.max()) - int(t_us.min())
+    if span >= 1 << _TIME_BITS or int(codes.min()) < 0 or int(codes.max()) >= 1 << (62 - _TIME_BITS):
+        return np.lexsort((t_us, codes))
+    return np.argsort((codes << _TIME_BITS) | (t_us - t0), kind="stable")
+
+
 def sort_order(fixes: pd.DataFrame) -> np.ndarray:
     """Row order by vehicle (plate order), then time, ties kept in arrival order (stable)."""
-    codes = vehicle_codes(fixes["vehicle_id"], sort=True)
-    return np.lexsort((_ts_i8(fixes["ts"]), codes))
+    return vehicle_time_order(vehicle_codes(fixes["vehicle_id"], sort=True), _ts_i8(fixes["ts"]))
 
 
 def sort_fixes(fixes: pd.DataFrame) -> pd.DataFrame:
     """Vehicle-then-time order with a stable tie-break, so every later stage can use array neighbours.
 
-    Sorting on integer codes with ``np.lexsort`` is several times faster than
+    Sorting on integer codes (``vehicle_time_order``) is several times faster than
     ``sort_values`` on a string column, which matters at 100 million fixes.
     """
     return fixes.take(sort_order(fixes)).reset_index(drop=True)
@@ -144,7 +164,7 @@ def clean_fixes(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> tuple[p
     n_in = len(fixes)
     codes = vehicle_codes(fixes["vehicle_id"], sort=True)
     t_us = _ts_i8(fixes["ts"])
-    order = np.lexsort((t_us, codes))
+    order = vehicle_time_order(codes, t_us)
     c, t = codes[order], t_us[order]
     dup = np.r_[False, (c[1:] == c[:-1]) & (t[1:] == t[:-1])] if n_in else np.zeros(0, bool)
     idx = order[~dup]

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from wastetrack import TIMEZONE
-from wastetrack.clean import _ts_i8, epoch_seconds, vehicle_codes
+from wastetrack.clean import _ts_i8, epoch_seconds, vehicle_codes, vehicle_time_order
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import haversine_m, local_xy_m
 
@@ -72,7 +72,8 @@ def _near(points_lon: np.ndarray, points_lat: np.ndarray, reports: pd.DataFrame,
     cell_m = max(float(radius_m), 1.0)
     keys, _, _ = cell_keys(points_lon, points_lat, cell_m)
     rc = _report_cells(reports, cell_m)
-    cand = np.flatnonzero(np.isin(keys, rc["cell"].to_numpy()))
+    # a hash lookup: numpy's isin sorts all the points' keys, 15x slower on a shard of millions
+    cand = np.flatnonzero(pd.Index(np.unique(rc["cell"].to_numpy())).get_indexer(keys) >= 0)
     if cand.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     pairs = pd.DataFrame({"cell": keys[cand], "p": cand}).merge(rc, on="cell")
@@ -251,7 +252,7 @@ def _sorted(fixes: pd.DataFrame) -> pd.DataFrame:
     t = _ts_i8(fixes["ts"])
     if len(t) < 2 or bool(np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (t[1:] >= t[:-1])))):
         return fixes
-    return fixes.take(np.lexsort((t, codes))).reset_index(drop=True)
+    return fixes.take(vehicle_time_order(codes, t)).reset_index(drop=True)
 
 
 def _pass_rows(reports: pd.DataFrame, fixes: pd.DataFrame, radius_m: float, hauls: pd.DataFrame | None,

@@ -498,9 +498,14 @@ def parse_time(
     empty = empty_mask(text)
     i8 = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
     no = np.zeros(n, dtype=bool)
-    is_epoch = _np_bool(pc.match_substring_regex(text, _EPOCH_MS_RE)) if allow_epoch_ms else no
-    # Most feeds write one offset: a cheap suffix test settles those rows, the regex sees only the rest.
+    # Most feeds write one offset: a cheap suffix test settles those rows, the regexes see only the rest
+    # (the epoch regex over every row cost as much as parsing the times).
     has_offset = _np_bool(pc.ends_with(text, "+08:00")) | _np_bool(pc.ends_with(text, "Z"))
+    is_epoch = no
+    if allow_epoch_ms and not has_offset.all():
+        other = np.flatnonzero(~has_offset)
+        is_epoch = np.zeros(n, dtype=bool)
+        is_epoch[other] = _np_bool(pc.match_substring_regex(text.take(pa.array(other)), _EPOCH_MS_RE))
     rest = ~has_offset & ~empty & ~is_epoch
     if rest.any():
         sub = text.take(pa.array(np.flatnonzero(rest)))
