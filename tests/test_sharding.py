@@ -251,3 +251,25 @@ def test_space_time_index_finds_what_a_cross_join_finds() -> None:
     want = set(zip(pairs.loc[ok, "report_id"], pairs.loc[ok, "vehicle_id"], strict=True))
     assert len(want) > 50
     assert set(zip(got["report_id"], got["vehicle_id"], strict=True)) == want
+
+
+def test_lead_tracks_file_gives_each_lead_its_own_track_and_reads_only_those_asked(tmp_path: Path) -> None:
+    from wastetrack.lead_tracks import LeadTracks
+
+    def track(n: int, t0: str) -> pd.DataFrame:
+        return pd.DataFrame({
+            "ts": pd.date_range(t0, periods=n, freq="30s", tz="Asia/Shanghai").astype("datetime64[us, Asia/Shanghai]"),
+            "lon": 121.0 + np.arange(n) * 1e-3, "lat": np.full(n, 31.0),
+            "loaded": pd.array([True, None, False][:n] + [True] * max(n - 3, 0), dtype="boolean"),
+        })
+    tracks = {"L-b": track(4, "2026-11-20 23:58"), "L-a": track(2, "2026-11-20 01:00"), "L-c": track(5, "2026-11-20")}
+    lt = LeadTracks.from_dict(tracks)
+    lt.save(tmp_path / "tracks.arrow")
+    back = LeadTracks.load(tmp_path / "tracks.arrow")
+    assert sorted(back) == ["L-a", "L-b", "L-c"] and len(back) == 3
+    for k, t in tracks.items():
+        pd.testing.assert_frame_equal(back[k], t)  # values, dtypes (zone, nullable booleans) and time order
+    some = LeadTracks.load(tmp_path / "tracks.arrow", ["L-b", "L-x"])
+    assert list(some) == ["L-b"]
+    pd.testing.assert_frame_equal(some["L-b"], tracks["L-b"])
+    assert len(LeadTracks.load(tmp_path / "missing.arrow")) == 0

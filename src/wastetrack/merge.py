@@ -5,7 +5,8 @@ by a lead at the spot or traced to the candidate trucks the shards found in
 their space-time index; leads already reported on an earlier night (the
 store's registry) are dropped; every lead is routed through the liaison
 network; and the carry-over state of the night is written. The result
-(``merged.pkl``, with the leads and their tracks in ``sheets.pkl``) is all that sheets and publishing need.
+(``merged.pkl``, with the leads in ``sheets.pkl`` and their tracks in
+``tracks.arrow``) is all that sheets and publishing need.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import pickle
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +27,7 @@ from wastetrack.carryover import open_manifests, write_state
 from wastetrack.contract.quarantine import Quarantine
 from wastetrack.contract.tables import FileCount
 from wastetrack.ingest import PartResult
+from wastetrack.lead_tracks import LeadTracks
 from wastetrack.models import LEAD_COLUMNS, LEAD_KINDS
 from wastetrack.plan import NightContext, NightPlan
 from wastetrack.routing import LiaisonDirectory, route_leads
@@ -42,15 +45,17 @@ class MergedNight:
     held_back: list[dict]
     stays: pd.DataFrame
     hauls: pd.DataFrame
-    tracks: dict[str, pd.DataFrame]
+    tracks: Mapping[str, pd.DataFrame]  # lead_id → the suspect's fixes around it (``LeadTracks``)
     run: dict[str, Any]
     state: dict[str, Any] = field(default_factory=dict)
 
     def save(self, work: Path) -> None:
-        # the sheets' share apart (every sheet task loads it), the rest (the night's stays and hauls, for the
-        # store: most of the whole at a delta night) beside it; each written once
+        # the sheets' share apart (every sheet task loads the leads, and only its own leads' tracks), the rest
+        # (the night's stays and hauls, for the store: most of the whole at a delta night) beside it
+        tracks = self.tracks if isinstance(self.tracks, LeadTracks) else LeadTracks.from_dict(self.tracks)
+        tracks.save(Path(work) / "tracks.arrow")
         rest = replace(self, leads=self.leads.iloc[:0], tracks={})
-        for name, obj in (("sheets.pkl", (self.leads, self.tracks)), ("merged.pkl", rest)):
+        for name, obj in (("sheets.pkl", self.leads), ("merged.pkl", rest)):
             tmp = Path(work) / f"{name}.tmp"
             with tmp.open("wb") as fh:
                 pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -60,14 +65,20 @@ class MergedNight:
     def load(work: Path) -> MergedNight:
         with (Path(work) / "merged.pkl").open("rb") as fh:
             merged = pickle.load(fh)
-        merged.leads, merged.tracks = MergedNight.load_for_sheets(work)
+        merged.leads = MergedNight.load_leads(work)
+        merged.tracks = LeadTracks.load(Path(work) / "tracks.arrow")
         return merged
 
     @staticmethod
-    def load_for_sheets(work: Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-        """(leads, tracks): what rendering the sheets and the index needs, without the stays and hauls."""
+    def load_leads(work: Path) -> pd.DataFrame:
+        """The night's leads (what the index pages need), without stays, hauls or tracks."""
         with (Path(work) / "sheets.pkl").open("rb") as fh:
             return pickle.load(fh)
+
+    @staticmethod
+    def load_for_sheets(work: Path, lead_ids: Iterable[str] | None = None) -> tuple[pd.DataFrame, LeadTracks]:
+        """(leads, tracks of ``lead_ids``, all when None): what rendering sheets needs, without stays and hauls."""
+        return MergedNight.load_leads(work), LeadTracks.load(Path(work) / "tracks.arrow", lead_ids)
 
 
 def part_results(work: Path) -> list[PartResult]:
@@ -169,7 +180,7 @@ def combine(
         leads = leads.sort_values(["score", "lead_id"], ascending=[False, True], ignore_index=True)
     else:
         leads = empty_leads()
-    tracks: dict[str, pd.DataFrame] = {}
+    tracks = LeadTracks()
     if len(leads):
         want = {
             (f"{lead.report_ids[0]}|{lead.vehicle_id}" if lead.kind == "report_trace" else lead.lead_id): lead.lead_id
@@ -178,9 +189,8 @@ def combine(
         parts = [r.tracks.loc[r.tracks["key"].isin(want)] for r in results if len(r.tracks)]
         found = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
         if found is not None:
-            body = found.drop(columns="key")
-            for key, idx in found.groupby("key", sort=False).indices.items():
-                tracks[want[key]] = body.iloc[idx].reset_index(drop=True)
+            lead_id = found["key"].astype(str).map(want)
+            tracks = LeadTracks(found.drop(columns="key").assign(lead_id=lead_id.to_numpy(object)))
     stays = _concat([r.stays for r in results])
     hauls = _concat([r.hauls for r in results])
     if len(stays):

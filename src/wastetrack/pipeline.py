@@ -196,9 +196,9 @@ def run_sheets(work: str | Path, chunk: int, n_chunks: int) -> dict[str, str]:
     work = Path(work)
     plan = NightPlan.load(work)
     done: dict[str, str] = {}
-    all_leads, tracks = MergedNight.load_for_sheets(work)
-    leads = all_leads.iloc[chunk::n_chunks]
+    leads = MergedNight.load_leads(work).iloc[chunk::n_chunks]
     if len(leads):
+        _, tracks = MergedNight.load_for_sheets(work, leads["lead_id"].astype(str))
         ctx = load_context(work)
         paths = write_lead_pages(leads, tracks, sheet_context(ctx, plan, leads),
                                  Path(plan.version_dir) / "sheets")
@@ -218,7 +218,7 @@ def write_index(work: str | Path) -> dict[str, str]:
     rendered: dict[str, str] = {}
     for f in sorted((work / "sheets").glob("*.json")):
         rendered.update(json.loads(f.read_text(encoding="utf-8")))
-    leads, _ = MergedNight.load_for_sheets(work)
+    leads = MergedNight.load_leads(work)
     write_index_pages(leads, sheet_context(load_context(work), plan, leads), Path(plan.version_dir) / "sheets")
     return rendered
 

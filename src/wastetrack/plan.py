@@ -11,7 +11,7 @@ another process or on another machine that sees the same storage.
 
 Work directory of one run: ``WORK/<date>/<run_id>/`` with ``plan.json``,
 ``context.pkl`` (reference, manifests, reports, feedback), ``parts/``,
-``quarantine/``, ``shards/<k>/``, ``results/<k>.pkl``, ``merged.pkl`` and ``sheets.pkl``.
+``quarantine/``, ``shards/<k>/``, ``results/<k>.pkl``, ``merged.pkl``, ``sheets.pkl`` and ``tracks.arrow``.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,7 +179,7 @@ def recover(out: Path, store: Any, keep_work: set[str] | None = None) -> list[st
 TRACK_SIMPLIFY_DEG = 2e-5
 
 
-def tracks_frame(tracks: dict[str, pd.DataFrame], leads: pd.DataFrame) -> pd.DataFrame:
+def tracks_frame(tracks: Mapping[str, pd.DataFrame], leads: pd.DataFrame) -> pd.DataFrame:
     """The suspects' tracks around the leads as WGS-84 LineStrings (WKT), for the store's lead_tracks.
 
     Built as one shapely array (vectorised construction, simplification and WKT), not string by
@@ -188,24 +188,28 @@ def tracks_frame(tracks: dict[str, pd.DataFrame], leads: pd.DataFrame) -> pd.Dat
     import numpy as np
     import shapely
 
+    from wastetrack.lead_tracks import LeadTracks
+
     cols = ["lead_id", "vehicle_id", "start", "end", "n_fixes", "wkt"]
     vehicle = dict(zip(leads["lead_id"], leads["vehicle_id"], strict=False)) if len(leads) else {}
-    keep = [(lid, t) for lid, t in tracks.items() if lid in vehicle and len(t) >= 2]
-    if not keep:
+    lt = tracks if isinstance(tracks, LeadTracks) else LeadTracks.from_dict(tracks)
+    ids, first, end, body = lt.spans()
+    counts = end - first
+    keep = np.array([i in vehicle for i in ids.tolist()], dtype=bool) & (counts >= 2)
+    if not keep.any():
         return pd.DataFrame(columns=cols)
-    counts = np.array([len(t) for _, t in keep])
-    coords = np.column_stack([
-        np.concatenate([t["lon"].to_numpy(float) for _, t in keep]),
-        np.concatenate([t["lat"].to_numpy(float) for _, t in keep]),
-    ])
-    lines = shapely.linestrings(coords, indices=np.repeat(np.arange(len(keep)), counts))
+    ids, first, end, counts = ids[keep], first[keep], end[keep], counts[keep]
+    rows = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    coords = np.column_stack([body["lon"].to_numpy(float)[rows], body["lat"].to_numpy(float)[rows]])
+    lines = shapely.linestrings(coords, indices=np.repeat(np.arange(len(ids)), counts))
     lines = shapely.simplify(lines, TRACK_SIMPLIFY_DEG, preserve_topology=False)
     wkt = shapely.to_wkt(lines, rounding_precision=7, trim=True)
+    ts = body["ts"]
     return pd.DataFrame({
-        "lead_id": [lid for lid, _ in keep],
-        "vehicle_id": [vehicle[lid] for lid, _ in keep],
-        "start": [t["ts"].iloc[0] for _, t in keep],
-        "end": [t["ts"].iloc[-1] for _, t in keep],
+        "lead_id": ids.tolist(),
+        "vehicle_id": [vehicle[i] for i in ids.tolist()],
+        "start": list(ts.iloc[first]),
+        "end": list(ts.iloc[end - 1]),
         "n_fixes": counts,
         "wkt": wkt,
     }, columns=cols)
