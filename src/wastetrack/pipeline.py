@@ -54,7 +54,7 @@ from wastetrack.plan import (
     prepare_night,
     previous_day,
 )
-from wastetrack.publish import NightResult, check_out_dir, out_lock, publish_night, recover, write_outputs
+from wastetrack.publish import NightResult, check_out_dir, out_lock, publish_night, recover, store_rows, write_outputs
 from wastetrack.shard import detect_vehicles, load_context, run_shard
 from wastetrack.trace import report_windows
 
@@ -239,17 +239,21 @@ def merge_step(work: str | Path, store: Any) -> dict:
 
 
 def publish_step(work: str | Path, store: Any, timings: dict[str, float] | None = None,
-                 keep_work: bool = False) -> NightResult:
-    """Job: index pages, outputs into the new version, store commit, ``OUT/<date>`` swapped, scratch removed."""
+                 keep_work: bool = False, prepared: tuple[MergedNight, dict] | None = None) -> NightResult:
+    """Job: index pages, outputs into the new version, store commit, ``OUT/<date>`` swapped, scratch removed.
+
+    ``prepared``: the merged night and its store rows (``publish.store_rows``) when the caller
+    already has them (``run_night`` encodes them while the sheets render).
+    """
     work = Path(work)
     plan = NightPlan.load(work)
     rendered = write_index(work) if plan.write_sheets else {}
     ctx = load_context(work)
-    merged = MergedNight.load(work)
+    merged, rows = prepared if prepared is not None else (MergedNight.load(work), None)
     quarantine = night_quarantine(ctx, part_results(work))
     merged.run["timings_s"] = {"shard_stages": merged.run["timings_s"], **(timings or {})}
     run = write_outputs(plan, merged, quarantine, rendered)
-    return publish_night(plan, store, merged, run, ctx, keep_work=keep_work)
+    return publish_night(plan, store, merged, run, ctx, keep_work=keep_work, rows=rows)
 
 
 # ---------------------------------------------------------------- running the steps
@@ -353,9 +357,14 @@ def run_night(
                     merge_step(work, store)
                 with executor(workers, expected, force_pool) as ex, timer("sheets"):
                     n = sheet_chunks(work, workers)
-                    list(ex.map(run_sheets, [work] * n, range(n), [n] * n))
+                    rendering = ex.map(run_sheets, [work] * n, range(n), [n] * n)  # a pool submits them all now
+                    # this process only waits for the pool: meanwhile it encodes the store's rows (pure; the
+                    # commit still comes after the sheets, in publish)
+                    merged = MergedNight.load(work)
+                    prepared = (merged, store_rows(plan.date, merged))
+                    list(rendering)
                 with timer("publish"):
-                    result = publish_step(work, store, dict(timer.timings), keep_work=keep_work)
+                    result = publish_step(work, store, dict(timer.timings), keep_work=keep_work, prepared=prepared)
             except BaseException:
                 recover(out, store)  # the work dir and the unpublished version go; the previous night stays
                 raise

@@ -233,16 +233,34 @@ def write_outputs(plan: NightPlan, merged: MergedNight, quarantine: Any, sheet_f
     return run
 
 
+def store_rows(date: str, merged: MergedNight) -> dict[str, list[tuple]]:
+    """The night's rows for the store, its run's row aside (``codec.encode_night_rows``).
+
+    Pure: no database is touched. ``run_night`` calls it while the sheet workers render (its own
+    process only waits for them then), so a delta night's millions of stays and hauls are encoded
+    in time that was idle; the commit still comes after the sheets.
+    """
+    from wastetrack.store.codec import encode_night_rows
+
+    return encode_night_rows(date, merged.stays, merged.hauls, merged.leads,
+                             tracks_frame(merged.tracks, merged.leads), merged.state)
+
+
 def publish_night(plan: NightPlan, store: Any, merged: MergedNight, run: dict, ctx: NightContext,
-                  keep_work: bool = False) -> NightResult:
-    """Commit the night to the store, then swap ``OUT/<date>`` to the new version, then tidy up."""
+                  keep_work: bool = False, rows: dict[str, list[tuple]] | None = None) -> NightResult:
+    """Commit the night to the store, then swap ``OUT/<date>`` to the new version, then tidy up.
+
+    ``rows``: ``store_rows(plan.date, merged)`` when already encoded (else encoded here).
+    """
+    from wastetrack.store.codec import encode_run
+
     out = Path(plan.out)
     if len(ctx.feedback):
         store.apply_feedback(ctx.feedback)
     leads = merged.leads
     t0 = time.perf_counter()
-    store.replace_night(plan.date, merged.stays, merged.hauls, leads, run,
-                        tracks=tracks_frame(merged.tracks, leads), state=merged.state)
+    rows = store_rows(plan.date, merged) if rows is None else rows
+    store.replace_encoded_night(plan.date, {**rows, "runs": [encode_run(plan.date, run)]})
     store_s = round(time.perf_counter() - t0, 3)
     swap_link(out, plan.date, Path(plan.version_dir))
     # the store's share of the night (the delta benchmark reports it): known only now, so run.json — already

@@ -79,6 +79,10 @@ class Store(Protocol):
         """
         ...
 
+    def replace_encoded_night(self, date: str, encoded: Mapping[str, list[tuple]]) -> None:
+        """``replace_night`` with the rows already encoded (``codec.encode_night``): the same transaction."""
+        ...
+
     def leads_reported_before(self, date: str, lead_ids: Iterable[str]) -> set[str]:
         """The ids among ``lead_ids`` already stored for a date earlier than ``date``."""
         ...
@@ -311,7 +315,10 @@ class SQLStore:
         are encoded before the transaction starts, so a type error does not even take the lock.
         """
         check_date(date)
-        encoded = encode_night(date, stays, hauls, leads, run, tracks, state)
+        self.replace_encoded_night(date, encode_night(date, stays, hauls, leads, run, tracks, state))
+
+    def replace_encoded_night(self, date: str, encoded: Mapping[str, list[tuple]]) -> None:
+        check_date(date)
         with self._transaction() as cur:
             cur.execute(f"SELECT lead_id FROM leads WHERE date = {self.placeholder}", (date,))
             old_ids = {r[0] for r in cur.fetchall()}

@@ -218,14 +218,20 @@ def encode_night(date: str, stays: pd.DataFrame, hauls: pd.DataFrame, leads: pd.
                  run: Mapping[str, Any], tracks: pd.DataFrame | None,
                  state: Mapping[str, Any] | None) -> dict[str, list[tuple]]:
     """Every row ``replace_night`` writes, by table, checked and encoded before any lock is taken."""
+    return {**encode_night_rows(date, stays, hauls, leads, tracks, state), "runs": [encode_run(date, run)]}
+
+
+def encode_night_rows(date: str, stays: pd.DataFrame, hauls: pd.DataFrame, leads: pd.DataFrame,
+                      tracks: pd.DataFrame | None, state: Mapping[str, Any] | None) -> dict[str, list[tuple]]:
+    """The night's rows without its run (``NIGHT_TABLES``): they are known once the merge is done, so a
+    night run encodes them while the sheets render; the run's row (timings, outputs) comes last."""
     stays, leads = with_lon_lat(stays), with_lon_lat(leads)
     require_columns(stays, (*STAY_COLUMNS, *PLACE_COLUMNS), "stays")
     require_columns(hauls, HAUL_COLUMNS, "hauls")
     require_columns(leads, (*LEAD_COLUMNS, "lon", "lat"), "leads")
     if "evidence" not in leads:
         leads = leads.assign(evidence=None)
-    encoded = {"runs": [encode_run(date, run)],
-               "stays": encode_frame(stays, "stays", date),
+    encoded = {"stays": encode_frame(stays, "stays", date),
                "hauls": encode_frame(hauls, "hauls", date),
                "leads": encode_frame(leads, "leads", date),
                "lead_tracks": [],
