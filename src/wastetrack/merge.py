@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import pickle
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -45,16 +45,15 @@ class MergedNight:
     held_back: list[dict]
     stays: pd.DataFrame
     hauls: pd.DataFrame
-    tracks: Mapping[str, pd.DataFrame]  # lead_id → the suspect's fixes around it (``LeadTracks``)
+    tracks: LeadTracks  # lead_id → the suspect's fixes around it
     run: dict[str, Any]
     state: dict[str, Any] = field(default_factory=dict)
 
     def save(self, work: Path) -> None:
         # the sheets' share apart (every sheet task loads the leads, and only its own leads' tracks), the rest
         # (the night's stays and hauls, for the store: most of the whole at a delta night) beside it
-        tracks = self.tracks if isinstance(self.tracks, LeadTracks) else LeadTracks.from_dict(self.tracks)
-        tracks.save(Path(work) / "tracks.arrow")
-        rest = replace(self, leads=self.leads.iloc[:0], tracks={})
+        self.tracks.save(Path(work) / "tracks.arrow")
+        rest = replace(self, leads=self.leads.iloc[:0], tracks=LeadTracks())
         for name, obj in (("sheets.pkl", self.leads), ("merged.pkl", rest)):
             tmp = Path(work) / f"{name}.tmp"
             with tmp.open("wb") as fh:
@@ -65,8 +64,7 @@ class MergedNight:
     def load(work: Path) -> MergedNight:
         with (Path(work) / "merged.pkl").open("rb") as fh:
             merged = pickle.load(fh)
-        merged.leads = MergedNight.load_leads(work)
-        merged.tracks = LeadTracks.load(Path(work) / "tracks.arrow")
+        merged.leads, merged.tracks = MergedNight.load_leads(work), MergedNight.load_tracks(work)
         return merged
 
     @staticmethod
@@ -76,9 +74,9 @@ class MergedNight:
             return pickle.load(fh)
 
     @staticmethod
-    def load_for_sheets(work: Path, lead_ids: Iterable[str] | None = None) -> tuple[pd.DataFrame, LeadTracks]:
-        """(leads, tracks of ``lead_ids``, all when None): what rendering sheets needs, without stays and hauls."""
-        return MergedNight.load_leads(work), LeadTracks.load(Path(work) / "tracks.arrow", lead_ids)
+    def load_tracks(work: Path, lead_ids: Iterable[str] | None = None) -> LeadTracks:
+        """The tracks of ``lead_ids`` (all when None): a sheet task decodes only its own leads' tracks."""
+        return LeadTracks.load(Path(work) / "tracks.arrow", lead_ids)
 
 
 def part_results(work: Path) -> list[PartResult]:

@@ -198,7 +198,7 @@ def run_sheets(work: str | Path, chunk: int, n_chunks: int) -> dict[str, str]:
     done: dict[str, str] = {}
     leads = MergedNight.load_leads(work).iloc[chunk::n_chunks]
     if len(leads):
-        _, tracks = MergedNight.load_for_sheets(work, leads["lead_id"].astype(str))
+        tracks = MergedNight.load_tracks(work, leads["lead_id"].astype(str))
         ctx = load_context(work)
         paths = write_lead_pages(leads, tracks, sheet_context(ctx, plan, leads),
                                  Path(plan.version_dir) / "sheets")

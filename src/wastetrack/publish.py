@@ -25,7 +25,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from wastetrack import TIMEZONE
+from wastetrack.lead_tracks import LeadTracks
 from wastetrack.leads import write_geojson
 from wastetrack.merge import MergedNight
 from wastetrack.plan import NightContext, NightPlan, UsageError, cleanup_work
@@ -179,7 +180,7 @@ def recover(out: Path, store: Any, keep_work: set[str] | None = None) -> list[st
 TRACK_SIMPLIFY_DEG = 2e-5
 
 
-def tracks_frame(tracks: Mapping[str, pd.DataFrame], leads: pd.DataFrame) -> pd.DataFrame:
+def tracks_frame(tracks: LeadTracks, leads: pd.DataFrame) -> pd.DataFrame:
     """The suspects' tracks around the leads as WGS-84 LineStrings (WKT), for the store's lead_tracks.
 
     Built as one shapely array (vectorised construction, simplification and WKT), not string by
@@ -188,19 +189,16 @@ def tracks_frame(tracks: Mapping[str, pd.DataFrame], leads: pd.DataFrame) -> pd.
     import numpy as np
     import shapely
 
-    from wastetrack.lead_tracks import LeadTracks
-
     cols = ["lead_id", "vehicle_id", "start", "end", "n_fixes", "wkt"]
     vehicle = dict(zip(leads["lead_id"], leads["vehicle_id"], strict=False)) if len(leads) else {}
-    lt = tracks if isinstance(tracks, LeadTracks) else LeadTracks.from_dict(tracks)
-    ids, first, end, body = lt.spans()
+    ids, first, end, body = tracks.spans()
     counts = end - first
     keep = np.array([i in vehicle for i in ids.tolist()], dtype=bool) & (counts >= 2)
     if not keep.any():
         return pd.DataFrame(columns=cols)
-    ids, first, end, counts = ids[keep], first[keep], end[keep], counts[keep]
-    rows = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    rows = np.repeat(keep, counts)  # the body is grouped by lead: a lead's rows follow each other
     coords = np.column_stack([body["lon"].to_numpy(float)[rows], body["lat"].to_numpy(float)[rows]])
+    ids, first, end, counts = ids[keep], first[keep], end[keep], counts[keep]
     lines = shapely.linestrings(coords, indices=np.repeat(np.arange(len(ids)), counts))
     lines = shapely.simplify(lines, TRACK_SIMPLIFY_DEG, preserve_topology=False)
     wkt = shapely.to_wkt(lines, rounding_precision=7, trim=True)
