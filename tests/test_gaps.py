@@ -112,6 +112,29 @@ def test_drive_through_silence_is_placed_between_where_it_went_dark_and_came_bac
     assert abs(x - 3000.0) < 600 and abs(y) < 300, (x, y)
 
 
+def test_a_truck_that_crawled_into_its_silence_is_placed_where_it_went_dark() -> None:
+    # east 3 km at speed, then 150 m at a crawl (3 km/h) onto a field; dark there 14 min; back west, seen
+    # again 1.2 km from the field, driving
+    out, t1 = _drive(0.0, 0.0, 3000.0, 0.0, 0.0)
+    crawl = [(t1 + k * 10.0, 3000.0 + 150.0 * k / 18, 0.0) for k in range(19)]
+    back, _ = _drive(3150.0, 0.0, 0.0, 0.0, crawl[-1][0] + 14 * 60.0)
+    rows = [*out, *crawl, *[r for r in back if 3150.0 - r[1] >= 1200.0]]
+    fx = _fixes(rows, LON0, LAT0)
+    a, b = fx["ts"].iloc[len(out) + len(crawl) - 1], fx["ts"].iloc[len(out) + len(crawl)]
+    geo = silence_geometry(["g"], pd.Series([fx["vehicle_id"].iloc[0]]), pd.Series([a]), pd.Series([b]), fx)
+    assert bool(geo["stood0"].iloc[0]) and not bool(geo["stood1"].iloc[0])
+    p = _place(fx, a, b)
+    d = haversine_m(p["lon"], p["lat"], *_ll(3150.0, 0.0, LON0, LAT0))
+    assert d < 60, (d, p["placement"])
+    assert p["placement"]["method"] == "stood_going_dark"
+
+
+def test_a_truck_that_went_dark_at_speed_has_no_standing_end() -> None:
+    fx, a, b = _silent_trip(((0, 0), None), 1000.0, (5000.0, 0.0), 3000.0, (None, (0, 0)), LON0, LAT0)
+    geo = silence_geometry(["g"], pd.Series([fx["vehicle_id"].iloc[0]]), pd.Series([a]), pd.Series([b]), fx)
+    assert not bool(geo["stood0"].iloc[0]) and not bool(geo["stood1"].iloc[0])
+
+
 def test_a_reported_pile_in_the_region_at_the_time_is_where_the_truck_unloaded() -> None:
     fx, a, b = _silent_trip(((0, 0), None), 1000.0, (5000.0, 0.0), 3000.0, (None, (0, 0)), LON0, LAT0)
     geo = silence_geometry(["g"], pd.Series(["沪AG0001"]), pd.Series([a]), pd.Series([b]), fx)

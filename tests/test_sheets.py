@@ -488,6 +488,11 @@ def test_track_gap_shows_silence_and_reach(ctx, track):
     joined = "\n".join(f.text for f in lead_facts(lead, ctx))
     assert "定位终端于 02:24 至 02:50 中断 25 分钟；中断前为重车，恢复后为空车" in joined
     assert "最远可达 12.5 公里" in joined
+    assert "减速停靠" not in joined  # no placement in the evidence: no reason claimed
+    # why the point is there, when the placement says so: the officer searches where the truck stopped
+    stopped = {**lead, "evidence": {**lead["evidence"], "placement": {"method": "stood_going_dark"}}}
+    reach = next(f for f in lead_facts(stopped, ctx) if f.topic == "reach")
+    assert "（车辆在该处减速停靠后定位中断）" in reach.text
     svg = render_map_svg(lead, track, ctx)
     assert 'data-role="lead-gap"' in svg  # the silent stretch is dashed
     assert 'stroke-dasharray="3 4"' in svg  # the reach circle

@@ -221,6 +221,13 @@ class Params:
     #: place weighs as much as every drive the silence allows together (odds 1:1; a red light passed on the
     #: way out and again on the way back is the other way to see it)
     gap_stood_weight: float = 1.0
+    #: ... and a loaded truck that went dark standing or crawling most likely unloaded right there: that place
+    #: weighs as much, alone. Crawling is judged over the minutes around the silence: slower than
+    #: ``gap_crawl_max_kmh`` over ``gap_crawl_window_s`` a loaded truck is finding and backing onto a spot,
+    #: not on its way anywhere (moving traffic averages more, even in town; GPS noise of tens of metres over
+    #: two minutes reads as 1-3 km/h)
+    gap_crawl_window_s: float = 120.0
+    gap_crawl_max_kmh: float = 8.0
     #: where a report says waste lies vs where it lies: a phone's GPS or a geocoded address, 50-150 m
     report_place_sigma_m: float = 150.0
     #: a truck that dumped stood within this of the report's point (two of its sigmas): its fixes within it

@@ -24,6 +24,8 @@ showed, each term a physical fact (``place_gaps``):
   it between P0 and P1. Standing trucks have no course: the term is off.
 * **map** — nobody tips illegally inside a construction site or an approved
   receiver's fence (that would be a loading, or a legal unloading).
+* **where it stood** — a loaded truck that crawled or stood as it went dark weighs that place as much as
+  every drive the silence allows: it had arrived where it meant to tip.
 * **known spots** — waste reported where the truck could have been, in the
   silence's time (tonight's dumping reports), and spots where dumping was found
   before (earlier nights' leads and reports), weigh more: dumpers come back to
@@ -167,6 +169,24 @@ def _standing(fx: FixIndex, i: np.ndarray, direction: int, params: Params) -> np
     return hit & (d <= params.stay_gps_jitter_m + params.stay_max_speed_kmh / 3.6 * t)
 
 
+def _crawling(fx: FixIndex, i: np.ndarray, direction: int, params: Params) -> np.ndarray:
+    """Did the truck crawl into fix ``i`` (``direction`` -1: over the ``gap_crawl_window_s`` before it) or out of
+    it (+1: after it): from the first fix at least that far in time, within a parked terminal's interval,
+    slower than ``gap_crawl_max_kmh`` in a straight line."""
+    n = len(i)
+    if n == 0 or fx.n == 0:
+        return np.zeros(n, bool)
+    k = np.arange(1, _COURSE_FIXES + 1)
+    j = np.clip(i[:, None] + direction * k[None, :], 0, fx.n - 1)
+    dt = np.abs(fx.t_us[j] - fx.t_us[i][:, None]) / 1e6
+    ok = (fx.codes[j] == fx.codes[i][:, None]) & (dt >= params.gap_crawl_window_s) & (dt <= params.stay_silence_split_s)
+    hit = ok.any(axis=1)
+    jj = j[np.arange(n), np.argmax(ok, axis=1)]
+    d = np.hypot(fx.x[jj] - fx.x[i], fx.y[jj] - fx.y[i])
+    t = np.maximum(np.abs(fx.t_us[jj] - fx.t_us[i]) / 1e6, 1.0)
+    return hit & (d / t <= params.gap_crawl_max_kmh / 3.6)
+
+
 def silence_geometry(
     keys: Sequence[str], vehicle_id: pd.Series, start: pd.Series, end: pd.Series, fixes: pd.DataFrame,
     params: Params = DEFAULT_PARAMS, index: FixIndex | None = None,
@@ -202,8 +222,8 @@ def silence_geometry(
     horizon = params.gap_speed_window_s
     c0 = _course(fx, i0c, -1, params.gap_course_base_m, horizon)
     c1 = _course(fx, i1c, +1, params.gap_course_base_m, horizon)
-    stood0 = _standing(fx, i0c, -1, params)
-    stood1 = _standing(fx, i1c, +1, params)
+    stood0 = _standing(fx, i0c, -1, params) | _crawling(fx, i0c, -1, params)
+    stood1 = _standing(fx, i1c, +1, params) | _crawling(fx, i1c, +1, params)
     out = pd.DataFrame({
         "key": list(keys),
         "vehicle_id": pd.Series(vehicle_id).astype(str).to_numpy(object),
@@ -594,7 +614,11 @@ def _point_candidates(
     * where a truck went dark and came back standing still, at one place (P0 and P1 within
       ``gap_place_radius_m`` of each other): the midpoint, with ``gap_stood_weight`` times the mass of every
       drive the silence allows — a truck that stopped, switched off and was found standing there again
-      most likely never left (a red light passed twice is the rare other way).
+      most likely never left (a red light passed twice is the rare other way);
+    * otherwise where the truck went dark standing or crawling (``stood0``), with the same mass: a loaded
+      truck slows to a crawl only in a jam or where it means to tip, and one that then stays dark long
+      enough to unload had arrived. Coming back standing (``stood1``) alone is no such sign: an empty truck
+      on its way back stands at every light, and where it reappears says only what course and time say.
     """
     cols = ["r", "x", "y", "lon", "lat", "lw", "mass", "method", "source"]
     pairs = _spot_pairs(geo, g, spots)
@@ -611,16 +635,26 @@ def _point_candidates(
                                     "lat": slat, "lw": lws, "mass": np.where(np.isfinite(m), m, 0.0),
                                     "method": "known_spot", "source": src}))
     if {"stood0", "stood1"} <= set(geo.columns):
-        both = (geo["stood0"].fillna(False).astype(bool) & geo["stood1"].fillna(False).astype(bool)).to_numpy()
-        both = both & (np.hypot(g["x1"][:, 0], g["y1"][:, 0]) <= params.gap_place_radius_m)
-        r = np.flatnonzero(both)
-        if r.size:
-            x, y = g["x1"][r, 0] / 2.0, g["y1"][r, 0] / 2.0
+        s0 = geo["stood0"].fillna(False).astype(bool).to_numpy()
+        s1 = geo["stood1"].fillna(False).astype(bool).to_numpy()
+        close = np.hypot(g["x1"][:, 0], g["y1"][:, 0]) <= params.gap_place_radius_m
+        zero = np.zeros(len(geo))
+        # one place when both ends stood together; else where it stood as it went dark
+        for pick, fx_, fy_, method in (
+            (s0 & s1 & close, 0.5, 0.5, "stood_there"),
+            (s0 & ~(s1 & close), 0.0, 0.0, "stood_going_dark"),
+        ):
+            r = np.flatnonzero(pick)
+            if not r.size:
+                continue
+            x, y = zero[r] + g["x1"][r, 0] * fx_, zero[r] + g["y1"][r, 0] * fy_
             lws = _weights(x[:, None], y[:, None], {k: v[r] for k, v in g.items()}, params)[:, 0]
             lon, lat = _lonlat(x, y, g["lon0"][r, 0], g["lat0"][r, 0])
+            fence = np.where(mp.in_fence(lon, lat), params.gap_fence_weight, 1.0)
+            lws = lws + np.log(fence)
+            mass = np.where(np.isfinite(lws), params.gap_stood_weight * fence * cells_mass[r], 0.0)
             frames.append(pd.DataFrame({"r": r, "x": x, "y": y, "lon": lon, "lat": lat, "lw": lws,
-                                        "mass": params.gap_stood_weight * cells_mass[r], "method": "stood_there",
-                                        "source": ""}))
+                                        "mass": mass, "method": method, "source": ""}))
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=float if c not in ("method", "source") else object)
                              for c in cols}).astype({"r": int})

@@ -293,6 +293,16 @@ def receiver_facts(
 
 
 # ------------------------------------------------------------------------------------------------ all facts
+#: why a track gap's point is where it is (``evidence.placement.method``, ``wastetrack.gaps``): an officer
+#: searching the ground needs to know whether the point is where the truck stopped or only a likeliest place
+_PLACED_BY: dict[str, str] = {
+    "stood_going_dark": "（车辆在该处减速停靠后定位中断）",
+    "stood_there": "（定位中断前后车辆均停在该处）",
+    "known_spot": "（可达范围内有举报或以往发现的倾倒点）",
+    "course_and_time": "（按中断时长、车速与进出方向推算的最可能位置）",
+}
+
+
 def _sensor_word(value: object, unknown: str = "无数据") -> str:
     return sensor_label(value, "重车", "空车", unknown)
 
@@ -418,7 +428,7 @@ def lead_facts(
             facts.append(
                 Fact(
                     f"按中断时长推算，中断期间车辆往返最远可达 {fmt_number(reach, 1)} 公里{where_drawn}；"
-                    f"推测卸载点位于{place}。",
+                    f"推测卸载点位于{place}{_PLACED_BY.get(text((ev.get('placement') or {}).get('method')), '')}。",
                     "reach",
                     {
                         "distances_m": {"max_reach": reach * 1000.0},

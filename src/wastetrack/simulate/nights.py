@@ -229,6 +229,7 @@ class NightPlanner:
         assert world.knobs is not None, "the world needs its knobs"
         self.k: Knobs = world.knobs
         self.rng = rng
+        self._gap_rng: np.random.Generator | None = None
         self.specs = specs
         self.roadside_nights = roadside_nights
         self.site = job_site
@@ -750,7 +751,13 @@ class NightPlanner:
         return segs, haul
 
     def haul_gap(self, t: float, pos, spot: Place) -> tuple[list[Segment], Haul]:
-        """Terminal silent 15-60 min while loaded: drive to a spot, unload, drive back towards the site."""
+        """Terminal silent 15-60 min while loaded: drive to a spot, unload, drive back towards the site.
+
+        Two ways to go dark, mixed per world (``gap_at_spot_share``): for the whole detour (off early on the
+        way out, on again well into the way back: the silence's ends say little about the spot), or only
+        around the spot (off a minute or three before it, on a minute or three after: the ends bracket it).
+        A placement tuned on one of them alone would be tuned to a constant of this simulator.
+        """
         rng = self.rng
         segs = self._to_site_and_load(t, pos)
         haul = self._new_haul(segs, "track_gap", "")
@@ -762,8 +769,18 @@ class NightPlanner:
         back = self._drive(rng, unload.t1, spot.xy, _point_in(rng, self.site), self.cruise, loaded=False)
         segs.append(back)
         to_spot = segs[-3]
-        g0 = to_spot.t0 + (to_spot.t1 - to_spot.t0) * float(rng.uniform(0.1, 0.35))
-        g1 = back.t0 + (back.t1 - back.t0) * float(rng.uniform(0.3, 0.8))
+        # drawn apart from the truck's own stream, so that worlds without this draw are unchanged by it
+        if self._gap_rng is None:
+            self._gap_rng = rng.spawn(1)[0]
+        at_spot = bool(self._gap_rng.random() < self.k.gap_at_spot_share)
+        if at_spot:  # switched off a minute or three before the spot, on again a minute or three after
+            g0 = max(to_spot.t0, to_spot.t1 - float(rng.uniform(0.3, 3.0)) * MIN)
+            g1 = min(back.t1, back.t0 + float(rng.uniform(0.3, 3.0)) * MIN)
+            haul.features.append("gap_at_spot")
+        else:  # dark for the whole detour: from early on the way out to well into the way back
+            g0 = to_spot.t0 + (to_spot.t1 - to_spot.t0) * float(rng.uniform(0.1, 0.35))
+            g1 = back.t0 + (back.t1 - back.t0) * float(rng.uniform(0.3, 0.8))
+            haul.features.append("gap_out_and_back")
         want = float(rng.uniform(15, 60)) * MIN
         if g1 - g0 > want:
             g1 = max(back.t0 + 60.0, g0 + want)

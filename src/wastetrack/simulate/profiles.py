@@ -99,6 +99,9 @@ class Profile:
     report_offset_m: Range = (5.0, 60.0)  # where the report says vs where the waste lies
     decoys_per_100_truck_days: Range = (1.0, 3.0)
     decoy_weights: tuple[float, ...] = (1.0, 1.5, 1.5)  # Dirichlet base over DECOY_KINDS
+    #: of track gaps: the terminal off only around the spot (a minute or three before arriving to a minute
+    #: or three after leaving) rather than for the whole detour out and back
+    gap_at_spot_share: Range = (0.2, 0.8)
 
 
 PROFILES: dict[str, Profile] = {
@@ -188,6 +191,7 @@ class Knobs:
     report_offset_m: Range
     decoys_per_100_truck_days: float
     decoy_weights: tuple[float, ...]
+    gap_at_spot_share: float
     extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
