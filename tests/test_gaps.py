@@ -8,6 +8,8 @@ placement assumes) at 36 km/h, fixes every 20 s, tipping for 10 minutes.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,12 +91,14 @@ def _place(fx: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, **kw) -> pd
 
 
 LON0, LAT0 = 120.92, 31.40  # Kunshan (320583): 8 km every way stays in the county
+#: the region's own weights, without the prior that the driver switched off where he tipped
+DRIVES_ONLY = replace(DEFAULT_PARAMS, gap_dark_here_weight=0.0)
 
 
-def test_out_and_back_dark_drive_is_placed_at_the_far_end_not_the_midpoint() -> None:
+def test_out_and_back_dark_drive_weighs_the_far_end_not_the_midpoint() -> None:
     # out east 5 km, dark from 1 km out until 2 km from home on the way back
     fx, a, b = _silent_trip(((0, 0), None), 1000.0, (5000.0, 0.0), 3000.0, (None, (0, 0)), LON0, LAT0)
-    p = _place(fx, a, b)
+    p = _place(fx, a, b, params=DRIVES_ONLY)
     s_lon, s_lat = _ll(5000.0, 0.0, LON0, LAT0)
     d = haversine_m(p["lon"], p["lat"], s_lon, s_lat)
     mid = haversine_m(*_ll(1500.0, 0.0, LON0, LAT0), s_lon, s_lat)
@@ -103,10 +107,22 @@ def test_out_and_back_dark_drive_is_placed_at_the_far_end_not_the_midpoint() -> 
     assert p["county_adcode"] == "320583" and p["candidate_counties"][0]["county_adcode"] == "320583"
 
 
-def test_drive_through_silence_is_placed_between_where_it_went_dark_and_came_back() -> None:
+def test_a_truck_dark_at_speed_is_placed_where_it_went_dark_and_its_region_names_the_counties() -> None:
+    # the same out-and-back drive: the driver may have switched off on the way (the drives above) or as he
+    # reached his spot; that one point outweighs any 250 m of the spread-out drives, so it is the lead's point
+    fx, a, b = _silent_trip(((0, 0), None), 1000.0, (5000.0, 0.0), 3000.0, (None, (0, 0)), LON0, LAT0)
+    p = _place(fx, a, b)
+    geo = silence_geometry(["g"], pd.Series([fx["vehicle_id"].iloc[0]]), pd.Series([a]), pd.Series([b]), fx)
+    assert haversine_m(p["lon"], p["lat"], geo["lon0"].iloc[0], geo["lat0"].iloc[0]) < 1.0
+    assert p["placement"]["method"] == "went_dark_here"
+    assert p["county_adcode"] == p["candidate_counties"][0]["county_adcode"] == "320583"
+    assert p["region"]["sum_max_m"] == _place(fx, a, b, params=DRIVES_ONLY)["region"]["sum_max_m"]
+
+
+def test_drive_through_silence_weighs_the_stretch_between_where_it_went_dark_and_came_back() -> None:
     # east 6 km straight through, dumping at 3 km; dark from 1.5 km to 4.5 km
     fx, a, b = _silent_trip(((0, 0), None), 1500.0, (3000.0, 0.0), 1500.0, (None, (6000, 0)), LON0, LAT0)
-    p = _place(fx, a, b)
+    p = _place(fx, a, b, params=DRIVES_ONLY)
     x = (p["lon"] - LON0) * _K * np.cos(np.radians(LAT0))
     y = (p["lat"] - LAT0) * _K
     assert abs(x - 3000.0) < 600 and abs(y) < 300, (x, y)
@@ -147,11 +163,11 @@ def test_a_reported_pile_in_the_region_at_the_time_is_where_the_truck_unloaded()
     # the same pile reported for another time is only a spot dumpers use: weaker, but still inside the region
     reports[["w0", "w1"]] = [[a.timestamp() - 5 * 86400, a.timestamp() - 4 * 86400]]
     q = place_gaps(geo, None, bnd.load_boundaries(), spots=known_spots(reports)).iloc[0]
-    assert q["placement"]["method"] in ("known_spot", "course_and_time")
+    assert q["placement"]["method"] in ("known_spot", "went_dark_here")
     far_lon, far_lat = _ll(-3000.0, 0.0, LON0, LAT0)  # behind the truck, outside where it could go: no pull
     reports[["lon", "lat", "w0", "w1"]] = [[far_lon, far_lat, a.timestamp() - 1800, b.timestamp() + 3600]]
     r = place_gaps(geo, None, bnd.load_boundaries(), spots=known_spots(reports)).iloc[0]
-    assert r["placement"]["method"] == "course_and_time"
+    assert r["placement"]["method"] == "went_dark_here"
 
 
 def test_region_across_a_provincial_border_names_both_provinces_and_copies_them() -> None:
@@ -264,7 +280,7 @@ def test_the_merge_places_again_only_the_gaps_whose_region_holds_a_known_spot() 
             "gap_end": [b], "unload_lon": [np.nan], "unload_lat": [np.nan], "gap_lon": [np.nan],
             "gap_lat": [np.nan], "unload_county_adcode": [""], "unload_province_adcode": [""],
         })
-        out, placed = locate_gap_hauls(hauls, fx, None, bnd.load_boundaries())
+        out, placed = locate_gap_hauls(hauls, fx, None, bnd.load_boundaries(), DRIVES_ONLY)
         lead = pd.DataFrame([{"kind": "track_gap", "haul_id": f"h{k}", "vehicle_id": "沪AG0001", "evidence": {}}])
         ev = gap_evidence(lead, placed)["evidence"].iloc[0]
         leads.append({"kind": "track_gap", "vehicle_id": "沪AG0001", "evidence": ev,
@@ -276,7 +292,7 @@ def test_the_merge_places_again_only_the_gaps_whose_region_holds_a_known_spot() 
     # a spot where dumping was found before, 4 km out on the first silence's way: inside its region only
     spot_lon, spot_lat = _ll(np.array([4000.0]), np.array([300.0]), LON0, LAT0)
     spots = known_spots(earlier=pd.DataFrame({"lon": spot_lon, "lat": spot_lat, "source": ["ID-1"]}))
-    again = place_from_evidence(leads, None, bnd.load_boundaries(), DEFAULT_PARAMS, spots)
+    again = place_from_evidence(leads, None, bnd.load_boundaries(), DRIVES_ONLY, spots)
     assert again["evidence"].iloc[0]["placement"]["method"] == "known_spot"
     assert haversine_m(again["lon"].iloc[0], again["lat"].iloc[0], spot_lon[0], spot_lat[0]) < 1.0
     # the other is left exactly as its shard placed it

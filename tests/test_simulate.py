@@ -377,6 +377,25 @@ def test_dump_variants_present(adversarial):
     assert {d["what"] for d in truth["adversarial"]["gps_drift"]} == {"load", "unload"}
 
 
+def test_track_gaps_go_dark_for_the_whole_detour_or_only_around_the_spot(scenario, adversarial, hard):
+    """Both ways of going dark are in the test worlds; around the spot, the last fix before the silence is at
+    most a few minutes' drive from it (unless a feed defect took the fixes before it too)."""
+    styles: Counter = Counter()
+    near: list[bool] = []
+    for landing, truth in (scenario, adversarial, hard):
+        gps = _read_gps(landing, truth["dates"])
+        for e in (e for e in truth["events"] if e["kind"] == "track_gap"):
+            style = next(f for f in e["features"] if f.startswith("gap_"))
+            styles[style] += 1
+            mine = gps[gps["vehicle_id"] == e["vehicle_id"]]
+            last = mine[mine["t"] <= _t(e["start"]) + 1].iloc[-1]
+            d = float(haversine_m(last["lon"], last["lat"], e["lon"], e["lat"]))
+            if style == "gap_at_spot":
+                near.append(d <= 3 * 60 * 70 / 3.6)  # three minutes at a loaded truck's top speed
+    assert styles["gap_at_spot"] and styles["gap_out_and_back"], styles
+    assert np.mean(near) >= 0.75, near
+
+
 def test_busy_road_dumps_have_innocent_trucks_passing(adversarial):
     """A dump beside a receiver's access road: other trucks of the fleet pass within 200 m that day."""
     landing, truth = adversarial

@@ -228,6 +228,13 @@ class Params:
     #: two minutes reads as 1-3 km/h)
     gap_crawl_window_s: float = 120.0
     gap_crawl_max_kmh: float = 8.0
+    #: ... and a truck that went dark while still driving: drivers switch off either early on the way (the
+    #: whole detour dark: the spot lies anywhere the drive allows) or as they reach the spot (it lies where
+    #: the truck went dark); the track cannot tell which. The place where it went dark weighs this much
+    #: against every drive the silence allows (0: the drives alone): prior odds of 1:4, enough to outweigh
+    #: any 250 m of the spread-out drives (they hold a few percent each), not a pile reported there and
+    #: then (``gap_report_spot_weight``), which is direct evidence
+    gap_dark_here_weight: float = 0.25
     #: where a report says waste lies vs where it lies: a phone's GPS or a geocoded address, 50-150 m
     report_place_sigma_m: float = 150.0
     #: a truck that dumped stood within this of the report's point (two of its sigmas): its fixes within it

@@ -15,6 +15,9 @@ named steps before the contract's definitions apply:
 2. ``confirm_by_gate_scan`` — an off-fence unloading near the manifest's
    receiver, with its gate-in scan during the stay, is at that receiver.
 
+``settle_unloadings`` runs both; the shard stores the hauls it returns, so the
+store's haul and the lead built from it name the same unloading.
+
 Then, per haul:
 
 * unloaded at no receiver (sensor- or track-evidenced stay)  → ``illegal_dump``
@@ -229,6 +232,21 @@ def haul_verdicts(h: pd.DataFrame, sites: gpd.GeoDataFrame) -> pd.DataFrame:
         for a, b, c in zip(wrong_receiver, not_accepted, permit_bad, strict=True)
     ]
     return pd.DataFrame({"kind": kind, "problems": problems}, index=h.index)
+
+
+def settle_unloadings(hauls: pd.DataFrame, sites: gpd.GeoDataFrame, params: Params = DEFAULT_PARAMS
+                      ) -> pd.DataFrame:
+    """Where each haul unloaded once the map and the manifest have had their say (steps 1 and 2 above).
+
+    Row by row and idempotent: a haul settled once is left as it is, so the shard settles them before
+    storing and ``classify_hauls`` may settle again what it is given.
+    """
+    h = hauls
+    if len(h) and "silence_start" in h:
+        h = explain_by_silent_receiver(h, sites, params)
+    if len(h) and "manifest_dest_site_id" in h:
+        h = confirm_by_gate_scan(h, sites, params.receiver_scan_distance_m, params.gate_scan_slack_s)
+    return h
 
 
 def classify_hauls(

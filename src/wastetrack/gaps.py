@@ -24,8 +24,12 @@ showed, each term a physical fact (``place_gaps``):
   it between P0 and P1. Standing trucks have no course: the term is off.
 * **map** — nobody tips illegally inside a construction site or an approved
   receiver's fence (that would be a loading, or a legal unloading).
-* **where it stood** — a loaded truck that crawled or stood as it went dark weighs that place as much as
-  every drive the silence allows: it had arrived where it meant to tip.
+* **where it went dark** — a loaded truck that crawled or stood as it went dark weighs that place as much
+  as every drive the silence allows: it had arrived where it meant to tip. One still driving may have
+  switched off early on the way or as it reached its spot, and the track cannot tell which: the place
+  where it went dark keeps a quarter of that weight (``gap_dark_here_weight``). Being one place, it
+  outweighs any 250 m of the drives, which spread over square kilometres; a pile reported there and then,
+  or a spot where dumping was found before, can still outweigh it.
 * **known spots** — waste reported where the truck could have been, in the
   silence's time (tonight's dumping reports), and spots where dumping was found
   before (earlier nights' leads and reports), weigh more: dumpers come back to
@@ -618,7 +622,9 @@ def _point_candidates(
     * otherwise where the truck went dark standing or crawling (``stood0``), with the same mass: a loaded
       truck slows to a crawl only in a jam or where it means to tip, and one that then stays dark long
       enough to unload had arrived. Coming back standing (``stood1``) alone is no such sign: an empty truck
-      on its way back stands at every light, and where it reappears says only what course and time say.
+      on its way back stands at every light, and where it reappears says only what course and time say;
+    * where a truck still driving went dark, with ``gap_dark_here_weight`` times that mass: drivers switch off
+      either early on the way or as they reach the spot.
     """
     cols = ["r", "x", "y", "lon", "lat", "lw", "mass", "method", "source"]
     pairs = _spot_pairs(geo, g, spots)
@@ -640,19 +646,20 @@ def _point_candidates(
         close = np.hypot(g["x1"][:, 0], g["y1"][:, 0]) <= params.gap_place_radius_m
         zero = np.zeros(len(geo))
         # one place when both ends stood together; else where it stood as it went dark
-        for pick, fx_, fy_, method in (
-            (s0 & s1 & close, 0.5, 0.5, "stood_there"),
-            (s0 & ~(s1 & close), 0.0, 0.0, "stood_going_dark"),
+        for pick, fx_, fy_, method, weight in (
+            (s0 & s1 & close, 0.5, 0.5, "stood_there", params.gap_stood_weight),
+            (s0 & ~(s1 & close), 0.0, 0.0, "stood_going_dark", params.gap_stood_weight),
+            (~s0 & ~(s1 & close), 0.0, 0.0, "went_dark_here", params.gap_dark_here_weight),
         ):
             r = np.flatnonzero(pick)
-            if not r.size:
+            if not r.size or weight <= 0:
                 continue
             x, y = zero[r] + g["x1"][r, 0] * fx_, zero[r] + g["y1"][r, 0] * fy_
             lws = _weights(x[:, None], y[:, None], {k: v[r] for k, v in g.items()}, params)[:, 0]
             lon, lat = _lonlat(x, y, g["lon0"][r, 0], g["lat0"][r, 0])
             fence = np.where(mp.in_fence(lon, lat), params.gap_fence_weight, 1.0)
             lws = lws + np.log(fence)
-            mass = np.where(np.isfinite(lws), params.gap_stood_weight * fence * cells_mass[r], 0.0)
+            mass = np.where(np.isfinite(lws), weight * fence * cells_mass[r], 0.0)
             frames.append(pd.DataFrame({"r": r, "x": x, "y": y, "lon": lon, "lat": lat, "lw": lws,
                                         "mass": mass, "method": method, "source": ""}))
     if not frames:

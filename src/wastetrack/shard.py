@@ -32,7 +32,7 @@ from wastetrack import TIMEZONE
 from wastetrack.carryover import tail_start, vehicle_summary
 from wastetrack.clean import _ts_i8, clean_fixes
 from wastetrack.config import Params
-from wastetrack.detect import attach_stay_sensors, classify_hauls
+from wastetrack.detect import attach_stay_sensors, classify_hauls, settle_unloadings
 from wastetrack.gaps import gap_evidence, locate_gap_hauls
 from wastetrack.geofence import label_stays
 from wastetrack.hauls import build_hauls
@@ -241,6 +241,8 @@ def detect_vehicles(
     plates = set(map(str, veh.cat.categories if isinstance(veh.dtype, pd.CategoricalDtype) else veh.unique()))
     manifests = ctx.manifests.loc[ctx.manifests["vehicle_id"].isin(plates)] if len(ctx.manifests) else ctx.manifests
     hauls = match_manifests(hauls, manifests, p)
+    # the map and the manifest settle where it unloaded: the store keeps what the leads say
+    hauls = settle_unloadings(hauls, ctx.sites, p)
     t = lap("reconcile", t)
     leads = classify_hauls(hauls, ctx.sites, ctx.vehicles, ctx.boundaries, None, p.receiver_scan_distance_m, params=p)
     leads = assign_ids(gap_evidence(leads, gap_places))

@@ -297,6 +297,7 @@ def receiver_facts(
 #: searching the ground needs to know whether the point is where the truck stopped or only a likeliest place
 _PLACED_BY: dict[str, str] = {
     "stood_going_dark": "（车辆在该处减速停靠后定位中断）",
+    "went_dark_here": "（车辆在该处定位中断；驾驶员常在到达倾倒点时关闭终端，须结合可达范围排查）",
     "stood_there": "（定位中断前后车辆均停在该处）",
     "known_spot": "（可达范围内有举报或以往发现的倾倒点）",
     "course_and_time": "（按中断时长、车速与进出方向推算的最可能位置）",
