@@ -244,8 +244,12 @@ def settle_unloadings(hauls: pd.DataFrame, sites: gpd.GeoDataFrame, params: Para
     h = hauls
     if len(h) and "silence_start" in h:
         h = explain_by_silent_receiver(h, sites, params)
-    if len(h) and "manifest_dest_site_id" in h:
-        h = confirm_by_gate_scan(h, sites, params.receiver_scan_distance_m, params.gate_scan_slack_s)
+    decided = (h["unload_evidence"].astype(str) != "").to_numpy() if len(h) else np.zeros(0, bool)
+    if decided.any() and "manifest_dest_site_id" in h:
+        # only hauls with an unloading have its times (a night of none has no datetime column to read)
+        part = confirm_by_gate_scan(h.loc[decided], sites, params.receiver_scan_distance_m, params.gate_scan_slack_s)
+        h = h.copy()
+        h.loc[part.index, ["unload_site_id", "unload_evidence"]] = part[["unload_site_id", "unload_evidence"]]
     return h
 
 
