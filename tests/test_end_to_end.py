@@ -149,6 +149,18 @@ def test_shared_example_runs_clean(tmp_path: Path) -> None:
         check=False,
     )
     assert res.returncode == 0, res.stdout
+    # the independent producer's track gaps: a truck slowing from 50-60 to about 12 km/h goes dark and comes
+    # back 1 and 7.6 km away, heading home; the lead's point is where it went dark (where it was arriving)
+    gaps = [
+        f for d in dates
+        for f in json.loads((tmp_path / d / "leads.geojson").read_text(encoding="utf-8"))["features"]
+        if f["properties"]["kind"] == "track_gap"
+    ]
+    assert {f["properties"]["vehicle_id"] for f in gaps} == {"沪AZ9177", "皖P9J5E2"}
+    for f in gaps:
+        ev = f["properties"]["evidence"]
+        assert f["geometry"]["coordinates"] == ev["region"]["foci"][0]
+        assert ev["placement"]["method"] == "went_dark_here"
 
 
 def test_refused_previous_batch_refuses_the_night_unless_accepted_degraded(
