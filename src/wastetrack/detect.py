@@ -234,12 +234,12 @@ def haul_verdicts(h: pd.DataFrame, sites: gpd.GeoDataFrame) -> pd.DataFrame:
     return pd.DataFrame({"kind": kind, "problems": problems}, index=h.index)
 
 
-def settle_unloadings(hauls: pd.DataFrame, sites: gpd.GeoDataFrame, params: Params = DEFAULT_PARAMS
-                      ) -> pd.DataFrame:
+def settle_unloadings(hauls: pd.DataFrame, sites: gpd.GeoDataFrame, params: Params = DEFAULT_PARAMS,
+                      scan_distance_m: float | None = None) -> pd.DataFrame:
     """Where each haul unloaded once the map and the manifest have had their say (steps 1 and 2 above).
 
-    Row by row and idempotent: a haul settled once is left as it is, so the shard settles them before
-    storing and ``classify_hauls`` may settle again what it is given.
+    Row by row: the shard settles its hauls once, stores them, and classifies the settled hauls
+    (``classify_hauls(..., settled=True)``). ``scan_distance_m``: default ``receiver_scan_distance_m``.
     """
     h = hauls
     if len(h) and "silence_start" in h:
@@ -247,7 +247,8 @@ def settle_unloadings(hauls: pd.DataFrame, sites: gpd.GeoDataFrame, params: Para
     decided = (h["unload_evidence"].astype(str) != "").to_numpy() if len(h) else np.zeros(0, bool)
     if decided.any() and "manifest_dest_site_id" in h:
         # only hauls with an unloading have its times (a night of none has no datetime column to read)
-        part = confirm_by_gate_scan(h.loc[decided], sites, params.receiver_scan_distance_m, params.gate_scan_slack_s)
+        scan_m = params.receiver_scan_distance_m if scan_distance_m is None else scan_distance_m
+        part = confirm_by_gate_scan(h.loc[decided], sites, scan_m, params.gate_scan_slack_s)
         h = h.copy()
         h.loc[part.index, ["unload_site_id", "unload_evidence"]] = part[["unload_site_id", "unload_evidence"]]
     return h
@@ -261,11 +262,13 @@ def classify_hauls(
     run_date: str | None = None,
     scan_distance_m: float = DEFAULT_PARAMS.receiver_scan_distance_m,
     params: Params = DEFAULT_PARAMS,
+    settled: bool = False,
 ) -> pd.DataFrame:
-    """Leads (without ids and routing yet) for hauls whose unloading ended on ``run_date`` (None: all)."""
-    h = hauls
-    if len(h) and "silence_start" in h:
-        h = explain_by_silent_receiver(h, sites, params)
+    """Leads (without ids and routing yet) for hauls whose unloading ended on ``run_date`` (None: all).
+
+    ``settled``: the hauls already went through ``settle_unloadings`` (the shard's, which it stores).
+    """
+    h = hauls if settled else settle_unloadings(hauls, sites, params, scan_distance_m)
     h = h.loc[h["unload_evidence"].astype(str) != ""].copy()
     if h.empty:
         return pd.DataFrame()
@@ -273,7 +276,6 @@ def classify_hauls(
         h = h.loc[h["unload_end"].dt.tz_convert(TZ).dt.strftime("%Y-%m-%d") == run_date]
     if h.empty:
         return pd.DataFrame()
-    h = confirm_by_gate_scan(h, sites, scan_distance_m, params.gate_scan_slack_s)
     h = h.join(haul_verdicts(h, sites))
     h = h.loc[h["kind"] != ""]
     if h.empty:

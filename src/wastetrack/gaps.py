@@ -155,39 +155,34 @@ def _course(fx: FixIndex, i: np.ndarray, direction: int, base_m: float, horizon_
     return out
 
 
-def _standing(fx: FixIndex, i: np.ndarray, direction: int, params: Params) -> np.ndarray:
-    """Was the truck standing at fix ``i``: over the ``stay_window_s`` before it (``direction`` -1) or after it
-    (+1) — the first fix at least that far in time, within a parked terminal's interval — it moved no more
-    than GPS jitter plus a crawl (the stay detector's own test)."""
+def _window_move(fx: FixIndex, i: np.ndarray, direction: int, min_s: float, params: Params
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How far the truck moved between fix ``i`` and the first fix at least ``min_s`` before it (``direction``
+    -1) or after it (+1), within a parked terminal's interval (``stay_silence_split_s``): (found, metres,
+    seconds). The standing and the crawling test read the same window, each with its own length."""
     n = len(i)
     if n == 0 or fx.n == 0:
-        return np.zeros(n, bool)
+        return np.zeros(n, bool), np.zeros(n), np.ones(n)
     k = np.arange(1, _COURSE_FIXES + 1)
     j = np.clip(i[:, None] + direction * k[None, :], 0, fx.n - 1)
     dt = np.abs(fx.t_us[j] - fx.t_us[i][:, None]) / 1e6
-    ok = (fx.codes[j] == fx.codes[i][:, None]) & (dt >= params.stay_window_s) & (dt <= params.stay_silence_split_s)
-    hit = ok.any(axis=1)
+    ok = (fx.codes[j] == fx.codes[i][:, None]) & (dt >= min_s) & (dt <= params.stay_silence_split_s)
     jj = j[np.arange(n), np.argmax(ok, axis=1)]
     d = np.hypot(fx.x[jj] - fx.x[i], fx.y[jj] - fx.y[i])
-    t = np.abs(fx.t_us[jj] - fx.t_us[i]) / 1e6
+    return ok.any(axis=1), d, np.maximum(np.abs(fx.t_us[jj] - fx.t_us[i]) / 1e6, 1.0)
+
+
+def _standing(fx: FixIndex, i: np.ndarray, direction: int, params: Params) -> np.ndarray:
+    """Was the truck standing at fix ``i``: over the ``stay_window_s`` before it (``direction`` -1) or after it
+    (+1) it moved no more than GPS jitter plus a crawl (the stay detector's own test)."""
+    hit, d, t = _window_move(fx, i, direction, params.stay_window_s, params)
     return hit & (d <= params.stay_gps_jitter_m + params.stay_max_speed_kmh / 3.6 * t)
 
 
 def _crawling(fx: FixIndex, i: np.ndarray, direction: int, params: Params) -> np.ndarray:
     """Did the truck crawl into fix ``i`` (``direction`` -1: over the ``gap_crawl_window_s`` before it) or out of
-    it (+1: after it): from the first fix at least that far in time, within a parked terminal's interval,
-    slower than ``gap_crawl_max_kmh`` in a straight line."""
-    n = len(i)
-    if n == 0 or fx.n == 0:
-        return np.zeros(n, bool)
-    k = np.arange(1, _COURSE_FIXES + 1)
-    j = np.clip(i[:, None] + direction * k[None, :], 0, fx.n - 1)
-    dt = np.abs(fx.t_us[j] - fx.t_us[i][:, None]) / 1e6
-    ok = (fx.codes[j] == fx.codes[i][:, None]) & (dt >= params.gap_crawl_window_s) & (dt <= params.stay_silence_split_s)
-    hit = ok.any(axis=1)
-    jj = j[np.arange(n), np.argmax(ok, axis=1)]
-    d = np.hypot(fx.x[jj] - fx.x[i], fx.y[jj] - fx.y[i])
-    t = np.maximum(np.abs(fx.t_us[jj] - fx.t_us[i]) / 1e6, 1.0)
+    it (+1: after it): slower than ``gap_crawl_max_kmh`` in a straight line."""
+    hit, d, t = _window_move(fx, i, direction, params.gap_crawl_window_s, params)
     return hit & (d / t <= params.gap_crawl_max_kmh / 3.6)
 
 
@@ -644,17 +639,16 @@ def _point_candidates(
         s0 = geo["stood0"].fillna(False).astype(bool).to_numpy()
         s1 = geo["stood1"].fillna(False).astype(bool).to_numpy()
         close = np.hypot(g["x1"][:, 0], g["y1"][:, 0]) <= params.gap_place_radius_m
-        zero = np.zeros(len(geo))
-        # one place when both ends stood together; else where it stood as it went dark
-        for pick, fx_, fy_, method, weight in (
-            (s0 & s1 & close, 0.5, 0.5, "stood_there", params.gap_stood_weight),
-            (s0 & ~(s1 & close), 0.0, 0.0, "stood_going_dark", params.gap_stood_weight),
-            (~s0 & ~(s1 & close), 0.0, 0.0, "went_dark_here", params.gap_dark_here_weight),
+        # one place when both ends stood together (their midpoint); else where it went dark (P0, the origin)
+        for pick, along, method, weight in (
+            (s0 & s1 & close, 0.5, "stood_there", params.gap_stood_weight),
+            (s0 & ~(s1 & close), 0.0, "stood_going_dark", params.gap_stood_weight),
+            (~s0 & ~(s1 & close), 0.0, "went_dark_here", params.gap_dark_here_weight),
         ):
             r = np.flatnonzero(pick)
             if not r.size or weight <= 0:
                 continue
-            x, y = zero[r] + g["x1"][r, 0] * fx_, zero[r] + g["y1"][r, 0] * fy_
+            x, y = g["x1"][r, 0] * along, g["y1"][r, 0] * along
             lws = _weights(x[:, None], y[:, None], {k: v[r] for k, v in g.items()}, params)[:, 0]
             lon, lat = _lonlat(x, y, g["lon0"][r, 0], g["lat0"][r, 0])
             fence = np.where(mp.in_fence(lon, lat), params.gap_fence_weight, 1.0)

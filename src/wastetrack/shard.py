@@ -244,7 +244,8 @@ def detect_vehicles(
     # the map and the manifest settle where it unloaded: the store keeps what the leads say
     hauls = settle_unloadings(hauls, ctx.sites, p)
     t = lap("reconcile", t)
-    leads = classify_hauls(hauls, ctx.sites, ctx.vehicles, ctx.boundaries, None, p.receiver_scan_distance_m, params=p)
+    leads = classify_hauls(hauls, ctx.sites, ctx.vehicles, ctx.boundaries, None, p.receiver_scan_distance_m, params=p,
+                           settled=True)
     leads = assign_ids(gap_evidence(leads, gap_places))
     boundary = NightBoundary(fixes, date, p)
     today, earlier = split_by_night(leads, boundary) if len(leads) else (leads, leads)
