@@ -324,22 +324,36 @@ def test_silence_on_a_straight_drive_back_does_not_hide_the_dump_before_it() -> 
     assert abs(hauls["unload_lon"].iloc[0] - C[0]) < 0.001
 
 
-def test_a_long_off_site_stop_before_a_silence_is_the_unloading() -> None:
-    # stood 10 min off-site, then dark for 30 min: the truck was most likely empty when it went dark
+def test_a_long_off_site_stop_before_a_silence_places_the_unloading_where_it_stood() -> None:
+    # stood 10 min off-site at C, then dark for 30 min: it tipped there, before going dark or just after
+    # (the track cannot tell which: a truck that stands, then switches off at its spot, is the commonest
+    # track gap). Either way the unloading is decided, it starts when the truck stood at C, and the lead
+    # sits at C — not 3 km along the silence
+    from wastetrack import boundaries as bnd
+    from wastetrack.gaps import locate_gap_hauls
+
     f = track(
         "沪AD1234",
         "2026-11-20 22:00",
         [
             ("stand", 900, *A),
-            ("drive", 300, *C),
+            ("drive", 900, *C),
             ("stand", 600, *C),
             ("dark", 1800, 121.32, 31.15),
-            ("drive", 300, *A),
+            ("drive", 900, *A),
             ("stand", 900, *A),
         ],
     )
+    fixes = clean_fixes(f)[0]
     hauls = _hauls_loading_at_a(f)
-    assert hauls["unload_evidence"].iloc[0] == "dwell"
+    first = hauls.iloc[[0]]
+    stood = detect_stays(fixes).iloc[1]
+    assert abs(stood["lon"] - C[0]) < 0.001 and abs(stood["lat"] - C[1]) < 0.001
+    assert first["unload_evidence"].iloc[0] in ("dwell", "gap")
+    assert stood["start"] <= first["unload_start"].iloc[0] <= stood["end"]
+    placed, _ = locate_gap_hauls(first, fixes, None, bnd.load_boundaries())
+    lon, lat = placed["unload_lon"].iloc[0], placed["unload_lat"].iloc[0]
+    assert np.hypot((lon - C[0]) * 95_000, (lat - C[1]) * M_PER_DEG_LAT) < 150
 
 
 # ---------------------------------------------------------------- hauls that end at home, silent receivers, manifests
@@ -407,6 +421,97 @@ def test_a_loaded_truck_stopping_at_a_second_site_has_not_loaded_again() -> None
     first = hauls.iloc[0]
     assert first["origin_site_id"] == "GD-1" and first["unload_site_id"] == "XN-1"
     assert not (hauls["origin_site_id"] == "GD-2").any()
+
+
+def _with_load_sensor(f: pd.DataFrame, empty_until: pd.Timestamp, loaded_until: pd.Timestamp) -> pd.DataFrame:
+    """The track with a load sensor: empty until ``empty_until``, loaded until ``loaded_until``, then empty."""
+    f = f.copy()
+    ts = f["ts"]
+    f["loaded"] = pd.array(((ts >= empty_until) & (ts < loaded_until)).to_numpy(), dtype="boolean")
+    return f
+
+
+def test_a_truck_whose_sensor_reads_empty_as_it_leaves_a_site_did_not_load_there() -> None:
+    # called at site A for 9 minutes without loading, stopped 10 minutes for fuel at C, came back, loaded,
+    # unloaded at the receiver B: one haul, from the second visit; the fuel stop is no unloading
+    legs = [
+        ("stand", 540, *A),  # no load: the sensor reads empty as the truck leaves
+        ("drive", 300, *C),
+        ("stand", 600, *C),  # fuel
+        ("drive", 300, *A),
+        ("stand", 900, *A),  # loading
+        ("drive", 600, *B),
+        ("stand", 600, *B),  # the receiver
+        ("drive", 600, *A),
+        ("stand", 900, *A),
+    ]
+    f = track("沪AD1234", "2026-11-20 19:40", legs)
+    t0 = f["ts"].iloc[0]
+    loads_at = t0 + pd.Timedelta(seconds=540 + 300 + 600 + 300 + 600)
+    unloads_at = t0 + pd.Timedelta(seconds=540 + 300 + 600 + 300 + 900 + 600 + 300)
+    fixes = clean_fixes(_with_load_sensor(f, loads_at, unloads_at))[0]
+    stays = detect_stays(fixes)
+    near = lambda p: np.hypot(stays["lon"] - p[0], stays["lat"] - p[1]) < 0.002  # noqa: E731
+    places = {i: ("GD-1", "construction") for i in stays.index[near(A)]}
+    places |= {i: ("XN-1", "disposal") for i in stays.index[near(B)]}
+    hauls = build_hauls(_labelled(stays, places), fixes)
+    assert (hauls["unload_lon"].dropna() - C[0]).abs().min() > 0.01  # the fuel stop is no unloading
+    first = hauls.iloc[0]
+    assert first["depart"] > loads_at and first["unload_site_id"] == "XN-1"
+    # a sensor that never reads loaded is not believed: without it the first visit is a loading again
+    stuck = fixes.assign(loaded=pd.array([False] * len(fixes), dtype="boolean"))
+    assert build_hauls(_labelled(stays, places), stuck)["depart"].min() < loads_at - pd.Timedelta(minutes=20)
+
+
+def test_a_loading_in_a_dead_zone_counts_the_minutes_driving_does_not_explain() -> None:
+    # a sparse feed sees the truck at the site for 3 minutes; the bay is a dead zone, and it reappears 25
+    # minutes later 3 km away: driving explains about 8 of them, so it loaded for well over 5 minutes
+    out = (121.30, 31.127)  # ~3 km north of A, on the way to B
+    legs = [
+        ("stand", 270, *A),
+        ("dark", 1500, *out),
+        ("drive", 400, *B),
+        ("stand", 600, *B),
+        ("drive", 600, *A),
+        ("stand", 900, *A),
+    ]
+    f = track("沪AD1234", "2026-11-20 04:00", legs, every_s=90)
+    fixes = clean_fixes(f)[0]
+    stays = detect_stays(fixes)
+    near = lambda p: np.hypot(stays["lon"] - p[0], stays["lat"] - p[1]) < 0.002  # noqa: E731
+    places = {i: ("GD-1", "construction") for i in stays.index[near(A)]}
+    places |= {i: ("XN-1", "disposal") for i in stays.index[near(B)]}
+    stays = _labelled(stays, places)
+    first_visit = stays.loc[near(A)].iloc[0]
+    assert first_visit["end"] - first_visit["start"] < pd.Timedelta(minutes=5)  # too short a loading by itself
+    hauls = build_hauls(stays, fixes)
+    first = hauls.iloc[0]
+    assert first["depart"] == first_visit["end"] and first["unload_site_id"] == "XN-1"
+
+
+def test_a_silence_with_both_ends_at_the_site_does_not_make_a_second_loading() -> None:
+    # loaded for 9 minutes, silent 14 minutes at the site (or on a dark trip out and back: the track cannot
+    # tell), seen 3 more minutes there: the short second visit is not a loading of its own
+    legs = [
+        ("stand", 540, *A),
+        ("drive", 180, A[0] + 0.004, A[1]),  # moved across the site, then silent
+        ("dark", 840, A[0] + 0.001, A[1]),
+        ("stand", 240, *A),
+        ("drive", 600, *B),
+        ("stand", 600, *B),
+        ("drive", 600, *A),
+        ("stand", 900, *A),
+    ]
+    fixes = clean_fixes(track("沪AD1234", "2026-11-20 22:30", legs, every_s=60))[0]
+    stays = detect_stays(fixes)
+    near = lambda p: np.hypot(stays["lon"] - p[0], stays["lat"] - p[1]) < 0.002  # noqa: E731
+    places = {i: ("GD-1", "construction") for i in stays.index[near(A)]}
+    places |= {i: ("XN-1", "disposal") for i in stays.index[near(B)]}
+    stays = _labelled(stays, places)
+    hauls = build_hauls(stays, fixes)
+    first = hauls.iloc[0]
+    assert first["depart"] == stays.loc[near(A)].iloc[0]["end"]  # the haul leaves after the long visit
+    assert first["unload_site_id"] == "XN-1" and first["unload_evidence"] == "receiver"
 
 
 def _sites_ab() -> gpd.GeoDataFrame:

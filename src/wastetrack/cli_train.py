@@ -31,7 +31,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model JSON to write (default: the package's)")
     t.add_argument("--profiles", default="standard,hard,sparse", help="comma-separated simulator profiles")
     t.add_argument("--seeds", default=None, help="comma-separated TUNING seeds (default: all of them)")
-    t.add_argument("--trucks", type=int, default=80, help="trucks per world (default 80)")
+    t.add_argument("--trucks", type=int, default=120, help="trucks per world (default 120)")
     t.add_argument("--days", type=int, default=3, help="days per world (default 3)")
     t.add_argument("--folds", type=int, default=3, help="cross-validation folds, grouped by seed (default 3)")
     t.add_argument("--held-out", type=int, default=0, metavar="N",

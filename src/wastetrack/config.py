@@ -61,6 +61,10 @@ class Params:
     # --- hauls ----------------------------------------------------------------------------------
     #: a construction-site visit shorter than this is not a loading (an excavator needs minutes)
     load_min_dwell_s: float = 300.0
+    #: the part of a silence right after a loading visit that driving does not explain counts towards the
+    #: loading's length (a dead zone in the bay), if the truck reappeared this far from the site; nearer,
+    #: the silence may hide a dark trip out and back
+    load_dark_away_m: float = 500.0
     #: stays at one construction site this close in time are one visit (queue, then loading)
     load_visit_merge_gap_s: float = 600.0
     #: a truck standing off-site this long is parked for the shift, not unloading or waiting: unloading
@@ -76,7 +80,8 @@ class Params:
     dump_dwell_min_s: float = 180.0
     dump_dwell_max_s: float = 45 * 60.0
     #: a load-sensor drop counts as an unloading only if the truck then reads empty this share of the time
-    #: until it loads again (a sensor that flaps for a few minutes does not unload a truck)
+    #: until it loads again (a sensor that flaps for a few minutes does not unload a truck); by the same
+    #: judgement a site visit after which a working sensor reads empty is no loading (``hauls.left_empty``)
     load_drop_empty_share: float = 0.8
     #: ... judged on the readings until the next loading, at most this long after the stay (a truck that
     #: unloaded is back at a site within a couple of hours; later readings describe its next load)

@@ -2,7 +2,9 @@
 
 A haul starts when a truck leaves a construction site (a loading visit:
 consecutive stays at one site — queue, then loading — lasting at least
-``load_min_dwell_s``; a loaded truck does not load again, so visits with no
+``load_min_dwell_s`` (with the minutes a dead zone hid right after it, ``dark_at_site_s``),
+after which a working load sensor does not read empty,
+``left_empty``; a loaded truck does not load again, so visits with no
 chance to unload between them are one trip, ``one_loading_per_trip``) and ends
 at the first of
 
@@ -171,6 +173,74 @@ def _first_after(hauls: pd.DataFrame, events: pd.DataFrame, on: str, columns: li
     return pd.DataFrame({c: m[c].array for c in columns}, index=hauls.index)
 
 
+def dark_at_site_s(visits: pd.DataFrame, quiet: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> np.ndarray:
+    """Per visit: the seconds the truck most likely went on loading at the site after its terminal went silent.
+
+    Loading bays in basements and pits are dead zones: a truck can vanish a few
+    minutes after it arrives and reappear kilometres away, on its way. The part
+    of a silence that begins at the visit's last fix and that driving does not
+    explain (its distance along a road at ``gap_explained_speed_kmh``) was most
+    likely spent at the site, so it counts towards the loading's length — only
+    when the truck reappeared away from the site (``load_dark_away_m``): a
+    silence that ends at the site again may hide a dark trip out and back. A
+    silence that *ends* at a visit is not counted: it began elsewhere, and its
+    minutes could have been spent anywhere on the way (a loaded truck's dark
+    detour must not turn a short call at the site into a new loading).
+    """
+    out = np.zeros(len(visits))
+    if visits.empty or quiet is None or quiet.empty:
+        return out
+    q = quiet.assign(vehicle_id=quiet["vehicle_id"].astype(str))
+    road_m = haversine_m(q["lon0"], q["lat0"], q["lon1"], q["lat1"]) * params.road_detour_factor
+    q["_idle"] = np.maximum(q["gap_s"].to_numpy(float) - np.asarray(road_m, float)
+                            / (params.gap_explained_speed_kmh / 3.6), 0.0)
+    q = q.loc[q["gap_s"] < params.track_gap_max_s]
+    veh = visits["vehicle_id"].astype(str).to_numpy(object)
+    by = q.drop_duplicates(["vehicle_id", "gap_start"]).set_index(["vehicle_id", "gap_start"])
+    m = by.reindex(pd.MultiIndex.from_arrays([veh, visits["depart"]]))
+    away = haversine_m(m["lon1"].to_numpy(float), m["lat1"].to_numpy(float),
+                       visits["origin_lon"].to_numpy(float), visits["origin_lat"].to_numpy(float))
+    idle = m["_idle"].to_numpy(float)
+    out += np.where(np.nan_to_num(away, nan=0.0) > params.load_dark_away_m, np.nan_to_num(idle), 0.0)
+    return out
+
+
+def left_empty(
+    visits: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS, fx: FixIndex | None = None
+) -> np.ndarray:
+    """Per visit: did the truck's load sensor say it drove away empty (so the visit was no loading)?
+
+    A truck that stops at a site to wait, turn or ask, and leaves without a load,
+    looks like a loading to the track alone; its load sensor tells them apart.
+    Only a sensor that works is believed: it must have read ``loaded`` at some
+    time in the frame (a sensor stuck at empty must not erase every haul of its
+    truck), and the readings from leaving until the truck calls at a site again
+    must be mostly empty (``load_drop_empty_share`` of at least
+    ``load_drop_min_readings``), so one flapping reading changes nothing and a
+    load taken just outside the fence (the yard's GPS drifts) still counts.
+    """
+    out = np.zeros(len(visits), dtype=bool)
+    if visits.empty or "loaded" not in fixes or len(fixes) == 0:
+        return out
+    fx = FixIndex(fixes) if fx is None else fx
+    said_loaded = fixes["loaded"].astype("boolean").fillna(False).to_numpy(bool)
+    working = np.bincount(fx.codes[said_loaded], minlength=len(fx.names)) > 0
+    code = fx.code_of(visits["vehicle_id"])
+    works = (code >= 0) & working[np.maximum(code, 0)]
+    if not works.any():
+        return out
+    # until it calls at a site again (a loading just outside the fence, where the yard's GPS drifts, comes
+    # before that and reads loaded), at most the horizon of a load drop
+    nxt = visits.groupby(visits["vehicle_id"].astype(str).to_numpy(object), sort=False)["load_start"].shift(-1)
+    horizon = visits["depart"] + pd.Timedelta(seconds=params.load_drop_horizon_s)
+    until = nxt.where(nxt.notna() & (nxt < horizon), horizon)
+    known, loaded = load_readings(fixes, visits["vehicle_id"], visits["depart"], until, fx)
+    empty = (known >= params.load_drop_min_readings) & (
+        (known - loaded) >= params.load_drop_empty_share * np.maximum(known, 1)
+    )
+    return works & empty
+
+
 def one_loading_per_trip(
     visits: pd.DataFrame,
     stays: pd.DataFrame,
@@ -219,7 +289,11 @@ def one_loading_per_trip(
 
 
 def haul_frames(
-    stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS, quiet: pd.DataFrame | None = None
+    stays: pd.DataFrame,
+    fixes: pd.DataFrame,
+    params: Params = DEFAULT_PARAMS,
+    quiet: pd.DataFrame | None = None,
+    fx: FixIndex | None = None,
 ) -> pd.DataFrame:
     """One row per haul: where and when it loaded, and how (and whether yet) it ended.
 
@@ -231,7 +305,9 @@ def haul_frames(
     """
     quiet = silences(fixes, params.stay_silence_split_s) if quiet is None else quiet
     visits = loading_visits(stays, params.load_visit_merge_gap_s)
-    loading = visits["depart"] - visits["load_start"] >= pd.Timedelta(seconds=params.load_min_dwell_s)
+    seen_s = (visits["depart"] - visits["load_start"]).dt.total_seconds().to_numpy(float)
+    loading = seen_s + dark_at_site_s(visits, quiet, params) >= params.load_min_dwell_s
+    loading &= ~left_empty(visits, fixes, params, fx)
     h = one_loading_per_trip(visits.loc[loading].reset_index(drop=True), stays, fixes, params, quiet)
     if h.empty:
         return h
@@ -566,11 +642,11 @@ def unloading_candidates(
     from wastetrack.features import FEATURES
 
     quiet = silences(fixes, params.stay_silence_split_s)  # one pass over the fixes for every use of silences
-    hauls = haul_frames(stays, fixes, params, quiet)
+    fx = FixIndex(fixes)  # one index of the fixes for every look-up by time
+    hauls = haul_frames(stays, fixes, params, quiet, fx)
     if hauls.empty:
         empty = pd.DataFrame()
         return hauls, empty, empty, empty
-    fx = FixIndex(fixes)  # one index of the fixes for every look-up by time
     hauls["haul_reach_m"] = haul_reach(hauls, fx)
     stay_c = stay_candidates(stays, fixes, hauls, params, fx)
     silence_c = silence_candidates(fixes, hauls, params, quiet)
