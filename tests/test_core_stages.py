@@ -423,6 +423,14 @@ def test_a_loaded_truck_stopping_at_a_second_site_has_not_loaded_again() -> None
     assert not (hauls["origin_site_id"] == "GD-2").any()
 
 
+def _site_a_receiver_b(stays: pd.DataFrame) -> pd.DataFrame:
+    """Stays labelled: those within ~200 m of A at construction site GD-1, of B at receiver XN-1."""
+    near = lambda p: np.hypot(stays["lon"] - p[0], stays["lat"] - p[1]) < 0.002  # noqa: E731
+    places = {i: ("GD-1", "construction") for i in stays.index[near(A)]}
+    places |= {i: ("XN-1", "disposal") for i in stays.index[near(B)]}
+    return _labelled(stays, places)
+
+
 def _with_load_sensor(f: pd.DataFrame, empty_until: pd.Timestamp, loaded_until: pd.Timestamp) -> pd.DataFrame:
     """The track with a load sensor: empty until ``empty_until``, loaded until ``loaded_until``, then empty."""
     f = f.copy()
@@ -451,16 +459,14 @@ def test_a_truck_whose_sensor_reads_empty_as_it_leaves_a_site_did_not_load_there
     unloads_at = t0 + pd.Timedelta(seconds=540 + 300 + 600 + 300 + 900 + 600 + 300)
     fixes = clean_fixes(_with_load_sensor(f, loads_at, unloads_at))[0]
     stays = detect_stays(fixes)
-    near = lambda p: np.hypot(stays["lon"] - p[0], stays["lat"] - p[1]) < 0.002  # noqa: E731
-    places = {i: ("GD-1", "construction") for i in stays.index[near(A)]}
-    places |= {i: ("XN-1", "disposal") for i in stays.index[near(B)]}
-    hauls = build_hauls(_labelled(stays, places), fixes)
+    stays = _site_a_receiver_b(stays)
+    hauls = build_hauls(stays, fixes)
     assert (hauls["unload_lon"].dropna() - C[0]).abs().min() > 0.01  # the fuel stop is no unloading
     first = hauls.iloc[0]
     assert first["depart"] > loads_at and first["unload_site_id"] == "XN-1"
     # a sensor that never reads loaded is not believed: without it the first visit is a loading again
     stuck = fixes.assign(loaded=pd.array([False] * len(fixes), dtype="boolean"))
-    assert build_hauls(_labelled(stays, places), stuck)["depart"].min() < loads_at - pd.Timedelta(minutes=20)
+    assert build_hauls(stays, stuck)["depart"].min() < loads_at - pd.Timedelta(minutes=20)
 
 
 def test_a_loading_in_a_dead_zone_counts_the_minutes_driving_does_not_explain() -> None:
@@ -478,11 +484,8 @@ def test_a_loading_in_a_dead_zone_counts_the_minutes_driving_does_not_explain() 
     f = track("沪AD1234", "2026-11-20 04:00", legs, every_s=90)
     fixes = clean_fixes(f)[0]
     stays = detect_stays(fixes)
-    near = lambda p: np.hypot(stays["lon"] - p[0], stays["lat"] - p[1]) < 0.002  # noqa: E731
-    places = {i: ("GD-1", "construction") for i in stays.index[near(A)]}
-    places |= {i: ("XN-1", "disposal") for i in stays.index[near(B)]}
-    stays = _labelled(stays, places)
-    first_visit = stays.loc[near(A)].iloc[0]
+    stays = _site_a_receiver_b(stays)
+    first_visit = stays.loc[stays["site_id"] == "GD-1"].iloc[0]
     assert first_visit["end"] - first_visit["start"] < pd.Timedelta(minutes=5)  # too short a loading by itself
     hauls = build_hauls(stays, fixes)
     first = hauls.iloc[0]
@@ -504,13 +507,10 @@ def test_a_silence_with_both_ends_at_the_site_does_not_make_a_second_loading() -
     ]
     fixes = clean_fixes(track("沪AD1234", "2026-11-20 22:30", legs, every_s=60))[0]
     stays = detect_stays(fixes)
-    near = lambda p: np.hypot(stays["lon"] - p[0], stays["lat"] - p[1]) < 0.002  # noqa: E731
-    places = {i: ("GD-1", "construction") for i in stays.index[near(A)]}
-    places |= {i: ("XN-1", "disposal") for i in stays.index[near(B)]}
-    stays = _labelled(stays, places)
+    stays = _site_a_receiver_b(stays)
     hauls = build_hauls(stays, fixes)
     first = hauls.iloc[0]
-    assert first["depart"] == stays.loc[near(A)].iloc[0]["end"]  # the haul leaves after the long visit
+    assert first["depart"] == stays.loc[stays["site_id"] == "GD-1"].iloc[0]["end"]  # leaves after the long visit
     assert first["unload_site_id"] == "XN-1" and first["unload_evidence"] == "receiver"
 
 

@@ -187,22 +187,30 @@ def dark_at_site_s(visits: pd.DataFrame, quiet: pd.DataFrame, params: Params = D
     minutes could have been spent anywhere on the way (a loaded truck's dark
     detour must not turn a short call at the site into a new loading).
     """
-    out = np.zeros(len(visits))
-    if visits.empty or quiet is None or quiet.empty:
-        return out
-    q = quiet.assign(vehicle_id=quiet["vehicle_id"].astype(str))
-    road_m = haversine_m(q["lon0"], q["lat0"], q["lon1"], q["lat1"]) * params.road_detour_factor
-    q["_idle"] = np.maximum(q["gap_s"].to_numpy(float) - np.asarray(road_m, float)
-                            / (params.gap_explained_speed_kmh / 3.6), 0.0)
-    q = q.loc[q["gap_s"] < params.track_gap_max_s]
-    veh = visits["vehicle_id"].astype(str).to_numpy(object)
-    by = q.drop_duplicates(["vehicle_id", "gap_start"]).set_index(["vehicle_id", "gap_start"])
-    m = by.reindex(pd.MultiIndex.from_arrays([veh, visits["depart"]]))
-    away = haversine_m(m["lon1"].to_numpy(float), m["lat1"].to_numpy(float),
+    if visits.empty or quiet.empty:
+        return np.zeros(len(visits))
+    q = quiet.loc[quiet["gap_s"] < params.track_gap_max_s]
+    q = q.assign(vehicle_id=q["vehicle_id"].astype(str)).drop_duplicates(["vehicle_id", "gap_start"])
+    after = q.set_index(["vehicle_id", "gap_start"]).reindex(
+        pd.MultiIndex.from_arrays([visits["vehicle_id"].astype(str).to_numpy(object), visits["depart"]]))
+    away = haversine_m(after["lon1"].to_numpy(float), after["lat1"].to_numpy(float),
                        visits["origin_lon"].to_numpy(float), visits["origin_lat"].to_numpy(float))
-    idle = m["_idle"].to_numpy(float)
-    out += np.where(np.nan_to_num(away, nan=0.0) > params.load_dark_away_m, np.nan_to_num(idle), 0.0)
-    return out
+    idle = np.nan_to_num(np.maximum(unexplained_by_driving_s(after, params), 0.0))
+    return np.where(np.nan_to_num(away, nan=0.0) > params.load_dark_away_m, idle, 0.0)
+
+
+def unexplained_by_driving_s(gaps: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> np.ndarray:
+    """Seconds of each silence that driving between its ends does not explain (along a road, at
+    ``gap_explained_speed_kmh``): time the truck stood somewhere while its terminal was quiet."""
+    road_m = haversine_m(gaps["lon0"], gaps["lat0"], gaps["lon1"], gaps["lat1"]) * params.road_detour_factor
+    return gaps["gap_s"].to_numpy(float) - np.asarray(road_m, float) / (params.gap_explained_speed_kmh / 3.6)
+
+
+def _mostly_empty(known: np.ndarray, loaded: np.ndarray, params: Params) -> np.ndarray:
+    """Load-sensor readings that say empty: enough of them, and mostly empty (one flap changes nothing)."""
+    return (known >= params.load_drop_min_readings) & (
+        (known - loaded) >= params.load_drop_empty_share * np.maximum(known, 1)
+    )
 
 
 def left_empty(
@@ -235,10 +243,7 @@ def left_empty(
     horizon = visits["depart"] + pd.Timedelta(seconds=params.load_drop_horizon_s)
     until = nxt.where(nxt.notna() & (nxt < horizon), horizon)
     known, loaded = load_readings(fixes, visits["vehicle_id"], visits["depart"], until, fx)
-    empty = (known >= params.load_drop_min_readings) & (
-        (known - loaded) >= params.load_drop_empty_share * np.maximum(known, 1)
-    )
-    return works & empty
+    return works & _mostly_empty(known, loaded, params)
 
 
 def one_loading_per_trip(
@@ -451,9 +456,7 @@ def stay_candidates(
     horizon = cs["end"] + pd.Timedelta(seconds=params.load_drop_horizon_s)
     until = cs["haul_end_at"].where(cs["haul_end_at"].notna() & (cs["haul_end_at"] < horizon), horizon)
     known, loaded = load_readings(fixes, cs["vehicle_id"], cs["end"], until, fx)
-    stays_empty = (known >= params.load_drop_min_readings) & (
-        (known - loaded) >= params.load_drop_empty_share * np.maximum(known, 1)
-    )
+    stays_empty = _mostly_empty(known, loaded, params)
     drop = (_codes(cs["loaded_before"]) == 1) & (_codes(cs["loaded_after"]) == 0) & stays_empty
     # ... and only during a stay as long as unloading takes (not a day-long park across a sensor reset)
     drop &= (cs["duration_s"].astype(float) <= params.sensor_stay_max_s).to_numpy()
@@ -474,8 +477,7 @@ def silence_candidates(
     g = _in_haul(gaps, "gap_start", hauls)
     if g.empty:
         return g.assign(unexplained_s=pd.Series(dtype=float), track_gap=pd.Series(dtype=bool))
-    road_m = haversine_m(g["lon0"], g["lat0"], g["lon1"], g["lat1"]) * params.road_detour_factor
-    g["unexplained_s"] = g["gap_s"].to_numpy(float) - np.asarray(road_m, float) / (params.gap_explained_speed_kmh / 3.6)
+    g["unexplained_s"] = unexplained_by_driving_s(g, params)
     empty_after = (g["loaded_after_gap"].astype("boolean") == False).fillna(False).to_numpy(bool)  # noqa: E712
     came_back_empty = g["haul_end_at"].notna().to_numpy() | empty_after
     was_loaded = g["loaded_before_gap"].astype("boolean").fillna(True).to_numpy(bool)
