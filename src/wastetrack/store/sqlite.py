@@ -10,6 +10,7 @@ the schema comes from the numbered ``sql/sqlite_NNN_*.sql`` migrations.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -46,12 +47,33 @@ def connect(path: str | Path, *, create: bool) -> tuple[sqlite3.Connection, Path
     conn = sqlite3.connect(resolved, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
     except sqlite3.DatabaseError as exc:  # e.g. "file is not a database"
         conn.close()
         raise StoreError(f"{url}: {exc}") from None
     return conn, resolved, url
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode, waiting like any other writer when a first open races another.
+
+    Why a loop: switching a new file's journal mode needs an exclusive lock, and SQLite
+    answers "database is locked" at once, without its busy handler, while another
+    connection is making the same switch. WAL is persistent, so the loop only ever
+    spins on a brand-new file.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
 
 
 def statements(script: str) -> Iterator[str]:
