@@ -185,6 +185,28 @@ def _point_in(rng: np.random.Generator, site: Site, frac: float = 0.35) -> tuple
     return x + r * np.cos(ang), y + r * np.sin(ang)
 
 
+def arrived_to_load(segs: list[Segment], j: int, step_s: float = 10.0) -> float:
+    """When the truck of load segment ``j`` arrived inside its site, to stay until it loaded.
+
+    Why not the load segment's start: a truck queues at the gate (the drive's creep tail) or waits for the
+    excavator inside the fence first, and a track shows only that it is at the site. The loading that decides
+    a sensorless truck's earlier dump is observable from the arrival (the truth's ``decided_at``).
+    """
+    seg = segs[j]
+    cx, cy, r = seg.tags.get("site_at", (seg.x, seg.y, 0.0))
+    t = seg.t0
+    k = j - 1
+    while k >= 0 and segs[k].kind == "dwell" and _dist((segs[k].x, segs[k].y), (cx, cy)) <= r:
+        t, k = segs[k].t0, k - 1
+    if k >= 0 and segs[k].kind == "drive" and abs(segs[k].t1 - t) < 1.0 and r > 0:
+        d = segs[k]
+        for tt in np.arange(d.t1, d.t0, -step_s):  # back from the end while still inside
+            if _dist(d.position_at(float(tt)), (cx, cy)) > r:
+                break
+            t = float(tt)
+    return t
+
+
 def _dist(a: tuple[float, float], b: tuple[float, float]) -> float:
     return math.hypot(float(a[0]) - float(b[0]), float(a[1]) - float(b[1]))
 
@@ -338,6 +360,7 @@ class NightPlanner:
         dur = float(rng.uniform(8, 20)) * MIN
         s2 = dwell(s1.t1, dur, load_pt, loaded=False, loaded_switch=s1.t1 + dur * rng.uniform(0.6, 0.85))
         s2.tags["load"] = True
+        s2.tags["site_at"] = (*self.site.xy, self.site.radius_m)
         self._maybe_drift(s2, self.site, "load")
         return [*segs, s1, s2]
 
@@ -1060,7 +1083,7 @@ class NightPlanner:
             t, pos = self._shift(t, pos, shift_end, self.specs.get(n), n in self.roadside_nights)
         self.segs.append(dwell(t, max(60.0, self.w.win_end + 3600 - t), pos, loaded=False, kind="park"))
         self._annotate()
-        loads = sorted(s.t0 for s in self.segs if s.tags.get("load"))
+        loads = sorted(arrived_to_load(self.segs, j) for j, s in enumerate(self.segs) if s.tags.get("load"))
         for h in self.hauls:
             i = bisect.bisect_right(loads, h.event_end)
             h.next_load = loads[i] if i < len(loads) else None
