@@ -9,9 +9,10 @@ import pytest
 
 from wastetrack.clean import clean_fixes
 from wastetrack.config import Params
-from wastetrack.hauls import build_hauls
+from wastetrack.hauls import build_hauls, went_home_guess
 from wastetrack.reconcile import match_manifests
 from wastetrack.routing import LiaisonDirectory, route_leads
+from wastetrack.scoring import lead_group, model_p
 from wastetrack.stays import detect_stays
 
 TZ = "Asia/Shanghai"
@@ -388,6 +389,46 @@ def test_a_last_haul_is_decided_at_the_dump_the_night_the_truck_parks_not_at_the
     assert haul["decided_at"].day == 20
 
 
+def _went_home_track(after_park: list[tuple[str, float, float, float]]) -> pd.DataFrame:
+    """Loaded at A; under 3 minutes at a light L; 8 minutes at C; home to H for 3 hours; then ``after_park``."""
+    light = (121.315, 31.15)
+    return track("沪AD1234", "2026-11-20 03:00", [
+        ("stand", 900, *A), ("drive", 600, *light), ("stand", 170, *light), ("drive", 600, *C),
+        ("stand", 480, *C), ("drive", 900, *H), ("stand", 3 * 3600, *H), *after_park,
+    ], every_s=30)
+
+
+def test_a_truck_that_went_home_loaded_unloaded_at_its_likeliest_stop(monkeypatch) -> None:
+    # the model finds no stop likely enough on its own (the light 0.45, C 0.3): the truck still went home
+    # without calling at a receiver, so its load went somewhere on the way — the likeliest stop long enough to
+    # tip (the light, under 3 minutes, is not), a lead with the lower "went_home" score
+    import wastetrack.unloading as unloading
+
+    monkeypatch.setattr(unloading, "score_candidates",
+                        lambda c, model=None: np.where(c["dwell_s"].to_numpy(float) > 300, 0.3, 0.45))
+    f = _went_home_track([])
+    fixes = clean_fixes(f)[0]
+    stays = _site_a_receiver_b(detect_stays(fixes))
+    haul = build_hauls(stays, fixes).iloc[0]
+    assert haul["ended_by"] == "park" and haul["unload_evidence"] == "dwell"
+    assert abs(haul["unload_lon"] - C[0]) < 0.001 and abs(haul["unload_lat"] - C[1]) < 0.001
+    assert bool(went_home_guess(pd.DataFrame([haul]))[0])
+    ev = {"unload_evidence": "dwell", "unload_p": 0.3, "went_home_loaded": True}
+    assert lead_group("illegal_dump", ev) == "illegal_dump|went_home" and model_p("illegal_dump", ev) is None
+    # parked loaded, waiting for the receiver to open, and delivered at B after the park: no unloading on the way
+    f = _went_home_track([("drive", 900, *B), ("stand", 600, *B), ("drive", 900, *H), ("stand", 3600, *H)])
+    fixes = clean_fixes(f)[0]
+    haul = build_hauls(_site_a_receiver_b(detect_stays(fixes)), fixes).iloc[0]
+    assert haul["ended_by"] == "park" and haul["unload_evidence"] == ""
+    # a false loading (the truck called at A at the end of its shift) and straight home: standing 20 minutes
+    # where it then parks, the terminal off for half an hour, is being home, not a dump
+    f = track("沪AD1234", "2026-11-20 05:00", [("stand", 900, *A), ("drive", 900, *H), ("stand", 1200, *H),
+                                                ("dark", 1800, *H), ("stand", 3 * 3600, *H)], every_s=30)
+    fixes = clean_fixes(f)[0]
+    haul = build_hauls(_site_a_receiver_b(detect_stays(fixes)), fixes).iloc[0]
+    assert haul["ended_by"] == "park" and haul["unload_evidence"] == ""
+
+
 def test_a_haul_still_on_the_road_when_the_data_ends_is_not_decided_yet() -> None:
     f = track("沪AD1234", "2026-11-20 22:00", [("stand", 900, *A), ("drive", 900, *C), ("stand", 360, *C),
                                                 ("drive", 600, 121.32, 31.15)])
@@ -643,6 +684,52 @@ def test_a_booking_for_the_next_trip_is_not_taken_for_a_late_entry() -> None:
     out = match_manifests(hauls, man).set_index("haul_id")
     assert out.loc["h2", "manifest_id"] == "next"
     assert out.loc["h1", "manifest_id"] == ""
+
+
+def test_a_late_entry_and_a_booking_for_a_trip_still_on_the_road_cover_both_trips() -> None:
+    # h1 ended at 23:49 (unloaded at XN-1); h2 left at 23:58 and is still on the road when the batch ends.
+    # "late" was entered at 23:55 for h1 (补录, in transit, no scan); "booked" was filled in at 23:47 for h2,
+    # whose gate-out had not reached the export. Cheapest first gives "late" to h2 (3 minutes before it
+    # left) and accuses h1; the pairing that covers both trips is the one to believe.
+    t = pd.Timestamp("2026-11-20 22:29", tz=TZ)
+    hauls = _two_hauls(t, [(0, 37, 47), (89, None, None)], ["XN-1", ""])
+    hauls["haul_end_at"] = [t + pd.Timedelta(minutes=80), pd.NaT]
+    man = _manifest_rows([
+        {"manifest_id": "late", "issued_at": t + pd.Timedelta(minutes=86), "departed_at": pd.NaT,
+         "received_at": pd.NaT},
+        {"manifest_id": "booked", "issued_at": t + pd.Timedelta(minutes=78), "departed_at": pd.NaT,
+         "received_at": pd.NaT, "status": "issued"},
+    ])
+    out = match_manifests(hauls, man).set_index("haul_id")
+    assert out.loc["h1", "manifest_id"] == "late" and out.loc["h2", "manifest_id"] == "booked"
+    # a trip that ended tonight had its gate-out by now: a manifest still only "issued" is not its booking
+    closed = hauls.assign(haul_end_at=[t + pd.Timedelta(minutes=80), t + pd.Timedelta(minutes=130)],
+                          unload_start=[t + pd.Timedelta(minutes=37), t + pd.Timedelta(minutes=110)],
+                          unload_end=[t + pd.Timedelta(minutes=47), t + pd.Timedelta(minutes=118)])
+    out = match_manifests(closed, man).set_index("haul_id")
+    assert "booked" not in set(out["manifest_id"])
+    # a booking made before h1 left and never used since is not h2's: bookings go to the truck's next trip.
+    # h1 went without using it (it dumped instead, the commonest reason), and "late" is h2's booking
+    early = man.assign(issued_at=[t + pd.Timedelta(minutes=86), t - pd.Timedelta(hours=3)])
+    out = match_manifests(hauls, early).set_index("haul_id")
+    assert out.loc["h2", "manifest_id"] == "late" and out.loc["h1", "manifest_id"] == ""
+
+
+def test_a_gate_scan_is_not_moved_to_cover_a_trip_without_a_manifest() -> None:
+    # h2 (still on the road) left at 23:59 and m1's gate-out is at 00:04: m1 is h2's. m1 could also reach h1
+    # (its gate-out 67 min after h1 left, inside the tolerance) and m2 (gate-out 72 min after h2 left) could
+    # then be h2's — but scans are records, not forms: h1, hauled without a manifest, stays unmanifested
+    t = pd.Timestamp("2026-11-19 22:57", tz=TZ)
+    hauls = _two_hauls(t, [(0, 16, 26), (62, None, None)], ["XN-1", ""])
+    hauls["haul_end_at"] = [t + pd.Timedelta(minutes=47), pd.NaT]
+    man = _manifest_rows([
+        {"manifest_id": "m1", "issued_at": t + pd.Timedelta(minutes=25), "departed_at": t + pd.Timedelta(
+            minutes=67), "received_at": t + pd.Timedelta(minutes=83), "status": "received"},
+        {"manifest_id": "m2", "issued_at": t + pd.Timedelta(minutes=56), "departed_at": t + pd.Timedelta(
+            minutes=134), "received_at": t + pd.Timedelta(minutes=152), "status": "received"},
+    ])
+    out = match_manifests(hauls, man).set_index("haul_id")
+    assert out.loc["h2", "manifest_id"] == "m1" and out.loc["h1", "manifest_id"] == ""
 
 
 def test_a_gate_scan_outbids_a_manifest_known_only_by_its_issue_time() -> None:

@@ -42,6 +42,7 @@ from wastetrack.clean import epoch_seconds
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import METRIC_CRS
 from wastetrack.geofence import metric_points, nearest_site
+from wastetrack.hauls import went_home_guess
 from wastetrack.models import RECEIVER_KINDS
 from wastetrack.scoring import apply_scores
 from wastetrack.values import opt_bool
@@ -123,7 +124,8 @@ def explain_by_silent_receiver(
     s0 = h["silence_start"] if "silence_start" in h else pd.Series(pd.NaT, index=h.index)
     has_slot = s0.notna().to_numpy()
     before_stop = has_slot & (ev == "dwell").to_numpy() & (s0 < h["unload_start"]).fillna(False).to_numpy(bool)
-    todo = is_gap | (has_slot & (ev == "").to_numpy()) | before_stop
+    # the likeliest stop of a truck that went home loaded (hauls step 4) was no decision: any silence counts
+    todo = is_gap | (has_slot & (ev == "").to_numpy()) | before_stop | (has_slot & went_home_guess(h, params))
     rec = _receivers_metric(sites)
     if not todo.any() or rec.empty:
         return h
@@ -297,6 +299,7 @@ def classify_hauls(
     carrier_of = dict(zip(vehicles["vehicle_id"], vehicles["carrier_id"], strict=False))
     origin_county = dict(zip(sites["site_id"], sites["county_adcode"], strict=False))
 
+    h["went_home"] = went_home_guess(h, params)
     rows = []
     for r in h.itertuples(index=False):
         evidence_kind = r.unload_evidence
@@ -314,6 +317,8 @@ def classify_hauls(
         p = getattr(r, "unload_p", None)
         if evidence_kind in ("dwell", "gap") and p is not None and not pd.isna(p):
             ev["unload_p"] = round(float(p), 3)  # the unloading model's calibrated probability (scoring)
+            if r.went_home:
+                ev["went_home_loaded"] = True  # hauls step 4: nowhere else it could have unloaded
         if manifest_id:
             ev.update(
                 manifest_dest_site_id=r.manifest_dest_site_id,
@@ -343,7 +348,9 @@ def classify_hauls(
                 ),
             )
             kind = r.kind
-            if kind == "illegal_dump":
+            if kind == "illegal_dump" and ev.get("went_home_loaded"):
+                ev["reason"] = "车辆装载离开工地后未到任何消纳场所即收车，此处停留是最可能的卸载地点"
+            elif kind == "illegal_dump":
                 ev["reason"] = "重车在无消纳资质的地点停留卸载"
             elif kind == "unmanifested":
                 ev["unload_site_id"] = r.unload_site_id

@@ -40,7 +40,10 @@ steps that finds something, in order of how much the evidence can be trusted:
 
 A haul that ends at a park or a switched-off terminal without an unloading
 found by steps 1-2 is decided by step 3 as well, on the night it ended: it
-does not wait for a loading that comes only the next evening.
+does not wait for a loading that comes only the next evening. If no stop or
+silence is likely enough, step 4 (``went_home_unloadings``) still takes the
+likeliest: the truck went home without calling at a receiver, so the load went
+somewhere on the way (a lead with a lower score, ``went_home``).
 
 ``decided_at`` — when the night could know — drives the midnight rule: a sensor
 or a receiver decides at once (the stay's end); the track only once the haul
@@ -63,7 +66,7 @@ import pandas as pd
 from wastetrack.clean import _ts_i8, epoch_seconds, vehicle_codes
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import haversine_m
-from wastetrack.features import FixIndex, candidate_features, haul_reach
+from wastetrack.features import SAME_PLACE_M, FixIndex, candidate_features, haul_reach
 from wastetrack.models import HAUL_COLUMNS, PLACE_COLUMNS, RECEIVER_KINDS, STAY_COLUMNS, require_columns
 
 #: the evidence names, strongest first (``unload_evidence``)
@@ -602,6 +605,67 @@ def track_unloadings(track_c: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> 
     return best.assign(unload_evidence=evidence, decided_at=best["end_known_at"])
 
 
+#: how a haul ends when the truck went home: a shift park, or the terminal off between shifts
+WENT_HOME: tuple[str, ...] = ("park", "off")
+
+
+def delivered_after_home(hauls: pd.DataFrame, stays: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> np.ndarray:
+    """Per haul: it ended with the truck home (``WENT_HOME``) and the truck then called at a receiver before
+    loading again — it parked loaded (waiting for the receiver to open) and delivered afterwards."""
+    out = np.zeros(len(hauls), dtype=bool)
+    home = hauls["haul_end_at"].notna().to_numpy(bool) & hauls["ended_by"].isin(WENT_HOME).to_numpy(bool)
+    if not home.any() or stays.empty:
+        return out
+    v = receiver_visits(stays, params)
+    v = v.loc[v["site_kind"].astype(str).isin(RECEIVER_KINDS), ["vehicle_id", "start"]]
+    if v.empty:
+        return out
+    h = hauls.loc[home, ["vehicle_id", "haul_end_at", "next_load"]].reset_index()
+    m = h.merge(v.astype({"vehicle_id": str}), on="vehicle_id").astype({"vehicle_id": str})
+    after = m["start"] >= m["haul_end_at"]
+    before_next = m["next_load"].isna() | (m["start"] < m["next_load"])
+    hit = m.loc[(after & before_next).to_numpy(bool), "index"].unique()
+    out[hauls.index.get_indexer(hit)] = True
+    return out
+
+
+def went_home_guess(hauls: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> np.ndarray:
+    """Per haul: its unloading is step 4's guess (the likeliest stop or silence of a truck that went home
+    loaded), not a decision of steps 1-3."""
+    if not {"unload_p", "ended_by", "unload_evidence"} <= set(hauls.columns):
+        return np.zeros(len(hauls), dtype=bool)
+    track = hauls["unload_evidence"].astype(str).isin(("dwell", "gap")).to_numpy(bool)
+    unlikely = (pd.to_numeric(hauls["unload_p"], errors="coerce") < params.unloading_min_probability).to_numpy(bool)
+    return track & unlikely & hauls["ended_by"].isin(WENT_HOME).to_numpy(bool)
+
+
+def went_home_unloadings(track_c: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+    """Step 4: a haul that ended with the truck home (``WENT_HOME``) and no unloading found by steps 1-3.
+
+    The truck left a site loaded and went home without calling at a receiver: the load went somewhere on the
+    way. Its most likely stop or silence is that place, however unlikely the model finds it on its own (the
+    model weighs each stop against a haul that may have unloaded elsewhere; here there is nowhere else). The
+    lead carries a lower score (``scoring``: ``went_home``). Not when the truck parked loaded: a working
+    load sensor still read loaded after the candidate, or the truck called at a receiver after going home
+    and before loading again (``delivered_after_home``, column ``delivered_later``). Nor a stop or silence
+    where the truck parks off-shift (within ``features.SAME_PLACE_M`` of one of its shift parks): that is home;
+    nor a stop shorter than unloading takes (``unload_min_s``).
+    """
+    if track_c.empty:
+        return track_c.assign(unload_evidence=pd.Series(dtype=object), decided_at=pd.Series(dtype=object))
+    later = track_c["delivered_later"].to_numpy(bool) if "delivered_later" in track_c else False
+    # standing, or dark, where the truck parks for its off-shift (one of its own shift parks) is being home
+    at_home = (track_c["f_home_m"].to_numpy(float) <= SAME_PLACE_M) if "f_home_m" in track_c else False
+    # a stop shorter than tipping takes is a light or a gate, not where a whole load went
+    long_enough = track_c["dwell_s"].to_numpy(float) >= params.unload_min_s
+    c = track_c.loc[track_c["haul_end_at"].notna() & track_c["ended_by"].isin(WENT_HOME)
+                    & (track_c["loaded_after"].to_numpy() != 1) & ~later & ~at_home & long_enough]
+    best = c.sort_values(["haul_id", "unload_p", "start"], ascending=[True, False, True], kind="stable")
+    best = best.drop_duplicates("haul_id")
+    evidence = np.where(best["kind"].to_numpy() == "silence", "gap", "dwell")
+    return best.assign(unload_evidence=evidence, decided_at=best["end_known_at"])
+
+
 def choose_unloading(steps: list[pd.DataFrame]) -> pd.DataFrame:
     """Per haul, the row of the first step (strongest evidence) that found one."""
     parts = [s for s in steps if len(s)]
@@ -674,10 +738,13 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
         return pd.DataFrame({c: pd.Series(dtype=object) for c in HAUL_COLUMNS})
     if len(track_c):
         track_c["unload_p"] = score_candidates(track_c)
+        later = hauls.loc[delivered_after_home(hauls, stays, params), "haul_id"]
+        track_c["delivered_later"] = track_c["haul_id"].isin(later).to_numpy()
     best = choose_unloading([
         sensor_unloadings(stay_c) if len(stay_c) else stay_c,
         receiver_unloadings(stay_c, params) if len(stay_c) else stay_c,
         track_unloadings(track_c, params) if len(track_c) else track_c,
+        went_home_unloadings(track_c, params) if len(track_c) else track_c,
     ])
     chosen = _unloading_columns(best, params)
     h = hauls.merge(chosen, on="haul_id", how="left").merge(receiver_silence(silence_c), on="haul_id", how="left")

@@ -70,6 +70,44 @@ def _greedy_one_to_one(pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(chosen, ignore_index=True) if chosen else pairs
 
 
+def _most_hauls_covered(pairs: pd.DataFrame) -> pd.DataFrame:
+    """One-to-one pairs, cheapest first; where that leaves a haul without a manifest it could have had, the
+    forms are paired again to cover as many hauls as possible.
+
+    Cheapest first (``_greedy_one_to_one``) is right for scans: a scan records the truck at a gate. A form
+    — a manifest known only by when it was filled in, booked ahead or entered after the trip — says much
+    less, and a haul left without a manifest is an accusation (``unmanifested``): a form entered late for
+    the trip that ended at 23:20 and a booking for the trip that left at 23:58 both look cheapest on the
+    later trip, and cheapest-first accuses the first. So on the few vehicles where cheapest-first left a
+    haul uncovered, its scan pairs stay and its forms are solved as an assignment that covers the most
+    hauls, then costs the least (``scipy.optimize.linear_sum_assignment``): when some pairing gives every
+    remaining trip a form, none is accused on this evidence.
+    """
+    chosen = _greedy_one_to_one(pairs[["haul_id", "manifest_id", "cost"]])
+    left = pairs.loc[~pairs["haul_id"].isin(chosen["haul_id"])]
+    if left.empty:
+        return chosen
+    from scipy.optimize import linear_sum_assignment
+
+    redo = pairs["vehicle_id"].isin(set(left["vehicle_id"]))
+    ground = chosen.merge(pairs[["haul_id", "manifest_id", "ground"]], on=["haul_id", "manifest_id"])["ground"]
+    mine = chosen["haul_id"].isin(pairs.loc[redo, "haul_id"]).to_numpy()
+    keep = chosen.loc[~mine | (ground == "scan").to_numpy()]
+    forms = pairs.loc[redo & (pairs["ground"] != "scan") & ~pairs["haul_id"].isin(keep["haul_id"])
+                      & ~pairs["manifest_id"].isin(keep["manifest_id"])]
+    solved = [keep]
+    big = 1e9  # every covered haul outweighs any sum of costs (seconds): most hauls first, then cheapest
+    for _, g in forms.groupby("vehicle_id", sort=True):
+        hs, h_idx = np.unique(g["haul_id"].to_numpy(str), return_inverse=True)
+        ms, m_idx = np.unique(g["manifest_id"].to_numpy(str), return_inverse=True)
+        w = np.zeros((len(hs), len(ms)))
+        w[h_idx, m_idx] = g["cost"].to_numpy(float) - big
+        r, c = linear_sum_assignment(w)
+        ok = w[r, c] < 0
+        solved.append(pd.DataFrame({"haul_id": hs[r[ok]], "manifest_id": ms[c[ok]], "cost": w[r[ok], c[ok]] + big}))
+    return pd.concat(solved, ignore_index=True)
+
+
 def _seconds(s: pd.Series, fallback: pd.Series) -> np.ndarray:
     """Epoch seconds of a time column, NaN where it is missing."""
     return np.where(s.notna().to_numpy(), epoch_seconds(s.fillna(fallback)), np.nan)
@@ -101,7 +139,16 @@ def pair_costs(pairs: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataF
     issue_day_end = epoch_seconds(
         pairs["issued_at"].dt.tz_convert(TIMEZONE).dt.normalize() + pd.Timedelta(days=1)
     )
-    by_issue &= ~((pairs["status"].to_numpy() == "issued") & (dep < issue_day_end))
+    # — unless the haul is still on the road at the end of the batch, not yet unloaded: its gate-out may not
+    # have reached the platform's export (a status is a snapshot), and it is judged again tomorrow anyway. A
+    # booking is used by the truck's next trip: one made before the truck's previous trip left, and never
+    # used since, is not this one's either
+    on_road = np.isnan(u0) & (pairs["haul_end_at"].isna().to_numpy(bool) if "haul_end_at" in pairs else False)
+    if "prev_depart" in pairs:
+        prev = _seconds(pairs["prev_depart"], pairs["depart"])
+        with np.errstate(invalid="ignore"):
+            on_road &= np.isnan(prev) | (issued > prev)
+    by_issue &= ~((pairs["status"].to_numpy() == "issued") & (dep < issue_day_end) & ~on_road)
     same_origin = pairs["m_origin"].to_numpy() == pairs["origin_site_id"].to_numpy()
     unload_site = pairs["unload_site_id"].fillna("").astype(str).to_numpy() if "unload_site_id" in pairs else ""
     same_dest = (unload_site == "") | (unload_site == pairs["dest_site_id"].fillna("").astype(str).to_numpy())
@@ -146,14 +193,16 @@ def match_manifests(
             out[c] = "" if f not in ("volume_m3", "issued_at", "departed_at", "received_at") else pd.NA
         return out
     keep = ["haul_id", "vehicle_id", "depart", "origin_site_id", "unload_start", "unload_end"]
-    keep += [c for c in ("unload_site_id",) if c in out]
-    pairs = out[keep].merge(
+    keep += [c for c in ("unload_site_id", "haul_end_at") if c in out]
+    trips = out[keep].sort_values(["vehicle_id", "depart"], kind="stable")
+    trips["prev_depart"] = trips.groupby("vehicle_id", sort=False)["depart"].shift(1)
+    pairs = trips.merge(
         m[[*MANIFEST_FIELDS, "vehicle_id"]].rename(columns={"origin_site_id": "m_origin"}),
         on="vehicle_id",
     )
     pairs = pair_costs(pairs, params)
     pairs = pairs.loc[np.isfinite(pairs["cost"].to_numpy())]
-    chosen = _greedy_one_to_one(pairs[["haul_id", "manifest_id", "cost"]])
+    chosen = _most_hauls_covered(pairs[["haul_id", "vehicle_id", "manifest_id", "cost", "ground"]])
     fields = [*MANIFEST_FIELDS, *(["carrier_id_valid"] if "carrier_id_valid" in m else [])]
     man = m[fields].rename(columns={**cols, "carrier_id_valid": "manifest_carrier_id_valid"})
     matched = chosen[["haul_id", "manifest_id"]].merge(man, on="manifest_id", how="left")

@@ -44,6 +44,8 @@ def lead_group(kind: str, ev: dict) -> str:
     if kind == "report_trace":
         return "report_trace|" + ("stood" if ev.get("top_is_stay") else "passed")
     how = str(ev.get("unload_evidence") or "")
+    if ev.get("went_home_loaded"):
+        return f"{kind}|went_home"  # the likeliest stop of a truck that went home loaded (hauls step 4)
     if how == "sensor":
         how = "sensor_tipping" if ev.get("tipping") is True else "sensor_load"
     return f"{kind}|{how}"
@@ -54,6 +56,8 @@ def model_p(kind: str, ev: dict) -> float | None:
     if kind == "report_trace":
         s = ev.get("top_score")
         return None if s is None else 1.0 / (1.0 + math.exp(-float(s)))
+    if ev.get("went_home_loaded"):
+        return None  # the stop's own probability is not the lead's: the truck had nowhere else to unload
     if ev.get("unload_evidence") in MODEL_EVIDENCE and ev.get("unload_p") is not None:
         p = float(ev["unload_p"])
         return p if np.isfinite(p) else None
