@@ -31,6 +31,14 @@ import pandas as pd
 
 #: evidence of each unloading decision, as ``unload_evidence`` names it; the ones a probability comes with
 MODEL_EVIDENCE = ("dwell", "gap")
+#: how a track gap's point was chosen (``gaps.place_gaps``' ``placement.method``) → its lead group: a truck
+#: that stood or crawled as it went dark had arrived where it meant to tip (placed well); one still driving
+#: may have switched off early on the way (placed at the spot about half the time); a spot known from a
+#: report or an earlier finding; else only the reachable region's weight (rarely within 300 m)
+GAP_PLACEMENT: dict[str, str] = {
+    "stood_going_dark": "stood", "stood_there": "stood", "went_dark_here": "dark_driving",
+    "known_spot": "known_spot", "course_and_time": "region",
+}
 #: used only when the shipped model has no lead calibration: how often such a lead is right, roughly
 PRIOR: dict[str, float] = {
     "illegal_dump": 0.6, "diverted": 0.85, "unmanifested": 0.75, "track_gap": 0.4, "report_trace": 0.4,
@@ -48,6 +56,8 @@ def lead_group(kind: str, ev: dict) -> str:
         return f"{kind}|went_home"  # the likeliest stop of a truck that went home loaded (hauls step 4)
     if how == "sensor":
         how = "sensor_tipping" if ev.get("tipping") is True else "sensor_load"
+    if kind == "track_gap" and how == "gap":
+        how = f"gap_{GAP_PLACEMENT.get(str((ev.get('placement') or {}).get('method', '')), 'region')}"
     return f"{kind}|{how}"
 
 
