@@ -671,8 +671,11 @@ def test_a_manifest_entered_after_the_trip_is_still_the_hauls() -> None:
 
 
 def test_a_booking_for_the_next_trip_is_not_taken_for_a_late_entry() -> None:
+    # both trips ended within the batch (h2 unloaded at 23:55): a manifest still only "issued" at the end of
+    # the day covers neither (one still on the road at the batch end: test_a_late_entry_and_a_booking_...)
     t = pd.Timestamp("2026-11-20 20:59", tz=TZ)
-    hauls = _two_hauls(t, [(0, 70, 80), (166, None, None)], ["XN-1", ""])
+    hauls = _two_hauls(t, [(0, 70, 80), (166, 176, 186)], ["XN-1", "XN-1"])
+    hauls["haul_end_at"] = [t + pd.Timedelta(minutes=100), t + pd.Timedelta(minutes=200)]
     man = _manifest_rows([
         # issued an hour after h1 left, 1h45 before h2 leaves: h2's booking, not h1's late entry
         {"manifest_id": "next", "issued_at": t + pd.Timedelta(minutes=59), "departed_at": pd.NaT,
