@@ -555,6 +555,26 @@ def test_a_silence_with_both_ends_at_the_site_does_not_make_a_second_loading() -
     assert first["unload_site_id"] == "XN-1" and first["unload_evidence"] == "receiver"
 
 
+def test_a_truck_dark_in_the_loading_bay_from_its_arrival_loaded_there() -> None:
+    # one fix as it reaches the site, 14 minutes dark in the bay, 4 minutes seen before it leaves: a loading
+    # (the silence began at the site; no loading just before it) — its dump at C is a lead. Starting the
+    # same silence away from the site (a dark trip back to it) makes no loading of a 4-minute call.
+    def hauls_for(dark_from: tuple[float, float]) -> pd.DataFrame:
+        f = track("沪AD1234", "2026-11-20 01:20", [
+            ("stand", 900, *B), ("drive", 840, *dark_from), ("dark", 840, *A), ("stand", 240, *A),
+            ("drive", 900, *C), ("stand", 480, *C), ("drive", 900, *A), ("stand", 900, *A),
+        ], every_s=60)
+        fixes = clean_fixes(f)[0]
+        return build_hauls(_site_a_receiver_b(detect_stays(fixes)), fixes)
+
+    h = hauls_for(A)
+    assert len(h) == 2
+    assert h.iloc[0]["unload_evidence"] == "dwell"
+    assert abs(h.iloc[0]["unload_lon"] - C[0]) < 0.001 and abs(h.iloc[0]["unload_lat"] - C[1]) < 0.001
+    away = hauls_for((A[0] + 0.02, A[1]))  # dark from 1.9 km east of the site
+    assert len(away) == 1  # only the second, long visit to A is a loading
+
+
 def _sites_ab() -> gpd.GeoDataFrame:
     from shapely.geometry import Point
 

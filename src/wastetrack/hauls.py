@@ -202,6 +202,36 @@ def dark_at_site_s(visits: pd.DataFrame, quiet: pd.DataFrame, params: Params = D
     return np.where(np.nan_to_num(away, nan=0.0) > params.load_dark_away_m, idle, 0.0)
 
 
+def dark_on_arrival_s(visits: pd.DataFrame, quiet: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> np.ndarray:
+    """Per visit: the seconds of a silence that ends at the visit's first fix and began at the same site.
+
+    A truck that reached the site and lost its signal in the loading bay shows a lone fix at the gate, a
+    silence, then a few minutes before it leaves. When the silence began within ``load_dark_away_m`` of the
+    site, the part driving does not explain was spent there — unless the truck had just made a visit to the
+    same site (within ``load_visit_merge_gap_s`` before the silence): then the silence follows that loading
+    and the short call after it is no loading of its own. A silence that began away from the site is never
+    counted (a loaded truck's dark detour back to its site is no loading).
+    """
+    if visits.empty or quiet.empty:
+        return np.zeros(len(visits))
+    q = quiet.loc[quiet["gap_s"] < params.track_gap_max_s]
+    q = q.assign(vehicle_id=q["vehicle_id"].astype(str)).drop_duplicates(["vehicle_id", "gap_end"])
+    veh = visits["vehicle_id"].astype(str).to_numpy(object)
+    before = q.set_index(["vehicle_id", "gap_end"]).reindex(pd.MultiIndex.from_arrays([veh, visits["load_start"]]))
+    near = haversine_m(before["lon0"].to_numpy(float), before["lat0"].to_numpy(float),
+                       visits["origin_lon"].to_numpy(float), visits["origin_lat"].to_numpy(float))
+    at_site = np.nan_to_num(near, nan=np.inf) <= params.load_dark_away_m
+    order = visits.assign(_v=veh).groupby("_v", sort=False)
+    prev_site = order["origin_site_id"].shift(1).to_numpy(object)
+    prev_depart = order["depart"].shift(1)
+    gap_start = pd.Series(before["gap_start"].array, index=visits.index)
+    since = (gap_start - prev_depart).dt.total_seconds().to_numpy(float)
+    just_loaded = (prev_site == visits["origin_site_id"].to_numpy(object)) & (
+        np.nan_to_num(since, nan=np.inf) <= params.load_visit_merge_gap_s)
+    idle = np.nan_to_num(np.maximum(unexplained_by_driving_s(before, params), 0.0))
+    return np.where(at_site & ~just_loaded, idle, 0.0)
+
+
 def unexplained_by_driving_s(gaps: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> np.ndarray:
     """Seconds of each silence that driving between its ends does not explain (along a road, at
     ``gap_explained_speed_kmh``): time the truck stood somewhere while its terminal was quiet."""
@@ -314,7 +344,8 @@ def haul_frames(
     quiet = silences(fixes, params.stay_silence_split_s) if quiet is None else quiet
     visits = loading_visits(stays, params.load_visit_merge_gap_s)
     seen_s = (visits["depart"] - visits["load_start"]).dt.total_seconds().to_numpy(float)
-    loading = seen_s + dark_at_site_s(visits, quiet, params) >= params.load_min_dwell_s
+    loading = seen_s + dark_at_site_s(visits, quiet, params) + dark_on_arrival_s(visits, quiet, params) \
+        >= params.load_min_dwell_s
     loading &= ~left_empty(visits, fixes, params, fx)
     h = one_loading_per_trip(visits.loc[loading].reset_index(drop=True), stays, fixes, params, quiet)
     if h.empty:
