@@ -176,6 +176,15 @@ def _first_after(hauls: pd.DataFrame, events: pd.DataFrame, on: str, columns: li
     return pd.DataFrame({c: m[c].array for c in columns}, index=hauls.index)
 
 
+def _visit_silences(visits: pd.DataFrame, quiet: pd.DataFrame, edge: str, at: str, params: Params) -> pd.DataFrame:
+    """Per visit (row for row): the silence shorter than ``track_gap_max_s`` whose ``edge`` (``gap_start`` /
+    ``gap_end``) is the visit's ``at`` time (``depart`` / ``load_start``) — all NaN where there is none."""
+    q = quiet.loc[quiet["gap_s"] < params.track_gap_max_s]
+    q = q.assign(vehicle_id=q["vehicle_id"].astype(str)).drop_duplicates(["vehicle_id", edge])
+    keys = pd.MultiIndex.from_arrays([visits["vehicle_id"].astype(str).to_numpy(object), visits[at]])
+    return q.set_index(["vehicle_id", edge]).reindex(keys)
+
+
 def dark_at_site_s(visits: pd.DataFrame, quiet: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> np.ndarray:
     """Per visit: the seconds the truck most likely went on loading at the site after its terminal went silent.
 
@@ -192,10 +201,7 @@ def dark_at_site_s(visits: pd.DataFrame, quiet: pd.DataFrame, params: Params = D
     """
     if visits.empty or quiet.empty:
         return np.zeros(len(visits))
-    q = quiet.loc[quiet["gap_s"] < params.track_gap_max_s]
-    q = q.assign(vehicle_id=q["vehicle_id"].astype(str)).drop_duplicates(["vehicle_id", "gap_start"])
-    after = q.set_index(["vehicle_id", "gap_start"]).reindex(
-        pd.MultiIndex.from_arrays([visits["vehicle_id"].astype(str).to_numpy(object), visits["depart"]]))
+    after = _visit_silences(visits, quiet, "gap_start", "depart", params)
     away = haversine_m(after["lon1"].to_numpy(float), after["lat1"].to_numpy(float),
                        visits["origin_lon"].to_numpy(float), visits["origin_lat"].to_numpy(float))
     idle = np.nan_to_num(np.maximum(unexplained_by_driving_s(after, params), 0.0))
@@ -214,10 +220,8 @@ def dark_on_arrival_s(visits: pd.DataFrame, quiet: pd.DataFrame, params: Params 
     """
     if visits.empty or quiet.empty:
         return np.zeros(len(visits))
-    q = quiet.loc[quiet["gap_s"] < params.track_gap_max_s]
-    q = q.assign(vehicle_id=q["vehicle_id"].astype(str)).drop_duplicates(["vehicle_id", "gap_end"])
     veh = visits["vehicle_id"].astype(str).to_numpy(object)
-    before = q.set_index(["vehicle_id", "gap_end"]).reindex(pd.MultiIndex.from_arrays([veh, visits["load_start"]]))
+    before = _visit_silences(visits, quiet, "gap_end", "load_start", params)
     near = haversine_m(before["lon0"].to_numpy(float), before["lat0"].to_numpy(float),
                        visits["origin_lon"].to_numpy(float), visits["origin_lat"].to_numpy(float))
     at_site = np.nan_to_num(near, nan=np.inf) <= params.load_dark_away_m
@@ -476,9 +480,11 @@ def stay_candidates(
     hauls: pd.DataFrame,
     params: Params = DEFAULT_PARAMS,
     fx: FixIndex | None = None,
+    visits: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every non-loading stay inside a haul, with what it says about unloading (``sensor``, ``receiver``)."""
-    other = receiver_visits(stays, params)
+    """Every non-loading stay inside a haul, with what it says about unloading (``sensor``, ``receiver``).
+    ``visits``: the stays already labelled by ``receiver_visits``, if at hand."""
+    other = receiver_visits(stays, params) if visits is None else visits
     other = other.loc[other["site_kind"] != "construction"]
     cs = _in_haul(other, "start", hauls)
     if cs.empty:
@@ -629,7 +635,13 @@ def track_unloadings(track_c: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> 
     """
     if track_c.empty:
         return track_c.assign(unload_evidence=pd.Series(dtype=object), decided_at=pd.Series(dtype=object))
-    c = track_c.loc[track_c["haul_end_at"].notna() & (track_c["unload_p"] >= params.unloading_min_probability)]
+    return _likeliest(track_c.loc[track_c["haul_end_at"].notna()
+                                  & (track_c["unload_p"] >= params.unloading_min_probability)])
+
+
+def _likeliest(c: pd.DataFrame) -> pd.DataFrame:
+    """Per haul, its most likely candidate (earliest among equals) as the unloading, decided when the haul's
+    end became known."""
     best = c.sort_values(["haul_id", "unload_p", "start"], ascending=[True, False, True], kind="stable")
     best = best.drop_duplicates("haul_id")
     evidence = np.where(best["kind"].to_numpy() == "silence", "gap", "dwell")
@@ -640,19 +652,19 @@ def track_unloadings(track_c: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> 
 WENT_HOME: tuple[str, ...] = ("park", "off")
 
 
-def delivered_after_home(hauls: pd.DataFrame, stays: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> np.ndarray:
+def delivered_after_home(hauls: pd.DataFrame, visits: pd.DataFrame) -> np.ndarray:
     """Per haul: it ended with the truck home (``WENT_HOME``) and the truck then called at a receiver before
-    loading again — it parked loaded (waiting for the receiver to open) and delivered afterwards."""
+    loading again — it parked loaded (waiting for the receiver to open) and delivered afterwards.
+    ``visits``: the stays labelled by ``receiver_visits``."""
     out = np.zeros(len(hauls), dtype=bool)
     home = hauls["haul_end_at"].notna().to_numpy(bool) & hauls["ended_by"].isin(WENT_HOME).to_numpy(bool)
-    if not home.any() or stays.empty:
+    if not home.any() or visits.empty:
         return out
-    v = receiver_visits(stays, params)
-    v = v.loc[v["site_kind"].astype(str).isin(RECEIVER_KINDS), ["vehicle_id", "start"]]
+    v = visits.loc[visits["site_kind"].astype(str).isin(RECEIVER_KINDS), ["vehicle_id", "start"]]
     if v.empty:
         return out
     h = hauls.loc[home, ["vehicle_id", "haul_end_at", "next_load"]].reset_index()
-    m = h.merge(v.astype({"vehicle_id": str}), on="vehicle_id").astype({"vehicle_id": str})
+    m = h.astype({"vehicle_id": str}).merge(v.astype({"vehicle_id": str}), on="vehicle_id")
     after = m["start"] >= m["haul_end_at"]
     before_next = m["next_load"].isna() | (m["start"] < m["next_load"])
     hit = m.loc[(after & before_next).to_numpy(bool), "index"].unique()
@@ -684,17 +696,13 @@ def went_home_unloadings(track_c: pd.DataFrame, params: Params = DEFAULT_PARAMS)
     """
     if track_c.empty:
         return track_c.assign(unload_evidence=pd.Series(dtype=object), decided_at=pd.Series(dtype=object))
-    later = track_c["delivered_later"].to_numpy(bool) if "delivered_later" in track_c else False
+    later = track_c["delivered_later"].to_numpy(bool)
     # standing, or dark, where the truck parks for its off-shift (one of its own shift parks) is being home
-    at_home = (track_c["f_home_m"].to_numpy(float) <= SAME_PLACE_M) if "f_home_m" in track_c else False
+    at_home = track_c["f_home_m"].to_numpy(float) <= SAME_PLACE_M
     # a stop shorter than tipping takes is a light or a gate, not where a whole load went
     long_enough = track_c["dwell_s"].to_numpy(float) >= params.unload_min_s
-    c = track_c.loc[track_c["haul_end_at"].notna() & track_c["ended_by"].isin(WENT_HOME)
-                    & (track_c["loaded_after"].to_numpy() != 1) & ~later & ~at_home & long_enough]
-    best = c.sort_values(["haul_id", "unload_p", "start"], ascending=[True, False, True], kind="stable")
-    best = best.drop_duplicates("haul_id")
-    evidence = np.where(best["kind"].to_numpy() == "silence", "gap", "dwell")
-    return best.assign(unload_evidence=evidence, decided_at=best["end_known_at"])
+    return _likeliest(track_c.loc[track_c["haul_end_at"].notna() & track_c["ended_by"].isin(WENT_HOME)
+                                  & (track_c["loaded_after"].to_numpy() != 1) & ~later & ~at_home & long_enough])
 
 
 def choose_unloading(steps: list[pd.DataFrame]) -> pd.DataFrame:
@@ -745,7 +753,8 @@ def unloading_candidates(
         empty = pd.DataFrame()
         return hauls, empty, empty, empty
     hauls["haul_reach_m"] = haul_reach(hauls, fx)
-    stay_c = stay_candidates(stays, fixes, hauls, params, fx)
+    rcv = receiver_visits(stays, params)  # once, for the stays' evidence and for deliveries after a park
+    stay_c = stay_candidates(stays, fixes, hauls, params, fx, rcv)
     silence_c = silence_candidates(fixes, hauls, params, quiet)
     track_c = track_candidates(stay_c, silence_c, hauls)
     if len(track_c) and len(stay_c):
@@ -754,6 +763,8 @@ def unloading_candidates(
     if len(track_c):
         feats = candidate_features(track_c, fixes, stays, params, fx)
         track_c = pd.concat([track_c, feats.add_prefix("f_")], axis=1)
+        later = hauls.loc[delivered_after_home(hauls, rcv), "haul_id"]
+        track_c["delivered_later"] = track_c["haul_id"].isin(later).to_numpy()  # step 4 (went_home_unloadings)
     else:
         track_c = track_c.assign(**{f"f_{f}": pd.Series(dtype=float) for f in FEATURES})
     return hauls, stay_c, silence_c, track_c
@@ -769,8 +780,6 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
         return pd.DataFrame({c: pd.Series(dtype=object) for c in HAUL_COLUMNS})
     if len(track_c):
         track_c["unload_p"] = score_candidates(track_c)
-        later = hauls.loc[delivered_after_home(hauls, stays, params), "haul_id"]
-        track_c["delivered_later"] = track_c["haul_id"].isin(later).to_numpy()
     best = choose_unloading([
         sensor_unloadings(stay_c) if len(stay_c) else stay_c,
         receiver_unloadings(stay_c, params) if len(stay_c) else stay_c,

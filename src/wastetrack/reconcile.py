@@ -83,16 +83,15 @@ def _most_hauls_covered(pairs: pd.DataFrame) -> pd.DataFrame:
     hauls, then costs the least (``scipy.optimize.linear_sum_assignment``): when some pairing gives every
     remaining trip a form, none is accused on this evidence.
     """
-    chosen = _greedy_one_to_one(pairs[["haul_id", "manifest_id", "cost"]])
+    chosen = _greedy_one_to_one(pairs[["haul_id", "manifest_id", "cost", "ground"]])
     left = pairs.loc[~pairs["haul_id"].isin(chosen["haul_id"])]
     if left.empty:
         return chosen
     from scipy.optimize import linear_sum_assignment
 
     redo = pairs["vehicle_id"].isin(set(left["vehicle_id"]))
-    ground = chosen.merge(pairs[["haul_id", "manifest_id", "ground"]], on=["haul_id", "manifest_id"])["ground"]
-    mine = chosen["haul_id"].isin(pairs.loc[redo, "haul_id"]).to_numpy()
-    keep = chosen.loc[~mine | (ground == "scan").to_numpy()]
+    mine = chosen["haul_id"].isin(pairs.loc[redo, "haul_id"])
+    keep = chosen.loc[~mine | (chosen["ground"] == "scan")]
     forms = pairs.loc[redo & (pairs["ground"] != "scan") & ~pairs["haul_id"].isin(keep["haul_id"])
                       & ~pairs["manifest_id"].isin(keep["manifest_id"])]
     solved = [keep]
