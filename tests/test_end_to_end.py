@@ -13,9 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from wastetrack.cli import main
+from wastetrack.config import DEFAULT_PARAMS
+from wastetrack.coords import haversine_m
 from wastetrack.evaluate import evaluate
 from wastetrack.simulate import simulate
 from wastetrack.simulate.seeds import HELD_OUT_SEEDS
@@ -150,7 +153,8 @@ def test_shared_example_runs_clean(tmp_path: Path) -> None:
     )
     assert res.returncode == 0, res.stdout
     # the independent producer's track gaps: a truck slowing from 50-60 to about 12 km/h goes dark and comes
-    # back 1 and 7.6 km away, heading home; the lead's point is where it went dark (where it was arriving)
+    # back 1 and 7.6 km away, heading home; the lead's point is just ahead of where it went dark, on its course
+    # (where it was arriving)
     gaps = [
         f for d in dates
         for f in json.loads((tmp_path / d / "leads.geojson").read_text(encoding="utf-8"))["features"]
@@ -159,7 +163,12 @@ def test_shared_example_runs_clean(tmp_path: Path) -> None:
     assert {f["properties"]["vehicle_id"] for f in gaps} == {"沪AZ9177", "皖P9J5E2"}
     for f in gaps:
         ev = f["properties"]["evidence"]
-        assert f["geometry"]["coordinates"] == ev["region"]["foci"][0]
+        (lon0, lat0), (lon, lat) = ev["region"]["foci"][0], f["geometry"]["coordinates"]
+        assert abs(haversine_m(lon0, lat0, lon, lat) - DEFAULT_PARAMS.gap_dark_ahead_m) < 5.0
+        east, north = (lon - lon0) * np.cos(np.radians(lat0)), lat - lat0
+        bearing = np.degrees(np.arctan2(east, north)) % 360.0
+        off = abs((bearing - ev["region"]["course_in_deg"] + 180.0) % 360.0 - 180.0)
+        assert off < 2.0, (bearing, ev["region"]["course_in_deg"])
         assert ev["placement"]["method"] == "went_dark_here"
 
 

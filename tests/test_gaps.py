@@ -107,13 +107,19 @@ def test_out_and_back_dark_drive_weighs_the_far_end_not_the_midpoint() -> None:
     assert p["county_adcode"] == "320583" and p["candidate_counties"][0]["county_adcode"] == "320583"
 
 
-def test_a_truck_dark_at_speed_is_placed_where_it_went_dark_and_its_region_names_the_counties() -> None:
+def test_a_truck_dark_at_speed_is_placed_just_ahead_of_where_it_went_dark_and_its_region_names_the_counties(
+) -> None:
     # the same out-and-back drive: the driver may have switched off on the way (the drives above) or as he
-    # reached his spot; that one point outweighs any 250 m of the spread-out drives, so it is the lead's point
+    # reached his spot; that one place outweighs any 250 m of the spread-out drives, so it is the lead's point
+    # — ahead of the dark fix on the truck's course (east), since the spot is never behind where it switched off
     fx, a, b = _silent_trip(((0, 0), None), 1000.0, (5000.0, 0.0), 3000.0, (None, (0, 0)), LON0, LAT0)
     p = _place(fx, a, b)
     geo = silence_geometry(["g"], pd.Series([fx["vehicle_id"].iloc[0]]), pd.Series([a]), pd.Series([b]), fx)
-    assert haversine_m(p["lon"], p["lat"], geo["lon0"].iloc[0], geo["lat0"].iloc[0]) < 1.0
+    x0 = (geo["lon0"].iloc[0] - LON0) * _K * np.cos(np.radians(LAT0))
+    x = (p["lon"] - LON0) * _K * np.cos(np.radians(LAT0))
+    ahead = DEFAULT_PARAMS.gap_dark_ahead_m
+    assert abs(haversine_m(p["lon"], p["lat"], geo["lon0"].iloc[0], geo["lat0"].iloc[0]) - ahead) < 1.0
+    assert x - x0 > 0.9 * ahead, (x, x0)  # along the course the zigzag road keeps (within its 35 degrees)
     assert p["placement"]["method"] == "went_dark_here"
     assert p["county_adcode"] == p["candidate_counties"][0]["county_adcode"] == "320583"
     assert p["region"]["sum_max_m"] == _place(fx, a, b, params=DRIVES_ONLY)["region"]["sum_max_m"]
@@ -143,6 +149,43 @@ def test_a_truck_that_crawled_into_its_silence_is_placed_where_it_went_dark() ->
     d = haversine_m(p["lon"], p["lat"], *_ll(3150.0, 0.0, LON0, LAT0))
     assert d < 60, (d, p["placement"])
     assert p["placement"]["method"] == "stood_going_dark"
+
+
+def test_a_crawl_into_the_silence_on_the_way_out_of_the_loading_site_is_not_where_it_unloaded() -> None:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from wastetrack.gaps import leaving_site
+
+    # out of the site's gate at a crawl (the queue in its access lane), dark 300 m on, for 20 minutes; back
+    # west 1.2 km from where it went dark. The same track 3 km from the site is a truck arriving at its spot
+    def trip(x_gate: float) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]:
+        crawl = [(k * 10.0, x_gate + 300.0 * k / 30, 0.0) for k in range(31)]
+        back, _ = _drive(x_gate + 300.0, 0.0, x_gate - 3000.0, 0.0, crawl[-1][0] + 20 * 60.0)
+        rows = [*crawl, *[r for r in back if x_gate + 300.0 - r[1] >= 1200.0]]
+        fx = _fixes(rows, LON0, LAT0)
+        return fx, fx["ts"].iloc[len(crawl) - 1], fx["ts"].iloc[len(crawl)]
+
+    site = gpd.GeoDataFrame({"site_id": ["GD-1"], "kind": ["construction"]},
+                            geometry=[box(*_ll(-400.0, -200.0, LON0, LAT0), *_ll(0.0, 200.0, LON0, LAT0))],
+                            crs="EPSG:4326")
+    placed = {}
+    for name, x_gate in (("leaving", 0.0), ("arriving", 3000.0)):
+        fx, a, b = trip(x_gate)
+        geo = silence_geometry([name], pd.Series([fx["vehicle_id"].iloc[0]]), pd.Series([a]), pd.Series([b]), fx)
+        assert bool(geo["stood0"].iloc[0])  # both crawled into the silence
+        geo["leaving0"] = leaving_site(geo, np.array(["GD-1"]), site)
+        placed[name] = (bool(geo["leaving0"].iloc[0]), place_gaps(geo, site, bnd.load_boundaries()).iloc[0])
+    leaving, p = placed["leaving"]
+    assert leaving and p["placement"]["method"] != "stood_going_dark"
+    assert p["region"]["leaving_site"] and p["region"]["stood_in"]  # the evidence says both
+    arriving, q = placed["arriving"]
+    assert not arriving and q["placement"]["method"] == "stood_going_dark"
+    assert haversine_m(q["lon"], q["lat"], *_ll(3300.0, 0.0, LON0, LAT0)) < 60
+    # the flag travels in the region: the merge step places it the same way
+    again = geometry_from_evidence(["g"], [p["region"]], ["沪AG0001"])
+    assert bool(again["leaving0"].iloc[0])
+    assert not leaving_site(again, np.array(["GD-2"]), site)[0]  # another site's fence is not its way out
 
 
 def test_a_truck_that_went_dark_at_speed_has_no_standing_end() -> None:

@@ -112,14 +112,16 @@ def _drive(vehicle: str, t0: str, x0: float, x1: float, y: float, kmh: float, ev
 
 
 def _trace(reports: pd.DataFrame, stays: pd.DataFrame | None = None, fixes: pd.DataFrame | None = None,
-           hauls: pd.DataFrame | None = None, **kw: object) -> tuple[pd.DataFrame, list[dict]]:
+           hauls: pd.DataFrame | None = None, today: pd.DataFrame | None = None, **kw: object
+           ) -> tuple[pd.DataFrame, list[dict]]:
     hauls = hauls if hauls is not None else pd.DataFrame(columns=["vehicle_id", "depart"])
     c = report_candidates(reports, stays if stays is not None else pd.DataFrame(),
                           fixes if fixes is not None else pd.DataFrame(), DEFAULT_PARAMS.report_radius_m, hauls,
                           silences=True)
     sites = gpd.GeoDataFrame({"site_id": [], "kind": [], "county_adcode": []}, geometry=[], crs="EPSG:4326")
     vehicles = pd.DataFrame({"vehicle_id": ["A", "B", "C", "D"], "carrier_id": ["c1", "c1", "c2", "c2"]})
-    return trace_reports(reports, pd.DataFrame(), pd.DataFrame(), c, hauls, SimpleNamespace(vehicles=vehicles),
+    return trace_reports(reports, today if today is not None else pd.DataFrame(), pd.DataFrame(), c, hauls,
+                         SimpleNamespace(vehicles=vehicles),
                          sites, bnd.load_boundaries(), DEFAULT_PARAMS, **kw)
 
 
@@ -135,6 +137,38 @@ def test_the_truck_whose_haul_unloaded_at_the_spot_beats_an_empty_truck_standing
     ev = lead["evidence"]
     assert ev["top_kind"] == "stay" and ev["candidates_detail"][0]["haul_phase"] == "dump"
     assert ev["candidates_detail"][0]["score_parts"]["haul"] > 0
+
+
+def test_a_report_beside_a_truck_s_own_dump_lead_is_that_lead_s_even_when_another_truck_ranks_first() -> None:
+    # a split dump: truck A tipped part of its load at the reported pile (a 4-minute stop 30 m off it) and the
+    # rest 600 m on, where tonight's illegal_dump lead of its haul stands; truck B stood 5 m from the pile later,
+    # loaded, on its way to a receiver, and ranks first. A passed the pile again on its next haul (its best
+    # sighting, but not the one beside its dump). One event, one lead: the report is A's lead's
+    a_part = _stay("A", 30.0, 0.0, "01:30", 4.0)
+    a_dump = _stay("A", 600.0, 0.0, "01:36", 8.0)
+    a_again = _stay("A", 8.0, 0.0, "03:40", 5.0)
+    b = _stay("B", 5.0, 0.0, "03:10", 6.0)
+    hauls = _hauls(_haul("A", "01:10", a_dump, "02:30"),
+                   _haul("A", "03:20", _stay("A", 8000.0, 0.0, "04:20", 10.0), "04:40", "receiver", "ZY-1"),
+                   _haul("B", "02:50", _stay("B", 8000.0, 0.0, "04:00", 10.0), "04:30", "receiver", "ZY-1"))
+    stays = _stays(a_part, a_dump, a_again, b)
+    alone, _ = _trace(_reports(), stays, hauls=hauls)
+    assert alone["vehicle_id"].iloc[0] == "B" and alone["candidates"].iloc[0][:2] == ["B", "A"]  # B ranks first
+    detail = alone["evidence"].iloc[0]["candidates_detail"]
+    assert detail[1]["at"].startswith("2026-11-20T03:40")  # A's best sighting is on its next haul
+    lon, lat = _ll(600.0, 0.0)
+    lead = pd.DataFrame([{
+        "lead_id": "ID-20261120-aaaaaaaaaa", "kind": "illegal_dump", "vehicle_id": "A", "lon": lon, "lat": lat,
+        "start": a_dump["start"], "end": a_dump["end"], "haul_id": "A@01:10", "score": 0.9,
+        "evidence": {"haul_id": "A@01:10", "unload_evidence": "dwell", "unload_p": 0.9},
+    }])
+    leads, untraced = _trace(_reports(), stays, hauls=hauls, today=lead)
+    assert untraced == [] and list(leads["kind"]) == ["illegal_dump"]
+    assert leads["report_ids"].iloc[0] == ["R1"]
+    # B's haul had no dump lead: the same lead beside B's stay would not take the report from A's sighting alone
+    far = lead.assign(lon=_ll(2600.0, 0.0)[0])  # 2.6 km on: no longer the same dump as the pile
+    leads, _ = _trace(_reports(), stays, hauls=hauls, today=far)
+    assert "report_trace" in set(leads["kind"])
 
 
 def test_a_truck_driving_past_at_speed_is_no_culprit_and_the_report_stays_untraced() -> None:

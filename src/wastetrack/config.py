@@ -240,6 +240,15 @@ class Params:
     #: any 250 m of the spread-out drives (they hold a few percent each), not a pile reported there and
     #: then (``gap_report_spot_weight``), which is direct evidence
     gap_dark_here_weight: float = 0.25
+    #: ... at a point this far ahead on its course, not at the dark fix itself: the spot lies ahead of where a
+    #: truck still driving switched off, never behind it. Less than ``gap_place_radius_m`` ahead, so the disk
+    #: still holds the dark fix (a driver who switched off on the spot) and twice the road ahead of it
+    gap_dark_ahead_m: float = 200.0
+    #: a truck that went dark crawling this near the fence of the site it had just loaded at was leaving it
+    #: (gate, wheel wash, the convoy in the site's access lanes), not arriving at a spot: nobody tips in
+    #: sight of the site they loaded at, so there the crawl says nothing about where it unloaded (as for a
+    #: receiver, ``silent_receiver_distance_m``: a minute or two of access road)
+    gap_leaving_site_m: float = 1000.0
     #: where a report says waste lies vs where it lies: a phone's GPS or a geocoded address, 50-150 m
     report_place_sigma_m: float = 150.0
     #: a truck that dumped stood within this of the report's point (two of its sigmas): its fixes within it

@@ -81,8 +81,11 @@ _PLACE_CHUNK = 256
 #: what ``silence_geometry`` returns per silence: the facts the placement needs, nothing else
 GEOMETRY_COLUMNS = (
     "key", "vehicle_id", "lon0", "lat0", "lon1", "lat1", "t0_s", "t1_s", "gap_s", "speed_mps",
-    "course0_deg", "course1_deg", "stood0", "stood1",
+    "course0_deg", "course1_deg", "stood0", "stood1", "leaving0",
 )
+#: the numeric ones (``geometry_from_evidence`` casts them)
+_GEOMETRY_FLOATS = ("lon0", "lat0", "lon1", "lat1", "t0_s", "t1_s", "gap_s", "speed_mps", "course0_deg",
+                    "course1_deg")
 
 
 # ---------------------------------------------------------------- the facts of a silence
@@ -230,6 +233,7 @@ def silence_geometry(
         "t0_s": fx.t_us[i0c] / 1e6, "t1_s": fx.t_us[i1c] / 1e6,
         "gap_s": (fx.t_us[i1c] - fx.t_us[i0c]) / 1e6,
         "speed_mps": speed, "course0_deg": c0, "course1_deg": c1, "stood0": stood0, "stood1": stood1,
+        "leaving0": False,  # set where the origin site is known (``leaving_site``)
     })
     return out.loc[ok].reset_index(drop=True)
 
@@ -616,10 +620,13 @@ def _point_candidates(
       most likely never left (a red light passed twice is the rare other way);
     * otherwise where the truck went dark standing or crawling (``stood0``), with the same mass: a loaded
       truck slows to a crawl only in a jam or where it means to tip, and one that then stays dark long
-      enough to unload had arrived. Coming back standing (``stood1``) alone is no such sign: an empty truck
-      on its way back stands at every light, and where it reappears says only what course and time say;
-    * where a truck still driving went dark, with ``gap_dark_here_weight`` times that mass: drivers switch off
-      either early on the way or as they reach the spot.
+      enough to unload had arrived. Not when it crawled within ``gap_leaving_site_m`` of the site it had
+      just loaded at (``leaving0``): that is the gate and the convoy out, and it counts as still driving.
+      Coming back standing (``stood1``) alone is no such sign: an empty truck on its way back stands at
+      every light, and where it reappears says only what course and time say;
+    * where a truck still driving went dark, ``gap_dark_ahead_m`` ahead on its course, with
+      ``gap_dark_here_weight`` times that mass: drivers switch off either early on the way or as they
+      reach the spot, and the spot is ahead of where they did, never behind.
     """
     cols = ["r", "x", "y", "lon", "lat", "lw", "mass", "method", "source"]
     pairs = _spot_pairs(geo, g, spots)
@@ -638,17 +645,22 @@ def _point_candidates(
     if {"stood0", "stood1"} <= set(geo.columns):
         s0 = geo["stood0"].fillna(False).astype(bool).to_numpy()
         s1 = geo["stood1"].fillna(False).astype(bool).to_numpy()
+        if "leaving0" in geo:
+            s0 = s0 & ~geo["leaving0"].fillna(False).astype(bool).to_numpy()
         close = np.hypot(g["x1"][:, 0], g["y1"][:, 0]) <= params.gap_place_radius_m
-        # one place when both ends stood together (their midpoint); else where it went dark (P0, the origin)
-        for pick, along, method, weight in (
-            (s0 & s1 & close, 0.5, "stood_there", params.gap_stood_weight),
-            (s0 & ~(s1 & close), 0.0, "stood_going_dark", params.gap_stood_weight),
-            (~s0 & ~(s1 & close), 0.0, "went_dark_here", params.gap_dark_here_weight),
+        # one place when both ends stood together (their midpoint); else where it went dark (P0, the origin),
+        # or, still driving, a little ahead on its course (none known: at P0)
+        ahead = np.where(g["k0"][:, 0] > 0, params.gap_dark_ahead_m, 0.0)
+        for pick, along, fwd, method, weight in (
+            (s0 & s1 & close, 0.5, 0.0, "stood_there", params.gap_stood_weight),
+            (s0 & ~(s1 & close), 0.0, 0.0, "stood_going_dark", params.gap_stood_weight),
+            (~s0 & ~(s1 & close), 0.0, 1.0, "went_dark_here", params.gap_dark_here_weight),
         ):
             r = np.flatnonzero(pick)
             if not r.size or weight <= 0:
                 continue
-            x, y = g["x1"][r, 0] * along, g["y1"][r, 0] * along
+            x = g["x1"][r, 0] * along + fwd * ahead[r] * g["e0x"][r, 0]
+            y = g["y1"][r, 0] * along + fwd * ahead[r] * g["e0y"][r, 0]
             lws = _weights(x[:, None], y[:, None], {k: v[r] for k, v in g.items()}, params)[:, 0]
             lon, lat = _lonlat(x, y, g["lon0"][r, 0], g["lat0"][r, 0])
             fence = np.where(mp.in_fence(lon, lat), params.gap_fence_weight, 1.0)
@@ -770,6 +782,7 @@ def region_evidence(row: pd.Series, sum_m: float) -> dict:
         "course_out_deg": num(row["course1_deg"], 1),
         "stood_in": bool(row.get("stood0", False)),
         "stood_out": bool(row.get("stood1", False)),
+        "leaving_site": bool(row.get("leaving0", False)),
     }
 
 
@@ -784,9 +797,10 @@ def geometry_from_evidence(keys: Sequence[str], regions: Sequence[dict], vehicle
             "course0_deg": np.nan if r.get("course_in_deg") is None else r["course_in_deg"],
             "course1_deg": np.nan if r.get("course_out_deg") is None else r["course_out_deg"],
             "stood0": bool(r.get("stood_in", False)), "stood1": bool(r.get("stood_out", False)),
+            "leaving0": bool(r.get("leaving_site", False)),
         })
     out = pd.DataFrame(rows, columns=list(GEOMETRY_COLUMNS))
-    for c in GEOMETRY_COLUMNS[2:-2]:
+    for c in _GEOMETRY_FLOATS:
         out[c] = out[c].astype(float)
     return out
 
@@ -796,6 +810,29 @@ def region_covers(region: dict, lon: float, lat: float) -> bool:
     (lon0, lat0), (lon1, lat1) = region["foci"]
     return bool(in_region(np.array([lon]), np.array([lat]), np.array([lon0]), np.array([lat0]),
                           np.array([lon1]), np.array([lat1]), np.array([float(region["sum_max_m"])]))[0])
+
+
+def leaving_site(geo: pd.DataFrame, origin_site_id: np.ndarray, sites: gpd.GeoDataFrame | None,
+                 params: Params = DEFAULT_PARAMS) -> np.ndarray:
+    """Per silence: did the truck go dark within ``gap_leaving_site_m`` of the fence of ``origin_site_id`` (the
+    site it loaded at)? A crawl there is the way out of the site, not the arrival at a spot."""
+    from wastetrack.coords import METRIC_CRS
+    from wastetrack.geofence import metric_points
+
+    n = len(geo)
+    out = np.zeros(n, bool)
+    if n == 0 or sites is None or not len(sites) or "site_id" not in sites:
+        return out
+    ids = pd.Series(origin_site_id, dtype=object).fillna("").astype(str).to_numpy(object)
+    fences = sites.drop_duplicates("site_id")
+    fences = fences.set_index(fences["site_id"].astype(str))
+    known = np.isin(ids, fences.index.to_numpy(object))
+    if not known.any():
+        return out
+    poly = np.asarray(fences.loc[ids[known]].to_crs(METRIC_CRS).geometry.values)
+    pts = np.asarray(metric_points(geo["lon0"].to_numpy(float)[known], geo["lat0"].to_numpy(float)[known]).values)
+    out[known] = shapely.distance(poly, pts) <= params.gap_leaving_site_m
+    return out
 
 
 # ---------------------------------------------------------------- the stage (called per shard)
@@ -820,6 +857,9 @@ def locate_gap_hauls(
     g = hauls.loc[is_gap]
     geo = silence_geometry(g["haul_id"].astype(str).tolist(), g["vehicle_id"], g["gap_start"], g["gap_end"],
                            fixes, params)
+    if "origin_site_id" in g and len(geo):
+        origin = g.set_index(g["haul_id"].astype(str))["origin_site_id"]
+        geo["leaving0"] = leaving_site(geo, origin.reindex(geo["key"].astype(str)).to_numpy(object), sites, params)
     placed = place_gaps(geo, sites, boundaries, params, spots)
     if placed.empty:
         return hauls, placed
@@ -896,7 +936,7 @@ def place_from_evidence(
 
 
 __all__ = [
-    "GEOMETRY_COLUMNS", "gap_evidence", "geometry_from_evidence", "in_region", "known_spots", "locate_gap_hauls",
-    "mass_near",
-    "place_from_evidence", "place_gaps", "region_covers", "region_sum_m", "silence_geometry",
+    "GEOMETRY_COLUMNS", "gap_evidence", "geometry_from_evidence", "in_region", "known_spots", "leaving_site",
+    "locate_gap_hauls", "mass_near", "place_from_evidence", "place_gaps", "region_covers", "region_sum_m",
+    "silence_geometry",
 ]

@@ -45,6 +45,7 @@ from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import boxes_around, haversine_m
 from wastetrack.gaps import known_spots, place_from_evidence
 from wastetrack.scoring import apply_scores
+from wastetrack.spacetime import best_per_vehicle
 from wastetrack.values import tri_state
 
 #: log-odds terms of a candidate (0: as likely as not that this truck left the report's waste).
@@ -233,11 +234,15 @@ def rank_candidates(c: pd.DataFrame, sites_of_reports: dict[str, str], params: P
     Ties: higher score, then nearer, then earlier, then the plate — the ranking
     never depends on which shard saw a truck or in what order.
     """
-    from wastetrack.spacetime import best_per_vehicle
+    return best_per_vehicle(plausible_sightings(c, sites_of_reports, params))
 
+
+def plausible_sightings(c: pd.DataFrame, sites_of_reports: dict[str, str], params: Params = DEFAULT_PARAMS
+                        ) -> pd.DataFrame:
+    """Every plausible observation of a truck near a report, scored (``score_candidates``; passes at speed
+    dropped): ``rank_candidates`` keeps each truck's best, the haul check looks at them all."""
     s = score_candidates(c, sites_of_reports, params)
-    s = s.loc[s["plausible"].astype(bool)] if len(s) else s
-    return best_per_vehicle(s)
+    return s.loc[s["plausible"].astype(bool)] if len(s) else s
 
 
 def score_parts_of(row: pd.Series) -> dict[str, float]:
@@ -384,13 +389,17 @@ def trace_reports(
         settled(found)
 
     def by_haul(ranked: pd.DataFrame) -> None:
-        """A report whose best truck was seen near it minutes and a few hundred metres from that haul's dump
+        """A report where a truck was seen near it minutes and a few hundred metres from that haul's dump
         lead (an illegal dump, a track gap: e.g. the first spot of a split dump) is that lead's: one event,
-        one lead: within ``report_radius_m`` of the lead's place and an hour (``_SAME_DUMP_S``) of its time."""
-        first = ranked.drop_duplicates("report_id") if len(ranked) else ranked
-        first = first.loc[first["score"] >= params.report_min_score] if len(first) else first
+        one lead: within ``report_radius_m`` of the lead's place and an hour (``_SAME_DUMP_S``) of its time.
+        Any truck plausible enough to be listed (``report_list_min_score``) counts, the best-ranked first: one
+        found dumping right there outranks one that only passed (it was the third of three on a split dump
+        at a red light, behind two trucks that drove by)."""
+        first = ranked.loc[ranked["score"] >= params.report_list_min_score] if len(ranked) else ranked
         if first.empty or "haul_id" not in first:
             return
+        first = first.sort_values(["report_id", "score", "distance_m", "start", "vehicle_id"],
+                                  ascending=[True, False, True, True, True], kind="stable")
         for leads, confirm, tonight in ((today, False, True), (earlier, True, False), (history_leads, False, False)):
             dumps = haul_leads(leads, confirm)
             if dumps.empty or first.empty:
@@ -401,7 +410,7 @@ def trace_reports(
             d = haversine_m(m["lon"].to_numpy(float), m["lat"].to_numpy(float), m["l_lon"].to_numpy(float),
                             m["l_lat"].to_numpy(float))
             gap = np.maximum(_secs(m["start"]) - _secs(m["l_end"]), _secs(m["l_start"]) - _secs(m["end"]))
-            m = m.loc[(d <= params.report_radius_m) & (gap <= _SAME_DUMP_S)]
+            m = m.loc[(d <= params.report_radius_m) & (gap <= _SAME_DUMP_S)].drop_duplicates("report_id")
             found = dict(zip(m["report_id"], m["lead_id"], strict=True))
             if tonight:
                 owner.update(found)
@@ -454,8 +463,10 @@ def trace_reports(
     by_earlier(hist_direct, confirm=False)
     # 2. a truck seen at the spot (it stood there, or lingered) whose evidence is strong enough
     cands = candidates.loc[candidates["report_id"].isin(set(rest["report_id"]))] if len(candidates) else candidates
-    ranked = rank_candidates(cands, report_sites(rest, sites, params), params)
-    by_haul(ranked.loc[ranked["kind"].isin(("stay", "pass"))] if len(ranked) else ranked)
+    seen_at = plausible_sightings(cands, report_sites(rest, sites, params), params)
+    ranked = best_per_vehicle(seen_at)
+    # every sighting, not only each truck's best: the one beside its own dump lead is the one that counts
+    by_haul(seen_at.loc[seen_at["kind"].isin(("stay", "pass"))] if len(seen_at) else seen_at)
     ranked = ranked.loc[ranked["report_id"].isin(set(rest["report_id"]))] if len(ranked) else ranked
     if len(ranked):
         first = ranked.drop_duplicates("report_id")
