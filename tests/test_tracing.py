@@ -171,6 +171,26 @@ def test_a_report_beside_a_truck_s_own_dump_lead_is_that_lead_s_even_when_anothe
     assert "report_trace" in set(leads["kind"])
 
 
+def test_a_spot_where_three_trucks_stood_alike_names_none_of_them_unless_one_stands_out() -> None:
+    # a lay-by: three trucks each stood there 5-7 minutes in the window, 20-60 m from the reported pile; each
+    # alone would be named. Together they say the spot is where trucks stop: untraced, all three listed
+    alike = [_stay("A", 20.0, 0.0, "01:40", 6.0), _stay("B", 40.0, 10.0, "02:30", 7.0),
+             _stay("C", 60.0, -10.0, "03:20", 5.0)]
+    for one in alike:
+        named, _ = _trace(_reports(), _stays(one))
+        assert list(named["kind"]) == ["report_trace"] and named["vehicle_id"].iloc[0] == one["vehicle_id"]
+    two, _ = _trace(_reports(), _stays(*alike[:2]))
+    assert list(two["kind"]) == ["report_trace"]  # two trucks: one of them is named, the other listed
+    leads, untraced = _trace(_reports(), _stays(*alike))
+    assert leads.empty
+    assert untraced[0]["report_id"] == "R1" and sorted(untraced[0]["candidates"]) == ["A", "B", "C"]
+    assert "none singled out" in untraced[0]["reason"]
+    # one of them lifted its body there and left empty: far stronger than standing, it is named
+    alike[0] = _stay("A", 20.0, 0.0, "01:40", 6.0, tipping_any=True, loaded_before=True, loaded_after=False)
+    leads, untraced = _trace(_reports(), _stays(*alike))
+    assert untraced == [] and leads["vehicle_id"].iloc[0] == "A" and leads["candidates"].iloc[0][0] == "A"
+
+
 def test_a_truck_driving_past_at_speed_is_no_culprit_and_the_report_stays_untraced() -> None:
     passing = _drive("C", "02:10", -2000.0, 2000.0, 60.0, 45.0, loaded=True)  # a main road 60 m from the pile
     leads, untraced = _trace(_reports(), fixes=passing)

@@ -265,6 +265,12 @@ class Params:
     report_min_score: float = 0.5
     #: ... and once the first is named, others are listed up to three while at least this plausible
     report_list_min_score: float = -0.5
+    #: ... but no truck is named where this many trucks each had evidence enough to be named and within
+    #: ``report_crowd_margin`` (log-odds) of the best: three trucks stopping or lingering at one spot in one
+    #: window is a spot where trucks stop (a lay-by, a queue, a yard gate), and stopping there singles out
+    #: none of them. The report stays untraced with all of them listed (an officer still sees who was there)
+    report_crowd_trucks: int = 3
+    report_crowd_margin: float = 1.0
     #: reports arrive up to three days late: the store's earlier nights are searched this far back, and a
     #: report without a window may describe a pile that old
     report_history_days: int = 3

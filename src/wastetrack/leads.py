@@ -89,6 +89,18 @@ def _detail(row: pd.Series) -> dict:
     return d
 
 
+def crowded_reports(ranked: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> set[str]:
+    """Reports where no truck is singled out: ``report_crowd_trucks`` or more trucks each have evidence enough to
+    be named (``report_min_score``) within ``report_crowd_margin`` of the best one (``ranked``: best first)."""
+    if ranked is None or ranked.empty:
+        return set()
+    score = ranked["score"].to_numpy(float)
+    top = ranked.groupby("report_id", sort=False)["score"].transform("max").to_numpy(float)
+    rival = (score >= params.report_min_score) & (score >= top - params.report_crowd_margin)
+    n = pd.Series(rival).groupby(ranked["report_id"].to_numpy(object)).sum()
+    return set(n.index[n >= params.report_crowd_trucks])
+
+
 def report_trace_leads(
     reports: pd.DataFrame,
     ranked: pd.DataFrame,
@@ -120,8 +132,15 @@ def report_trace_leads(
     # only the candidates' hauls: grouping every haul of the night by vehicle cost more than the tracing
     wanted = set(ranked["vehicle_id"].astype(str)) if len(ranked) else set()
     hauls_of = _hauls_by_vehicle(hauls.loc[hauls["vehicle_id"].astype(str).isin(wanted)] if len(hauls) else hauls)
+    crowded = crowded_reports(ranked, params)
     for i, rep in enumerate(reports.itertuples(index=False)):
         c = by_report.get(rep.report_id)
+        if rep.report_id in crowded:
+            who = c.loc[c["score"] >= params.report_min_score, "vehicle_id"].astype(str).tolist()
+            untraced.append({"report_id": rep.report_id, "candidates": who, "reason": (
+                f"{len(who)} trucks stopped or lingered at the spot in the window with like evidence (a place "
+                f"where trucks stop): none singled out ({', '.join(who)})")})
+            continue
         if c is None or c.empty or float(c["score"].iloc[0]) < params.report_min_score:
             if c is not None and len(c):
                 why = (f"trucks near the spot in the window, none plausibly the one that dumped (best evidence "

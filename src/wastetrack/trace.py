@@ -364,7 +364,7 @@ def trace_reports(
     entries for ``run.json`` (an entry explained by an earlier lead carries its
     ``lead_id``).
     """
-    from wastetrack.leads import assign_ids, report_trace_leads
+    from wastetrack.leads import assign_ids, crowded_reports, report_trace_leads
 
     untraced: list[dict] = []
     if not len(reports):
@@ -470,7 +470,8 @@ def trace_reports(
     ranked = ranked.loc[ranked["report_id"].isin(set(rest["report_id"]))] if len(ranked) else ranked
     if len(ranked):
         first = ranked.drop_duplicates("report_id")
-        seen = first.loc[first["kind"].isin(("stay", "pass")) & (first["score"] >= params.report_min_score)]
+        seen = first.loc[first["kind"].isin(("stay", "pass")) & (first["score"] >= params.report_min_score)
+                         & ~first["report_id"].isin(crowded_reports(ranked, params))]
         now = rest.loc[rest["report_id"].isin(set(seen["report_id"]))]
         leads_now, _ = report_trace_leads(now, ranked, hauls, reference.vehicles, sites, boundaries, params)
         traced.append(leads_now)
