@@ -640,6 +640,40 @@ def test_a_silence_at_a_receivers_gate_is_a_receiver_visit_not_a_track_gap() -> 
     assert list(leads["kind"]) == ["unmanifested"]
 
 
+def test_a_tipping_that_drifted_off_the_receiver_it_drove_into_is_at_that_receiver() -> None:
+    from wastetrack.detect import settle_unloadings
+
+    # the manifest's receiver XN-1 (120 m around B); the body lifted at fixes 300 m east of its fence for
+    # 12 minutes, no gate-in scan in the export. Before it, the truck drove in through the yard (fixes at B)
+    # — or only passed along the road outside, or never came near
+    east = 420.0 / 95_000  # degrees of longitude: 300 m beyond the 120 m fence
+    tip = (B[0] + east, B[1])
+
+    def settle(approach: list[tuple[str, float, float, float]], stray: int = -1) -> pd.Series:
+        f = track("沪AD1234", "2026-11-20 22:40", [("stand", 60, B[0] - 0.03, B[1]), *approach,
+                                                   ("drive", 60, *tip), ("stand", 720, *tip), ("drive", 300, *A)])
+        if stray >= 0:  # that fix of the approach thrown into the yard by noise
+            f.loc[stray, ["lon", "lat"]] = B
+        fixes = clean_fixes(f)[0]
+        t_tip = fixes.loc[np.hypot(fixes["lon"] - tip[0], fixes["lat"] - tip[1]) < 0.0005, "ts"]
+        haul = pd.DataFrame([{
+            "haul_id": "h1", "vehicle_id": "沪AD1234", "unload_site_id": "", "unload_evidence": "sensor",
+            "unload_start": t_tip.min(), "unload_end": t_tip.max(), "unload_lon": tip[0], "unload_lat": tip[1],
+            "manifest_dest_site_id": "XN-1", "manifest_received_at": pd.NaT,
+        }])
+        return settle_unloadings(haul, _sites_ab(), fixes=fixes).iloc[0]
+
+    drove_in = settle([("drive", 300, *B), ("stand", 90, *B)])  # in the yard 1.5 min: 6 fixes inside
+    assert (drove_in["unload_site_id"], drove_in["unload_evidence"]) == ("XN-1", "receiver_track")
+    passed = settle([("drive", 300, B[0], B[1] + 160 / M_PER_DEG_LAT)])  # along the road 40 m off the fence
+    assert (passed["unload_site_id"], passed["unload_evidence"]) == ("", "sensor")
+    one_fix = settle([("drive", 300, B[0], B[1] + 160 / M_PER_DEG_LAT)], stray=20)  # one fix inside: noise
+    assert one_fix["unload_site_id"] == ""
+    # without the fixes (a caller that has none) the GPS point stands
+    assert settle_unloadings(pd.DataFrame([drove_in.drop(["unload_site_id", "unload_evidence"])]).assign(
+        unload_site_id="", unload_evidence="sensor"), _sites_ab()).iloc[0]["unload_site_id"] == ""
+
+
 def test_a_silence_that_starts_at_the_loading_site_is_not_explained_by_a_receiver_nearby() -> None:
     from wastetrack.detect import explain_by_silent_receiver
 

@@ -58,6 +58,11 @@ class Params:
     #: is taken at the gate, minutes before the truck stands still at the tipping face, and the clocks of
     #: the gate system and the terminal differ by minutes
     gate_scan_slack_s: float = 600.0
+    #: ... and it is at that receiver too when the truck's own fixes put it inside the receiver's fence this
+    #: many times within ``gate_scan_slack_s`` of the stay: it drove into the yard and its fixes at the
+    #: tipping face drifted. One fix inside can be noise from the road along the fence; a dumper on the verge
+    #: never drives in
+    receiver_yard_min_fixes: int = 2
     # --- hauls ----------------------------------------------------------------------------------
     #: a construction-site visit shorter than this is not a loading (an excavator needs minutes)
     load_min_dwell_s: float = 300.0

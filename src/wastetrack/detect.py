@@ -14,8 +14,11 @@ named steps before the contract's definitions apply:
    (the truck was empty by then).
 2. ``confirm_by_gate_scan`` — an off-fence unloading near the manifest's
    receiver, with its gate-in scan during the stay, is at that receiver.
+3. ``confirm_by_own_track`` — so is one whose truck's own fixes were inside
+   that receiver's fence minutes before or after the stay (it drove into the
+   yard; the fixes at the tipping face drifted).
 
-``settle_unloadings`` runs both; the shard stores the hauls it returns, so the
+``settle_unloadings`` runs them; the shard stores the hauls it returns, so the
 store's haul and the lead built from it name the same unloading.
 
 Then, per haul:
@@ -91,6 +94,52 @@ def confirm_by_gate_scan(
     out = h.copy()
     out.loc[near, "unload_site_id"] = out.loc[near, "manifest_dest_site_id"]
     out.loc[near, "unload_evidence"] = "receiver_scan"
+    return out
+
+
+def confirm_by_own_track(
+    h: pd.DataFrame, fixes: pd.DataFrame, sites: gpd.GeoDataFrame, max_distance_m: float,
+    params: Params = DEFAULT_PARAMS,
+) -> pd.DataFrame:
+    """An off-fence unloading is at the manifest's receiver when the truck's own fixes were inside that
+    receiver's fence (``receiver_yard_min_fixes`` of them) within ``gate_scan_slack_s`` of the stay.
+
+    The same drift ``confirm_by_gate_scan`` forgives, seen in the track itself: walls, stockpiles and pits of
+    a yard throw the fixes at the tipping face a few hundred metres, but the truck's approach through the
+    gate, or its wait in the yard, left fixes inside the fence. A dumper on the verge outside never drove in
+    (on the simulated worlds: no tipping outside a receiver had two fixes inside its fence within ten
+    minutes; every drifted delivery had three or more). Only within ``max_distance_m`` of the fence.
+    """
+    from wastetrack.features import FixIndex
+
+    if h.empty or fixes is None or fixes.empty or "manifest_dest_site_id" not in h:
+        return h
+    off = (h["unload_site_id"].astype(str) == "") & h["unload_evidence"].isin(["sensor", "dwell"])
+    dest = h["manifest_dest_site_id"].fillna("").astype(str)
+    fences = sites.drop_duplicates("site_id").set_index("site_id")
+    todo = off & dest.isin(fences.index) & h["unload_start"].notna() & h["unload_end"].notna()
+    if not todo.any():
+        return h
+    cand = h.loc[todo]
+    pts = metric_points(cand["unload_lon"].to_numpy(float), cand["unload_lat"].to_numpy(float))
+    fence = gpd.GeoSeries(fences.loc[cand["manifest_dest_site_id"], "geometry"].to_numpy(), crs=sites.crs)
+    near = pts.distance(fence.to_crs(METRIC_CRS), align=False).to_numpy() <= max_distance_m
+    if not near.any():
+        return h
+    cand, polys = cand.loc[near], np.asarray(fence.to_crs("EPSG:4326").to_numpy())[near]
+    fx = FixIndex(fixes)
+    slack = int(params.gate_scan_slack_s * 1e6)
+    lo, hi = fx.range_of(fx.code_of(cand["vehicle_id"]), epoch_seconds(cand["unload_start"]).astype(np.int64) * 10**6
+                         - slack, epoch_seconds(cand["unload_end"]).astype(np.int64) * 10**6 + slack)
+    lon, lat = fixes["lon"].to_numpy(float), fixes["lat"].to_numpy(float)
+    inside = np.array([int(shapely.contains_xy(poly, lon[a:b], lat[a:b]).sum()) if b > a else 0
+                       for poly, a, b in zip(polys, lo, hi, strict=True)])
+    yard = cand.index[inside >= params.receiver_yard_min_fixes]
+    if not len(yard):
+        return h
+    out = h.copy()
+    out.loc[yard, "unload_site_id"] = out.loc[yard, "manifest_dest_site_id"]
+    out.loc[yard, "unload_evidence"] = "receiver_track"
     return out
 
 
@@ -237,11 +286,12 @@ def haul_verdicts(h: pd.DataFrame, sites: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 def settle_unloadings(hauls: pd.DataFrame, sites: gpd.GeoDataFrame, params: Params = DEFAULT_PARAMS,
-                      scan_distance_m: float | None = None) -> pd.DataFrame:
-    """Where each haul unloaded once the map and the manifest have had their say (steps 1 and 2 above).
+                      scan_distance_m: float | None = None, fixes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Where each haul unloaded once the map and the manifest have had their say (steps 1-3 above).
 
     Row by row: the shard settles its hauls once, stores them, and classifies the settled hauls
     (``classify_hauls(..., settled=True)``). ``scan_distance_m``: default ``receiver_scan_distance_m``.
+    ``fixes``: the shard's cleaned fixes (step 3 reads them; without them it is skipped).
     """
     h = hauls
     if len(h) and "silence_start" in h:
@@ -251,6 +301,8 @@ def settle_unloadings(hauls: pd.DataFrame, sites: gpd.GeoDataFrame, params: Para
         # only hauls with an unloading have its times (a night of none has no datetime column to read)
         scan_m = params.receiver_scan_distance_m if scan_distance_m is None else scan_distance_m
         part = confirm_by_gate_scan(h.loc[decided], sites, scan_m, params.gate_scan_slack_s)
+        if fixes is not None:
+            part = confirm_by_own_track(part, fixes, sites, scan_m, params)
         h = h.copy()
         h.loc[part.index, ["unload_site_id", "unload_evidence"]] = part[["unload_site_id", "unload_evidence"]]
     return h

@@ -242,7 +242,7 @@ def detect_vehicles(
     manifests = ctx.manifests.loc[ctx.manifests["vehicle_id"].isin(plates)] if len(ctx.manifests) else ctx.manifests
     hauls = match_manifests(hauls, manifests, p)
     # the map and the manifest settle where it unloaded: the store keeps what the leads say
-    hauls = settle_unloadings(hauls, ctx.sites, p)
+    hauls = settle_unloadings(hauls, ctx.sites, p, fixes=fixes)
     t = lap("reconcile", t)
     leads = classify_hauls(hauls, ctx.sites, ctx.vehicles, ctx.boundaries, None, p.receiver_scan_distance_m, params=p,
                            settled=True)

@@ -167,7 +167,7 @@ def haul_context(vehicle_id: pd.Series, t: pd.Series, stay_id: pd.Series | None,
     at_site = m["h_site"].fillna("").astype(str).to_numpy() != ""
     # after a sensor or a receiver the load is known gone; after an unloading the track chose, the truck may
     # still carry the rest (a split dump's second spot)
-    measured = np.isin(ev, ("sensor", "receiver", "receiver_scan", "receiver_silent"))
+    measured = np.isin(ev, ("sensor", "receiver", "receiver_scan", "receiver_track", "receiver_silent"))
     phase = np.select(
         [~within, is_unload & ~at_site, is_unload & at_site, before, after & measured, after],
         ["", "dump", "receiver", "loaded", "empty", "after_dump"], default="",

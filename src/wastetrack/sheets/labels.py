@@ -146,6 +146,7 @@ SCORE_PART_LABELS: dict[str, str] = {
     "evidence_sensor_load": "载重传感器（该类线索历史准确率）",
     "evidence_receiver": "进入消纳场所（该类线索历史准确率）",
     "evidence_receiver_scan": "消纳场所进场扫码（该类线索历史准确率）",
+    "evidence_receiver_track": "轨迹进入消纳场所围栏（该类线索历史准确率）",
     "evidence_receiver_silent": "消纳场所附近定位中断（该类线索历史准确率）",
     "evidence_dwell": "重车停留（该类线索历史准确率）",
     "evidence_gap": "定位中断（该类线索历史准确率）",
@@ -161,6 +162,7 @@ UNLOAD_EVIDENCE_LABELS: dict[str, str] = {
     "dwell": "重车停留时长",
     "gap": "定位中断推算",
     "receiver_scan": "消纳场所进场扫码（GPS 漂移至围栏外）",
+    "receiver_track": "轨迹曾进入消纳场所围栏（卸载点 GPS 漂移至围栏外）",
     "receiver_silent": "在消纳场所附近定位中断，进场扫码或往返时间可解释",
 }
 
