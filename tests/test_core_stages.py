@@ -141,6 +141,34 @@ def test_haul_unloads_at_receiver_not_at_fuel_stop() -> None:
     assert first["unload_evidence"] == "receiver" and first["unload_site_id"] == "XN-1"
 
 
+def test_a_receiver_the_truck_left_still_loaded_is_not_where_it_unloaded() -> None:
+    # loaded at A, 6 minutes at the gate of receiver C (another yard) with the load sensor reading loaded
+    # all the while and on the drive away, then tipped at receiver B, where the sensor turned empty
+    f = track("沪AD1234", "2026-11-20 22:00", [
+        ("stand", 900, *A), ("drive", 300, *C), ("stand", 360, *C), ("drive", 300, *B), ("stand", 600, *B),
+        ("drive", 600, *A), ("stand", 900, *A),
+    ])
+    ts = f["ts"]
+    t_b = ts.iloc[0] + pd.Timedelta(seconds=900 + 300 + 360 + 300 + 120)  # two minutes into the stay at B
+    f["loaded"] = pd.array(((ts >= ts.iloc[0] + pd.Timedelta(seconds=600)) & (ts < t_b)).to_numpy(),
+                           dtype="boolean")
+    fixes = clean_fixes(f)[0]
+    places = {0: ("GD-1", "construction"), 1: ("XN-2", "disposal"), 2: ("XN-1", "disposal"),
+              3: ("GD-1", "construction")}
+    stays = _labelled(detect_stays(fixes), places)
+    assert len(stays) == 4
+    first = build_hauls(stays, fixes).iloc[0]
+    assert first["unload_site_id"] == "XN-1"  # the drop at B (step 1), not the gate of C
+    # without the drop at B the haul is not decided at C: the truck left C loaded, its load went elsewhere
+    no_drop = fixes.assign(loaded=pd.array(fixes["ts"] >= fixes["ts"].iloc[0] + pd.Timedelta(seconds=600),
+                                           dtype="boolean"))
+    no_drop.loc[no_drop.index[:40], "loaded"] = False  # the sensor works: it read empty before the loading
+    assert build_hauls(stays, no_drop).iloc[0]["unload_site_id"] != "XN-2"
+    # a sensor stuck at "loaded" says nothing: C is where the map says it unloaded
+    stuck = fixes.assign(loaded=pd.array([True] * len(fixes), dtype="boolean"))
+    assert build_hauls(stays, stuck).iloc[0]["unload_site_id"] == "XN-2"
+
+
 def test_haul_without_receiver_unloads_at_dwell_and_gap_wins_over_a_short_stop() -> None:
     # the truck is loaded until its first plausible unloading: a 4-minute stop (a jam, a light)
     # before a dark detour is not one, so the silence is the unloading

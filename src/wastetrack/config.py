@@ -93,6 +93,10 @@ class Params:
     load_drop_horizon_s: float = 2 * 3600.0
     #: ... and the fewest readings that judgement needs (one or two readings after a stay are noise)
     load_drop_min_readings: int = 3
+    #: a receiver stay after which a working load sensor (one that reads empty at other times of the night)
+    #: reads mostly loaded (``load_drop_empty_share``) over this much of the drive away, the body never
+    #: lifted, is no unloading: the truck stood at that yard's gate or passed it and left with its load
+    load_still_window_s: float = 600.0
     #: ... and only during a stay no longer than this (unloading takes under an hour: a day-long park
     #: across a sensor reset is no unloading)
     sensor_stay_max_s: float = 90 * 60.0

@@ -501,9 +501,34 @@ def stay_candidates(
     # ... and only during a stay as long as unloading takes (not a day-long park across a sensor reset)
     drop &= (cs["duration_s"].astype(float) <= params.sensor_stay_max_s).to_numpy()
     cs["sensor"] = tip.fillna(False).to_numpy(bool) | drop
-    cs["receiver"] = cs["site_kind"].isin(RECEIVER_KINDS).to_numpy()
+    cs["receiver"] = cs["site_kind"].isin(RECEIVER_KINDS).to_numpy() & ~left_loaded(cs, fixes, params, fx)
     cs["offsite"] = (cs["site_kind"] == "").to_numpy()
     return cs
+
+
+def left_loaded(cs: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS, fx: FixIndex | None = None
+                ) -> np.ndarray:
+    """Per stay: the truck drove away with its load — a working load sensor read mostly loaded over the
+    ``load_still_window_s`` after it and the body never lifted during it.
+
+    A sensor is working when it reads empty at other times of the night (``load_drop_min_readings`` empty
+    readings of that truck): one stuck at "loaded" says nothing, and the stay keeps what the map says.
+    """
+    out = np.zeros(len(cs), dtype=bool)
+    if cs.empty or "loaded" not in fixes or fixes.empty:
+        return out
+    load = fixes["loaded"].astype("boolean")
+    empty_readings = (load == False).fillna(False)  # noqa: E712 (nullable boolean)
+    per_truck = empty_readings.groupby(fixes["vehicle_id"].astype(str).to_numpy()).sum()
+    working = cs["vehicle_id"].astype(str).map(per_truck).fillna(0).to_numpy() >= params.load_drop_min_readings
+    if not working.any():
+        return out
+    until = cs["end"] + pd.Timedelta(seconds=params.load_still_window_s)
+    known, loaded = load_readings(fixes, cs["vehicle_id"], cs["end"], until, fx)
+    mostly_loaded = (known >= params.load_drop_min_readings) & (loaded >= params.load_drop_empty_share
+                                                                * np.maximum(known, 1))
+    lifted = cs["tipping_any"].astype("boolean").fillna(False).to_numpy(bool)
+    return working & mostly_loaded & ~lifted
 
 
 def silence_candidates(
