@@ -737,6 +737,37 @@ def _two_hauls(t: pd.Timestamp, minutes: list[tuple[int, int | None, int | None]
     return hauls if unload_sites is None else hauls.assign(unload_site_id=unload_sites)
 
 
+def test_a_call_at_a_site_the_manifests_scans_rule_out_as_a_loading_joins_the_two_hauls() -> None:
+    from wastetrack.reconcile import join_false_loadings
+
+    # V left GD-1 at 03:21 under M1 (gate-out scan) and found no unloading; five minutes at GD-2's gate from
+    # 03:36 passed for a loading; the "next haul" unloaded at XN-1 03:49-04:00, where M1's gate-in scan was
+    # taken at 03:55. One trip: GD-1 → XN-1 under M1. Left as two, the second is an unmanifested haul
+    t = pd.Timestamp("2026-11-20 03:00", tz=TZ)
+    at = lambda m: t + pd.Timedelta(minutes=m)  # noqa: E731
+    hauls = pd.DataFrame({
+        "haul_id": ["h1", "h2", "h3"], "vehicle_id": ["V", "V", "V"], "origin_site_id": ["GD-1", "GD-2", "GD-1"],
+        "depart": [at(21), at(45), at(130)], "unload_start": [pd.NaT, at(49), at(160)],
+        "unload_end": [pd.NaT, at(60), at(170)], "unload_site_id": ["", "XN-1", "XN-1"],
+        "unload_evidence": ["", "receiver", "receiver"], "end": [at(36), at(100), at(200)],
+        "manifest_id": ["M1", "", "M2"], "manifest_dest_site_id": ["XN-1", "", "XN-1"],
+        "manifest_received_at": [at(55), pd.NaT, at(165)],
+    })
+    joined = join_false_loadings(hauls)
+    assert list(joined["haul_id"]) == ["h1", "h3"]
+    one = joined.iloc[0]
+    assert (one["origin_site_id"], one["depart"], one["manifest_id"]) == ("GD-1", at(21), "M1")
+    assert (one["unload_site_id"], one["unload_start"], one["end"]) == ("XN-1", at(49), at(100))
+    # not joined: the second haul had a manifest of its own (a real second trip) ...
+    assert len(join_false_loadings(hauls.assign(manifest_id=["M1", "M9", "M2"]))) == 3
+    # ... or M1's scan was not taken during its unloading (that load went somewhere else) ...
+    later = hauls.assign(manifest_received_at=[at(120), pd.NaT, at(165)])
+    assert len(join_false_loadings(later)) == 3
+    # ... or the first haul had unloaded already
+    done = hauls.assign(unload_evidence=["dwell", "receiver", "receiver"], unload_start=[at(30), at(49), at(160)])
+    assert len(join_false_loadings(done)) == 3
+
+
 def test_a_manifest_entered_after_the_trip_is_still_the_hauls() -> None:
     t = pd.Timestamp("2026-11-20 09:30", tz=TZ)
     hauls = _two_hauls(t, [(0, 50, 60), (180, 230, 240)], ["XN-1", "XN-1"])

