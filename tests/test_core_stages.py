@@ -737,6 +737,37 @@ def _two_hauls(t: pd.Timestamp, minutes: list[tuple[int, int | None, int | None]
     return hauls if unload_sites is None else hauls.assign(unload_site_id=unload_sites)
 
 
+def test_a_pile_reported_at_one_of_two_likely_stops_makes_it_the_unloading() -> None:
+    from wastetrack.hauls import reported_here, track_unloadings
+    from wastetrack.trace import report_windows
+
+    # one haul, two stops the model finds likely on the track alone: a fuel station at 20:35 (0.97) and a
+    # field at 21:02 (0.89); a pile was reported at the field, seen between 21:30 and 23:00
+    t = pd.Timestamp("2026-11-20 20:00", tz=TZ)
+    field = (121.30, 31.10)
+    c = pd.DataFrame({
+        "haul_id": ["h1", "h1"], "vehicle_id": ["V", "V"], "kind": ["stay", "stay"],
+        "start": [t + pd.Timedelta(minutes=35), t + pd.Timedelta(minutes=62)],
+        "end": [t + pd.Timedelta(minutes=42), t + pd.Timedelta(minutes=70)],
+        "lon": [121.35, field[0] + 0.0005], "lat": [31.12, field[1]], "unload_p": [0.97, 0.89],
+        "haul_end_at": [t + pd.Timedelta(hours=2)] * 2, "end_known_at": [t + pd.Timedelta(hours=2)] * 2,
+    })
+
+    def reports(lon: float, seen: tuple[str, str]) -> pd.DataFrame:
+        return report_windows(pd.DataFrame({
+            "report_id": ["R1"], "reported_at": [t + pd.Timedelta(hours=14)], "lon": [lon], "lat": [field[1]],
+            "observed_from": [pd.Timestamp(f"2026-11-20 {seen[0]}", tz=TZ)],
+            "observed_to": [pd.Timestamp(f"2026-11-20 {seen[1]}", tz=TZ)],
+        }))
+
+    at_field = reports(field[0], ("21:30", "23:00"))
+    assert reported_here(c, at_field).tolist() == [False, True]  # 48 m from the field's stop
+    assert track_unloadings(c.assign(reported=reported_here(c, at_field)))["start"].iloc[0] == c["start"].iloc[1]
+    assert track_unloadings(c)["start"].iloc[0] == c["start"].iloc[0]  # no report: the likelier stop
+    assert not reported_here(c, reports(field[0] + 0.006, ("21:30", "23:00"))).any()  # 620 m off: another pile
+    assert not reported_here(c, reports(field[0], ("23:50", "23:59"))).any()  # dumped long after it left
+
+
 def test_a_call_at_a_site_the_manifests_scans_rule_out_as_a_loading_joins_the_two_hauls() -> None:
     from wastetrack.reconcile import join_false_loadings
 

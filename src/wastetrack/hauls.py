@@ -666,8 +666,12 @@ def track_unloadings(track_c: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> 
 
 def _likeliest(c: pd.DataFrame) -> pd.DataFrame:
     """Per haul, its most likely candidate (earliest among equals) as the unloading, decided when the haul's
-    end became known."""
-    best = c.sort_values(["haul_id", "unload_p", "start"], ascending=[True, False, True], kind="stable")
+    end became known. Among the candidates a step would take, one where a pile was reported that night
+    (``reported``: ``reported_here``) goes first: the model weighs the track, the report is what was seen on
+    the ground there (a fuel stop and the dump beside it are both likely on the track alone)."""
+    c = c.assign(_reported=c["reported"].astype(bool) if "reported" in c else False)
+    best = c.sort_values(["haul_id", "_reported", "unload_p", "start"], ascending=[True, False, False, True],
+                         kind="stable").drop(columns="_reported")
     best = best.drop_duplicates("haul_id")
     evidence = np.where(best["kind"].to_numpy() == "silence", "gap", "dwell")
     return best.assign(unload_evidence=evidence, decided_at=best["end_known_at"])
@@ -795,8 +799,35 @@ def unloading_candidates(
     return hauls, stay_c, silence_c, track_c
 
 
-def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
-    """Hauls (``models.HAUL_COLUMNS`` and context) of every vehicle, the unloading chosen as described above."""
+def reported_here(c: pd.DataFrame, reports: pd.DataFrame | None, params: Params = DEFAULT_PARAMS) -> np.ndarray:
+    """Per track candidate: a dumping report lies within ``report_near_m`` of it (where a truck that dumped
+    there stood) and its window, widened by half an hour each way (as a lead explains a report), covers it.
+    ``reports``: the night's, with their windows ``w0``/``w1`` (``trace.report_windows``)."""
+    out = np.zeros(len(c), dtype=bool)
+    if reports is None or not len(reports) or c.empty or not {"w0", "w1"} <= set(reports.columns):
+        return out
+    from wastetrack.spacetime import near_pairs
+
+    r = reports.reset_index(drop=True)
+    ci, ri = near_pairs(c["lon"].to_numpy(float), c["lat"].to_numpy(float), r, params.report_near_m)
+    if ci.size == 0:
+        return out
+    s, e = epoch_seconds(c["start"])[ci], epoch_seconds(c["end"])[ci]
+    ok = (s <= r["w1"].to_numpy(float)[ri] + _REPORT_SLACK_S) & (e >= r["w0"].to_numpy(float)[ri] - _REPORT_SLACK_S)
+    out[ci[ok]] = True
+    return out
+
+
+#: a report's window widened by this each way when it is matched to a stop (the same slack as a lead explaining
+#: a report: who saw the pile, and when, is approximate)
+_REPORT_SLACK_S = 1800.0
+
+
+def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS,
+                reports: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Hauls (``models.HAUL_COLUMNS`` and context) of every vehicle, the unloading chosen as described above.
+    ``reports``: the night's dumping reports with their windows, if any (a pile reported at one of a haul's
+    likely stops makes it the one: ``_likeliest``)."""
     from wastetrack.unloading import score_candidates
 
     require_columns(stays, [*STAY_COLUMNS, *PLACE_COLUMNS], "labelled stays")
@@ -805,6 +836,7 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
         return pd.DataFrame({c: pd.Series(dtype=object) for c in HAUL_COLUMNS})
     if len(track_c):
         track_c["unload_p"] = score_candidates(track_c)
+        track_c["reported"] = reported_here(track_c, reports, params)
     best = choose_unloading([
         sensor_unloadings(stay_c) if len(stay_c) else stay_c,
         receiver_unloadings(stay_c, params) if len(stay_c) else stay_c,

@@ -233,7 +233,7 @@ def detect_vehicles(
     t = lap("clean", t)
     stays = detect_stays_labelled(fixes, ctx)
     t = lap("stays", t)
-    hauls = attach_stay_sensors(build_hauls(stays, fixes, p), stays)
+    hauls = attach_stay_sensors(build_hauls(stays, fixes, p, ctx.reports), stays)
     # a haul that unloaded during a silence: its reachable region, counties and most likely place
     hauls, gap_places = locate_gap_hauls(hauls, fixes, ctx.sites, ctx.boundaries, p)
     t = lap("hauls", t)
