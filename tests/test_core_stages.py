@@ -786,6 +786,7 @@ def test_a_call_at_a_site_the_manifests_scans_rule_out_as_a_loading_joins_the_tw
     })
     joined = join_false_loadings(hauls)
     assert list(joined["haul_id"]) == ["h1", "h3"]
+    assert joined.dtypes.equals(hauls.dtypes)  # the store writes the columns it had
     one = joined.iloc[0]
     assert (one["origin_site_id"], one["depart"], one["manifest_id"]) == ("GD-1", at(21), "M1")
     assert (one["unload_site_id"], one["unload_start"], one["end"]) == ("XN-1", at(49), at(100))

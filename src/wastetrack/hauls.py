@@ -518,7 +518,7 @@ def left_loaded(cs: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_
     if cs.empty or "loaded" not in fixes or fixes.empty:
         return out
     load = fixes["loaded"].astype("boolean")
-    empty_readings = (load == False).fillna(False)  # noqa: E712 (nullable boolean)
+    empty_readings = load.eq(False).fillna(False)
     per_truck = empty_readings.groupby(fixes["vehicle_id"].astype(str).to_numpy()).sum()
     working = cs["vehicle_id"].astype(str).map(per_truck).fillna(0).to_numpy() >= params.load_drop_min_readings
     if not working.any():

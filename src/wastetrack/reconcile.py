@@ -255,10 +255,10 @@ def join_false_loadings(hauls: pd.DataFrame, params: Params = DEFAULT_PARAMS) ->
     ).to_numpy(bool)
     if not join.any():
         return hauls
-    b_of_a = dict(zip(h.index[join], nxt.loc[join, "haul_id"].astype(str), strict=True))
+    a_rows, b_ids = h.index[join], nxt.loc[join, "haul_id"].astype(str).tolist()
     out = hauls.copy()
     rest = [c for c in out.columns if c not in _START_COLUMNS and not c.startswith("manifest_")]
-    by_id = out.set_index(out["haul_id"].astype(str))
-    for a, b in b_of_a.items():
-        out.loc[a, rest] = by_id.loc[b, rest].to_numpy(object)
-    return out.loc[~out["haul_id"].astype(str).isin(set(b_of_a.values()))]
+    # B's unloading and end onto A's row, column by column (each keeps its dtype)
+    src = out.set_index(out["haul_id"].astype(str)).loc[b_ids, rest].set_axis(a_rows, axis=0)
+    out.loc[a_rows, rest] = src
+    return out.loc[~out["haul_id"].astype(str).isin(set(b_ids))]
