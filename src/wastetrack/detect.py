@@ -44,7 +44,7 @@ from wastetrack import boundaries as bnd
 from wastetrack.clean import epoch_seconds
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import METRIC_CRS
-from wastetrack.geofence import metric_points, nearest_site
+from wastetrack.geofence import distance_to_site, metric_points, nearest_site, site_fences
 from wastetrack.hauls import went_home_guess
 from wastetrack.models import RECEIVER_KINDS
 from wastetrack.scoring import apply_scores
@@ -71,8 +71,6 @@ def confirm_by_gate_scan(
     ``slack_s``: a scan at the gate comes minutes before the truck stands at the
     tipping face, and the two clocks differ by minutes.
     """
-    off = (h["unload_site_id"].astype(str) == "") & h["unload_evidence"].isin(["sensor", "dwell"])
-    dest = h["manifest_dest_site_id"].fillna("").astype(str)
     recv = h["manifest_received_at"] if "manifest_received_at" in h else pd.Series(pd.NaT, index=h.index)
     u0 = epoch_seconds(h["unload_start"])
     u1 = epoch_seconds(h["unload_end"])
@@ -80,21 +78,9 @@ def confirm_by_gate_scan(
     recv_s = np.where(recv.notna().to_numpy(), epoch_seconds(scan), np.nan)
     with np.errstate(invalid="ignore"):
         in_stay = (recv_s >= u0 - slack_s) & (recv_s <= u1 + slack_s)
-    todo = off & (dest != "") & pd.Series(in_stay, index=h.index)
-    if not todo.any():
-        return h
-    fences = sites.drop_duplicates("site_id").set_index("site_id")
-    cand = h.loc[todo & dest.isin(fences.index)]
-    if cand.empty:
-        return h
-    pts = metric_points(cand["unload_lon"].to_numpy(float), cand["unload_lat"].to_numpy(float))
-    fence = gpd.GeoSeries(fences.loc[cand["manifest_dest_site_id"], "geometry"].to_numpy(), crs=sites.crs)
-    d = pts.distance(fence.to_crs(METRIC_CRS), align=False).to_numpy()
-    near = cand.index[d <= max_distance_m]
-    out = h.copy()
-    out.loc[near, "unload_site_id"] = out.loc[near, "manifest_dest_site_id"]
-    out.loc[near, "unload_evidence"] = "receiver_scan"
-    return out
+    near = _off_fence_near_manifest_receiver(h.loc[_off_fence(h) & pd.Series(in_stay, index=h.index)], sites,
+                                             max_distance_m).index
+    return _at_manifest_receiver(h, near, "receiver_scan")
 
 
 def confirm_by_own_track(
@@ -114,19 +100,11 @@ def confirm_by_own_track(
 
     if h.empty or fixes is None or fixes.empty or "manifest_dest_site_id" not in h:
         return h
-    off = (h["unload_site_id"].astype(str) == "") & h["unload_evidence"].isin(["sensor", "dwell"])
-    dest = h["manifest_dest_site_id"].fillna("").astype(str)
-    fences = sites.drop_duplicates("site_id").set_index("site_id")
-    todo = off & dest.isin(fences.index) & h["unload_start"].notna() & h["unload_end"].notna()
-    if not todo.any():
+    timed = h["unload_start"].notna() & h["unload_end"].notna()
+    cand = _off_fence_near_manifest_receiver(h.loc[_off_fence(h) & timed], sites, max_distance_m)
+    if cand.empty:
         return h
-    cand = h.loc[todo]
-    pts = metric_points(cand["unload_lon"].to_numpy(float), cand["unload_lat"].to_numpy(float))
-    fence = gpd.GeoSeries(fences.loc[cand["manifest_dest_site_id"], "geometry"].to_numpy(), crs=sites.crs)
-    near = pts.distance(fence.to_crs(METRIC_CRS), align=False).to_numpy() <= max_distance_m
-    if not near.any():
-        return h
-    cand, polys = cand.loc[near], np.asarray(fence.to_crs("EPSG:4326").to_numpy())[near]
+    polys = site_fences(cand["manifest_dest_site_id"], sites, "EPSG:4326")
     fx = FixIndex(fixes)
     slack = int(params.gate_scan_slack_s * 1e6)
     lo, hi = fx.range_of(fx.code_of(cand["vehicle_id"]), epoch_seconds(cand["unload_start"]).astype(np.int64) * 10**6
@@ -134,12 +112,33 @@ def confirm_by_own_track(
     lon, lat = fixes["lon"].to_numpy(float), fixes["lat"].to_numpy(float)
     inside = np.array([int(shapely.contains_xy(poly, lon[a:b], lat[a:b]).sum()) if b > a else 0
                        for poly, a, b in zip(polys, lo, hi, strict=True)])
-    yard = cand.index[inside >= params.receiver_yard_min_fixes]
-    if not len(yard):
+    return _at_manifest_receiver(h, cand.index[inside >= params.receiver_yard_min_fixes], "receiver_track")
+
+
+def _off_fence(h: pd.DataFrame) -> pd.Series:
+    """Hauls whose unloading the track placed off any fence (a sensor or a dwell) and whose manifest names a
+    receiver: the ones a receiver's own record may put back inside its fence."""
+    return ((h["unload_site_id"].astype(str) == "") & h["unload_evidence"].isin(["sensor", "dwell"])
+            & (h["manifest_dest_site_id"].fillna("").astype(str) != ""))
+
+
+def _off_fence_near_manifest_receiver(h: pd.DataFrame, sites: gpd.GeoDataFrame, max_distance_m: float
+                                      ) -> pd.DataFrame:
+    """The rows of ``h`` whose unloading lies within ``max_distance_m`` of their manifest receiver's fence."""
+    if h.empty:
+        return h
+    d = distance_to_site(h["unload_lon"].to_numpy(float), h["unload_lat"].to_numpy(float),
+                         h["manifest_dest_site_id"], sites)
+    return h.loc[np.nan_to_num(d, nan=np.inf) <= max_distance_m]
+
+
+def _at_manifest_receiver(h: pd.DataFrame, rows: pd.Index, evidence: str) -> pd.DataFrame:
+    """``h`` with the unloading of ``rows`` put at their manifest's receiver, on ``evidence``."""
+    if not len(rows):
         return h
     out = h.copy()
-    out.loc[yard, "unload_site_id"] = out.loc[yard, "manifest_dest_site_id"]
-    out.loc[yard, "unload_evidence"] = "receiver_track"
+    out.loc[rows, "unload_site_id"] = out.loc[rows, "manifest_dest_site_id"]
+    out.loc[rows, "unload_evidence"] = evidence
     return out
 
 

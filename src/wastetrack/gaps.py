@@ -816,23 +816,12 @@ def leaving_site(geo: pd.DataFrame, origin_site_id: np.ndarray, sites: gpd.GeoDa
                  params: Params = DEFAULT_PARAMS) -> np.ndarray:
     """Per silence: did the truck go dark within ``gap_leaving_site_m`` of the fence of ``origin_site_id`` (the
     site it loaded at)? A crawl there is the way out of the site, not the arrival at a spot."""
-    from wastetrack.coords import METRIC_CRS
-    from wastetrack.geofence import metric_points
+    from wastetrack.geofence import distance_to_site
 
-    n = len(geo)
-    out = np.zeros(n, bool)
-    if n == 0 or sites is None or not len(sites) or "site_id" not in sites:
-        return out
-    ids = pd.Series(origin_site_id, dtype=object).fillna("").astype(str).to_numpy(object)
-    fences = sites.drop_duplicates("site_id")
-    fences = fences.set_index(fences["site_id"].astype(str))
-    known = np.isin(ids, fences.index.to_numpy(object))
-    if not known.any():
-        return out
-    poly = np.asarray(fences.loc[ids[known]].to_crs(METRIC_CRS).geometry.values)
-    pts = np.asarray(metric_points(geo["lon0"].to_numpy(float)[known], geo["lat0"].to_numpy(float)[known]).values)
-    out[known] = shapely.distance(poly, pts) <= params.gap_leaving_site_m
-    return out
+    if len(geo) == 0 or sites is None or not len(sites) or "site_id" not in sites:
+        return np.zeros(len(geo), bool)
+    d = distance_to_site(geo["lon0"].to_numpy(float), geo["lat0"].to_numpy(float), origin_site_id, sites)
+    return np.nan_to_num(d, nan=np.inf) <= params.gap_leaving_site_m
 
 
 # ---------------------------------------------------------------- the stage (called per shard)

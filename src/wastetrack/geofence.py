@@ -23,6 +23,30 @@ def metric_points(lon: np.ndarray, lat: np.ndarray) -> gpd.GeoSeries:
     return gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326").to_crs(METRIC_CRS)
 
 
+def site_fences(site_ids: np.ndarray | pd.Series, sites: gpd.GeoDataFrame, crs: str = METRIC_CRS) -> np.ndarray:
+    """The fence of each named site in ``crs`` (None where the id is empty or not in ``sites``)."""
+    ids = pd.Series(np.asarray(site_ids, dtype=object)).fillna("").astype(str)
+    out = np.full(len(ids), None, dtype=object)
+    if len(ids) == 0 or sites is None or len(sites) == 0:
+        return out
+    by_id = sites.drop_duplicates("site_id")
+    geoms = pd.Series(np.asarray(by_id.to_crs(crs).geometry.values), index=by_id["site_id"].astype(str).to_numpy())
+    known = ids.isin(geoms.index).to_numpy()
+    out[known] = geoms.loc[ids[known]].to_numpy()
+    return out
+
+
+def distance_to_site(lon: np.ndarray, lat: np.ndarray, site_ids: np.ndarray | pd.Series,
+                     sites: gpd.GeoDataFrame) -> np.ndarray:
+    """Metres from each point to the fence of the site named beside it (0 inside; NaN where the site is
+    unknown): how near a stop was to its manifest's receiver, a silence to the site it loaded at."""
+    fences = site_fences(site_ids, sites)
+    if len(fences) == 0:
+        return np.zeros(0)
+    pts = np.asarray(metric_points(np.asarray(lon, float), np.asarray(lat, float)).values)
+    return shapely.distance(fences, pts).astype(float)
+
+
 def complete_site_counties(sites: gpd.GeoDataFrame, boundaries: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Fill a site's missing ``county_adcode`` from its fence (the contract makes it optional)."""
     sites = sites.copy()

@@ -806,21 +806,17 @@ def reported_here(c: pd.DataFrame, reports: pd.DataFrame | None, params: Params 
     out = np.zeros(len(c), dtype=bool)
     if reports is None or not len(reports) or c.empty or not {"w0", "w1"} <= set(reports.columns):
         return out
-    from wastetrack.spacetime import near_pairs
+    from wastetrack.spacetime import REPORT_TIME_SLACK_S, near_pairs
 
     r = reports.reset_index(drop=True)
     ci, ri = near_pairs(c["lon"].to_numpy(float), c["lat"].to_numpy(float), r, params.report_near_m)
     if ci.size == 0:
         return out
     s, e = epoch_seconds(c["start"])[ci], epoch_seconds(c["end"])[ci]
-    ok = (s <= r["w1"].to_numpy(float)[ri] + _REPORT_SLACK_S) & (e >= r["w0"].to_numpy(float)[ri] - _REPORT_SLACK_S)
+    slack = REPORT_TIME_SLACK_S
+    ok = (s <= r["w1"].to_numpy(float)[ri] + slack) & (e >= r["w0"].to_numpy(float)[ri] - slack)
     out[ci[ok]] = True
     return out
-
-
-#: a report's window widened by this each way when it is matched to a stop (the same slack as a lead explaining
-#: a report: who saw the pile, and when, is approximate)
-_REPORT_SLACK_S = 1800.0
 
 
 def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS,

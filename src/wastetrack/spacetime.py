@@ -502,6 +502,20 @@ def report_candidates(
                          ignore_index=True)
 
 
+#: a report's window is widened by this each way when a stop or a lead is matched to it: who saw the pile,
+#: and when, is approximate
+REPORT_TIME_SLACK_S = 1800.0
+
+
+def best_first(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Every observation, ranked per report best first (``best_per_vehicle``'s order, one row per sighting)."""
+    if "score" in candidates:
+        keys, asc = ["report_id", "score", "distance_m", "start", "vehicle_id"], [True, False, True, True, True]
+    else:
+        keys, asc = ["report_id", "is_stay", "distance_m", "start", "vehicle_id"], [True, False, True, True, True]
+    return candidates.sort_values(keys, ascending=asc, kind="stable")
+
+
 def best_per_vehicle(candidates: pd.DataFrame) -> pd.DataFrame:
     """One row per (report, vehicle): its best observation, rows ranked best first per report.
 
@@ -512,9 +526,4 @@ def best_per_vehicle(candidates: pd.DataFrame) -> pd.DataFrame:
     """
     if candidates.empty:
         return candidates.reset_index(drop=True)
-    if "score" in candidates:
-        keys, asc = ["report_id", "score", "distance_m", "start", "vehicle_id"], [True, False, True, True, True]
-    else:
-        keys, asc = ["report_id", "is_stay", "distance_m", "start", "vehicle_id"], [True, False, True, True, True]
-    c = candidates.sort_values(keys, ascending=asc, kind="stable")
-    return c.drop_duplicates(["report_id", "vehicle_id"]).reset_index(drop=True)
+    return best_first(candidates).drop_duplicates(["report_id", "vehicle_id"]).reset_index(drop=True)

@@ -45,7 +45,7 @@ from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import boxes_around, haversine_m
 from wastetrack.gaps import known_spots, place_from_evidence
 from wastetrack.scoring import apply_scores
-from wastetrack.spacetime import best_per_vehicle
+from wastetrack.spacetime import REPORT_TIME_SLACK_S, best_first, best_per_vehicle
 from wastetrack.values import tri_state
 
 #: log-odds terms of a candidate (0: as likely as not that this truck left the report's waste).
@@ -132,7 +132,7 @@ def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params)
     d = haversine_m(r["lon"].to_numpy(float)[ri], r["lat"].to_numpy(float)[ri],
                     leads["lon"].to_numpy(float)[li], leads["lat"].to_numpy(float)[li])
     s, e = epoch_seconds(leads["start"])[li], epoch_seconds(leads["end"])[li]
-    slack = 1800.0
+    slack = REPORT_TIME_SLACK_S
     has = r["has_window"].to_numpy(bool)[ri] if "has_window" in r else np.ones(len(ri), bool)
     lo = np.where(has, r["w0"].to_numpy(float)[ri], r["w0_any"].to_numpy(float)[ri])
     hi = np.where(has, r["w1"].to_numpy(float)[ri], r["reported_s"].to_numpy(float)[ri]
@@ -364,7 +364,7 @@ def trace_reports(
     entries for ``run.json`` (an entry explained by an earlier lead carries its
     ``lead_id``).
     """
-    from wastetrack.leads import assign_ids, crowded_reports, report_trace_leads
+    from wastetrack.leads import assign_ids, report_trace_leads
 
     untraced: list[dict] = []
     if not len(reports):
@@ -398,8 +398,7 @@ def trace_reports(
         first = ranked.loc[ranked["score"] >= params.report_list_min_score] if len(ranked) else ranked
         if first.empty or "haul_id" not in first:
             return
-        first = first.sort_values(["report_id", "score", "distance_m", "start", "vehicle_id"],
-                                  ascending=[True, False, True, True, True], kind="stable")
+        first = best_first(first)
         for leads, confirm, tonight in ((today, False, True), (earlier, True, False), (history_leads, False, False)):
             dumps = haul_leads(leads, confirm)
             if dumps.empty or first.empty:
@@ -470,12 +469,12 @@ def trace_reports(
     ranked = ranked.loc[ranked["report_id"].isin(set(rest["report_id"]))] if len(ranked) else ranked
     if len(ranked):
         first = ranked.drop_duplicates("report_id")
-        seen = first.loc[first["kind"].isin(("stay", "pass")) & (first["score"] >= params.report_min_score)
-                         & ~first["report_id"].isin(crowded_reports(ranked, params))]
+        seen = first.loc[first["kind"].isin(("stay", "pass")) & (first["score"] >= params.report_min_score)]
         now = rest.loc[rest["report_id"].isin(set(seen["report_id"]))]
-        leads_now, _ = report_trace_leads(now, ranked, hauls, reference.vehicles, sites, boundaries, params)
+        leads_now, crowded = report_trace_leads(now, ranked, hauls, reference.vehicles, sites, boundaries, params)
         traced.append(leads_now)
-        settled(now["report_id"])
+        # a spot where several trucks stood alike names none of them yet: a silence (step 3) or the rest may
+        settled(set(now["report_id"]) - {u["report_id"] for u in crowded})
     # 3. a truck that was dark where the waste appeared: tonight's track gaps are placed again with the
     #    reports nobody was seen at (and where dumping was found, tonight and on earlier nights), then explain
     #    the reports at their point
