@@ -169,6 +169,38 @@ def test_a_receiver_the_truck_left_still_loaded_is_not_where_it_unloaded() -> No
     assert build_hauls(stays, stuck).iloc[0]["unload_site_id"] == "XN-2"
 
 
+def test_a_load_sensor_that_flickers_empty_at_a_stop_and_reads_loaded_on_the_drive_away_did_not_drop_there() -> None:
+    # loaded at A, 20 minutes' drive, a 5-minute stop at C (no site) where the load sensor flickers to
+    # "empty" for its last minute and the first of the drive away, then reads "loaded" again the rest of the
+    # 10-minute drive to receiver B, where it turns empty: the load went at B. That the sensor reads mostly
+    # empty until the truck loads again is not enough: after B it is empty anyway, and a long wait there
+    # outweighs the drive
+    f = track("沪AD1234", "2026-11-20 22:00", [
+        ("stand", 900, *A), ("drive", 1200, *C), ("stand", 300, *C), ("drive", 600, *B), ("stand", 2400, *B),
+        ("drive", 600, *A), ("stand", 900, *A),
+    ])
+    ts = f["ts"]
+
+    def at(s: float) -> pd.Timestamp:
+        return ts.iloc[0] + pd.Timedelta(seconds=s)
+
+    def first_haul(loaded: pd.Series) -> pd.Series:
+        fixes = clean_fixes(f.assign(loaded=pd.array(loaded.to_numpy(), dtype="boolean")))[0]
+        stays = _labelled(detect_stays(fixes), {0: ("GD-1", "construction"), 2: ("XN-1", "disposal"),
+                                                3: ("GD-1", "construction")})
+        assert len(stays) == 4
+        return build_hauls(stays, fixes).iloc[0]
+
+    stop_end = 900 + 1200 + 300
+    loaded = (ts >= at(600)) & (ts < at(stop_end + 600 + 120))
+    flicker = (ts >= at(stop_end - 60)) & (ts < at(stop_end + 60))  # the stop's last minute and the next
+    assert first_haul(loaded & ~flicker)["unload_site_id"] == "XN-1"  # where the sensor turned empty for good
+    # the same stop with the sensor empty from its last minute on (no load on the drive to B): C it was
+    at_c = first_haul((ts >= at(600)) & (ts < at(stop_end - 60)))
+    assert (at_c["unload_site_id"], at_c["unload_evidence"]) == ("", "sensor")
+    assert abs(at_c["unload_lon"] - C[0]) < 0.001
+
+
 def test_haul_without_receiver_unloads_at_dwell_and_gap_wins_over_a_short_stop() -> None:
     # the truck is loaded until its first plausible unloading: a 4-minute stop (a jam, a light)
     # before a dark detour is not one, so the silence is the unloading

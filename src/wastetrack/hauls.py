@@ -500,8 +500,12 @@ def stay_candidates(
     drop = (_codes(cs["loaded_before"]) == 1) & (_codes(cs["loaded_after"]) == 0) & stays_empty
     # ... and only during a stay as long as unloading takes (not a day-long park across a sensor reset)
     drop &= (cs["duration_s"].astype(float) <= params.sensor_stay_max_s).to_numpy()
+    # ... and not when the sensor reads loaded again over the drive away: the "empty" at the stay was a flap
+    # (mostly empty over the next two hours can still hide a load delivered twenty minutes later)
+    still = left_loaded(cs, fixes, params, fx)
+    drop &= ~still
     cs["sensor"] = tip.fillna(False).to_numpy(bool) | drop
-    cs["receiver"] = cs["site_kind"].isin(RECEIVER_KINDS).to_numpy() & ~left_loaded(cs, fixes, params, fx)
+    cs["receiver"] = cs["site_kind"].isin(RECEIVER_KINDS).to_numpy() & ~still
     cs["offsite"] = (cs["site_kind"] == "").to_numpy()
     return cs
 
