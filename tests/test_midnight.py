@@ -85,6 +85,23 @@ def test_a_dump_that_ended_before_midnight_while_the_truck_drove_off_is_reported
     assert _nights(track, _lead(_at(end))) == [D1]
 
 
+def test_a_truck_seen_driving_off_at_road_speed_by_midnight_is_not_still_there() -> None:
+    # the body came down at 23:52; the truck stood on until 23:59:10, then drove off: its last fix of D,
+    # at 23:59:40, is 370 m away at 44 km/h — within the radius, but on the road, not in a yard
+    off = pd.Timestamp(f"{D1}T23:59:10+08:00")
+    track = _fixes([(_at("23:30"), _off(-5000)), (_at("23:40"), PLACE), (off, PLACE),
+                    (_at("00:10", D2), _off(8000))])
+    d1 = track.loc[track["ts"] < _at("00:00", D2)]
+    last = d1.iloc[-1]
+    away_m = np.hypot((last["lon"] - PLACE[0]) * _K * np.cos(np.radians(PLACE[1])), (last["lat"] - PLACE[1]) * _K)
+    assert 300 < away_m < DEFAULT_PARAMS.open_event_radius_m
+    assert _nights(track, _lead(_at("23:52"))) == [D1]
+    # crawling the same 370 m over the last few minutes (to a second spot, into a yard) it may still be at it
+    crawl = _fixes([(_at("23:30"), _off(-5000)), (_at("23:40"), PLACE), (_at("23:53"), PLACE),
+                    (_at("00:00", D2), _off(370)), (_at("00:10", D2), _off(8000))])
+    assert _nights(crawl, _lead(_at("23:52"))) == [D2]
+
+
 def test_a_truck_that_went_dark_right_after_its_dump_is_not_still_there() -> None:
     # tipping sensor: decided at 23:50; the terminal was off from 23:51 until 00:40
     track = _fixes([(_at("23:30"), _off(-5000)), (_at("23:40"), PLACE), (_at("23:50"), PLACE),

@@ -287,6 +287,10 @@ class Params:
     #: ``open_event_margin_s`` of midnight) may still have been going on: the next night decides it
     #: (a receiver's yard, the second spot of a split dump)
     open_event_radius_m: float = 1000.0
+    #: ... unless its last fix was at this speed or more: it was on the road, driving off (a yard, or the next
+    #: spot of a split dump tens of metres on, is reached at a crawl; GPS jitter of a standing truck is
+    #: well under it)
+    open_event_leaving_kmh: float = 30.0
 
     def __post_init__(self) -> None:
         # run.json / plan.json round-trip tuples as JSON lists: keep them tuples (the dataclass stays hashable)

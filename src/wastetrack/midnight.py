@@ -12,8 +12,10 @@ and the event is still going on then, the day cannot know it ended that day:
 the next night, which sees how it really ended, decides it. Still going on
 means its end is that last fix, or (for a lead) it ended within the margin
 before it while the truck was still within ``open_event_radius_m`` of it and
-still reporting at midnight (silent no longer than ``stay_silence_split_s``):
-in the receiver's yard after a gate queue, at the second spot of a split dump.
+still reporting at midnight (silent no longer than ``stay_silence_split_s``)
+and not seen driving off at road speed (``open_event_leaving_kmh``): in the
+receiver's yard after a gate queue, at the second spot of a split dump — places
+a truck reaches at a crawl.
 That next night, in turn, takes back such items of the previous day by the
 same test on the same fixes (the carried tail holds them), so nothing is lost
 or reported twice.
@@ -54,8 +56,9 @@ class NightBoundary:
         t = _us(fixes["ts"])
         self.last0 = _last_fix(fixes, t, t < self.day0.value // 1000)
         self.last1 = _last_fix(fixes, t, t < self.day1.value // 1000)
-        self.where0 = _last_place(fixes, t, t < self.day0.value // 1000)
-        self.where1 = _last_place(fixes, t, t < self.day1.value // 1000)
+        self.where0 = _last_place(fixes, t, t < self.day0.value // 1000, params)
+        self.where1 = _last_place(fixes, t, t < self.day1.value // 1000, params)
+        self.leaving_mps = params.open_event_leaving_kmh / 3.6
 
     @staticmethod
     def _last(frame: pd.DataFrame, last: pd.Series) -> np.ndarray:
@@ -79,7 +82,9 @@ class NightBoundary:
         # still reporting when the day ended (no longer silent than a parked terminal's interval): a truck
         # that went dark at 23:50 after its dump is not "still there", it is gone from the data
         reporting = last_us >= day_us - int(self.reporting.total_seconds() * 1e6)
-        return open_ | (reporting & nearby & (end_us >= last_us - margin) & (end_us <= last_us))
+        # ... nor is one whose last fix was at road speed: it drove off (yards and split spots are crawled)
+        driving = np.nan_to_num(w["speed_mps"].to_numpy(float), nan=0.0) >= self.leaving_mps
+        return open_ | (reporting & nearby & ~driving & (end_us >= last_us - margin) & (end_us <= last_us))
 
     def masks(self, frame: pd.DataFrame, on: str = "end", place: tuple[str, str] | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -106,8 +111,9 @@ class NightBoundary:
         return mine, ~mine & (ended < self.date)
 
 
-def _last_place(fixes: pd.DataFrame, t: np.ndarray, mask: np.ndarray) -> pd.DataFrame:
-    """Per vehicle (index: plate), where its last fix among ``mask`` rows was (lon, lat).
+def _last_place(fixes: pd.DataFrame, t: np.ndarray, mask: np.ndarray, params: Params) -> pd.DataFrame:
+    """Per vehicle (index: plate), where its last fix among ``mask`` rows was (lon, lat), and how fast it
+    moved from the fix before (``speed_mps``; NaN without one within ``stay_silence_split_s``).
 
     Grouped on integer vehicle codes, like ``clean.max_per_vehicle``: plates become
     strings only for the few result rows.
@@ -119,12 +125,21 @@ def _last_place(fixes: pd.DataFrame, t: np.ndarray, mask: np.ndarray) -> pd.Data
         codes, names = pd.factorize(veh)
     idx = np.flatnonzero(mask)
     if idx.size == 0:
-        return pd.DataFrame({"lon": pd.Series(dtype=float), "lat": pd.Series(dtype=float)})
-    at = pd.Series(t[idx]).groupby(codes[idx], sort=True).idxmax().to_numpy()
-    rows = idx[at]
+        return pd.DataFrame({"lon": pd.Series(dtype=float), "lat": pd.Series(dtype=float),
+                             "speed_mps": pd.Series(dtype=float)})
+    order = idx[np.lexsort((t[idx], codes[idx]))]  # by vehicle, then time
+    last = np.r_[codes[order][1:] != codes[order][:-1], True]
+    rows = order[last]
+    pos = np.flatnonzero(last)
+    prev = np.where(pos > 0, order[np.maximum(pos - 1, 0)], rows)
+    has_prev = (pos > 0) & (codes[prev] == codes[rows])
+    lon, lat = fixes["lon"].to_numpy(float), fixes["lat"].to_numpy(float)
+    dt = (t[rows] - t[prev]) / 1e6
+    ok = has_prev & (dt > 0) & (dt <= params.stay_silence_split_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        speed = np.where(ok, haversine_m(lon[prev], lat[prev], lon[rows], lat[rows]) / dt, np.nan)
     plates = pd.Index(np.asarray(names, dtype=object)[codes[rows]]).astype(str)
-    return pd.DataFrame({"lon": fixes["lon"].to_numpy(float)[rows], "lat": fixes["lat"].to_numpy(float)[rows]},
-                        index=plates)
+    return pd.DataFrame({"lon": lon[rows], "lat": lat[rows], "speed_mps": speed}, index=plates)
 
 
 def split_by_night(leads: pd.DataFrame, boundary: NightBoundary) -> tuple[pd.DataFrame, pd.DataFrame]:
