@@ -94,6 +94,47 @@ def test_stay_does_not_bridge_a_silence_with_movement() -> None:
     assert detect_stays(clean_fixes(f)[0]).empty
 
 
+def test_a_truck_shuttling_between_a_site_and_the_yard_next_door_makes_a_stay_at_each() -> None:
+    from shapely.geometry import Point
+
+    from wastetrack import boundaries as bnd
+    from wastetrack.geofence import detect_placed_stays
+
+    # a site and, 370 m east, a recycling yard (fences 120 m round, so 130 m of lane between them). Loading
+    # 12 min, a crawl of 5 min to the yard (3 km/h: a queue, "standing" to the speed test), tipping 12 min,
+    # the crawl back, loading again: to the speed test one stay of 46 minutes
+    yard = (A[0] + 370 / 95_340, A[1])
+    geoms = gpd.GeoSeries([Point(*A), Point(*yard)], crs="EPSG:4326").to_crs(3857).buffer(120).to_crs(4326)
+
+    def sites(kinds: list[str]) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"site_id": ["GD-1", "XN-1"], "kind": kinds, "accepts": [[], []],
+                                 "valid_from": [None, None], "valid_to": [None, None],
+                                 "county_adcode": ["310117", "310117"]}, geometry=geoms.values, crs="EPSG:4326")
+
+    f = track("沪AD1234", "2026-11-20 22:00", [
+        ("stand", 600, A[0], A[1] - 0.05), ("drive", 300, *A), ("stand", 720, *A),
+        ("drive", 300, *yard), ("stand", 720, *yard), ("drive", 300, *A), ("stand", 720, *A),
+        ("drive", 300, A[0], A[1] + 0.05),
+    ])
+    fixes = clean_fixes(f)[0]
+    assert len(detect_stays(fixes)) == 2  # where it came from, then the 46 minutes
+    b = bnd.load_boundaries()
+    split = detect_placed_stays(fixes, sites(["construction", "recycling"]), b)
+    assert list(split["site_id"]) == ["", "GD-1", "XN-1", "GD-1"]
+    hauls = build_hauls(split, fixes)
+    assert hauls.iloc[0]["unload_site_id"] == "XN-1"
+    # two construction sites side by side are one loading visit, as before
+    assert len(detect_placed_stays(fixes, sites(["construction", "construction"]), b)) == 2
+    # one fix thrown into the yard's fence by noise moves nothing
+    stray = f.copy()
+    in_a = stray.index[(stray["ts"] > stray["ts"].iloc[0] + pd.Timedelta(minutes=20))][:1]  # loading at A
+    stray.loc[in_a, ["lon", "lat"]] = yard
+    kept = clean_fixes(stray.iloc[:110])[0]
+    assert ((kept["lon"] == yard[0]) & (kept["lat"] == yard[1])).sum() == 1  # not dropped as a teleport
+    one = detect_placed_stays(kept, sites(["construction", "recycling"]), b)
+    assert list(one["site_id"]) == ["", "GD-1"]
+
+
 def test_clean_drops_duplicates_and_teleports() -> None:
     f = track("沪AD1234", "2026-11-20 22:00", [("stand", 300, *A), ("drive", 300, *B)])
     spike = f.iloc[[5]].copy()

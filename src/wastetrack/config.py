@@ -43,6 +43,9 @@ class Params:
     #: two stays this close in time and space are one (a truck shunting inside a site)
     stay_merge_gap_s: float = 180.0
     stay_merge_distance_m: float = 150.0
+    #: a stay with a construction site's fence and a receiver's both this near is checked fix by fix for a
+    #: move from one to the other (``geofence.place_breaks``): a few hundred metres of queue and lane
+    stay_site_split_m: float = 1000.0
     #: a sensor reading this close before or after a stay still describes it (terminals report every
     #: 10-120 s while moving); after a longer silence the load may have gone during the silence
     sensor_neighbour_s: float = 120.0

@@ -101,6 +101,85 @@ def nearest_site(lon: np.ndarray, lat: np.ndarray, sites: gpd.GeoDataFrame) -> p
     return pd.DataFrame({"site_id": site_id, "distance_m": d})
 
 
+def place_breaks(fixes: pd.DataFrame, stays: pd.DataFrame, sites: gpd.GeoDataFrame | None,
+                 params: Params = DEFAULT_PARAMS) -> np.ndarray | None:
+    """Per fix: where a stay must end because the truck moved from a construction site's fence to a
+    receiver's, or back (None: nowhere).
+
+    A recycling yard or a disposal pit can lie next door to a site (an on-site crusher, a pit across the
+    lane). A truck shuttling between the two, crawling the few hundred metres in a queue, looks to the
+    speed test like one stay of hours — every loading and every unloading in it lost, or one of them
+    taken for the other. A loading and an unloading are different events, so the place decides: a stay
+    breaks at the first fix inside (within ``fence_tolerance_m`` of) a fence of the other role, when the
+    next fix placed at a fence is of that role too (one fix thrown across by noise moves nothing).
+    Neighbouring fences of one role (two sites, two yards) stay one visit, as they were.
+
+    Only stays with fences of both roles within ``stay_site_split_m`` of them are looked at, fix by fix.
+    """
+    from wastetrack.features import FixIndex
+    from wastetrack.models import RECEIVER_KINDS
+
+    if stays is None or stays.empty or sites is None or len(sites) == 0 or len(fixes) == 0:
+        return None
+    kinds = sites["kind"].astype(str).to_numpy()
+    role = np.where(kinds == "construction", 1, np.where(np.isin(kinds, RECEIVER_KINDS), 2, 0))
+    if not ((role == 1).any() and (role == 2).any()):
+        return None
+    fences = np.asarray(sites.to_crs(METRIC_CRS).geometry.values)
+    tree = shapely.STRtree(fences)
+    pts = np.asarray(metric_points(stays["lon"].to_numpy(float), stays["lat"].to_numpy(float)).values)
+    s_idx, f_idx = tree.query(pts, predicate="dwithin", distance=params.stay_site_split_m)
+    near = np.zeros((len(stays), 3), dtype=bool)
+    near[s_idx, role[f_idx]] = True
+    cand = np.flatnonzero(near[:, 1] & near[:, 2])
+    if cand.size == 0:
+        return None
+    fx = FixIndex(fixes)
+    c = stays.iloc[cand]
+    t0 = _us(c["start"])
+    lo, hi = fx.range_of(fx.code_of(c["vehicle_id"]), t0, _us(c["end"]) + 1)
+    idx = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]) if len(lo) else np.zeros(0, int)
+    owner = np.repeat(np.arange(len(cand)), hi - lo)
+    if idx.size == 0:
+        return None
+    at = match_sites(fixes["lon"].to_numpy(float)[idx], fixes["lat"].to_numpy(float)[idx], sites,
+                     params.fence_tolerance_m)["site_id"]
+    role_of = pd.Series(role, index=sites["site_id"].astype(str).to_numpy()).groupby(level=0).max()
+    r = at.astype(str).map(role_of).fillna(0).to_numpy(np.int8)
+    out = np.zeros(len(fixes), dtype=bool)
+    placed = np.flatnonzero(r > 0)  # fixes at some fence, in order; each stay's own run of them
+    # a fix placed at the other role's fence between two (or beside one, at a stay's end) of its own is noise
+    rp, ow = r[placed], owner[placed]
+    prev_same = np.r_[False, ow[1:] == ow[:-1]]
+    next_same = np.r_[ow[1:] == ow[:-1], False]
+    prev_r = np.r_[0, rp[:-1]]
+    next_r = np.r_[rp[1:], 0]
+    odd = (prev_same | next_same) & (~prev_same | (rp != prev_r)) & (~next_same | (rp != next_r))
+    placed = placed[~odd]
+    rp, ow = r[placed], owner[placed]
+    # ... what remains changes role between runs of two or more: the stay breaks at each new run's first fix
+    k = np.flatnonzero((ow[1:] == ow[:-1]) & (rp[1:] != rp[:-1])) + 1
+    out[idx[placed[k]]] = True
+    return out if out.any() else None
+
+
+def _us(ts: pd.Series) -> np.ndarray:
+    return np.asarray(pd.Series(ts).astype("datetime64[us, Asia/Shanghai]").array.asi8, dtype=np.int64)
+
+
+def detect_placed_stays(fixes: pd.DataFrame, sites: gpd.GeoDataFrame | None, boundaries: gpd.GeoDataFrame,
+                        params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+    """Stays of these fixes, split where the truck moved between a site and a receiver next door
+    (``place_breaks``), then placed at fences and in counties (``label_stays``)."""
+    from wastetrack.stays import detect_stays
+
+    stays = detect_stays(fixes, params)
+    breaks = place_breaks(fixes, stays, sites, params)
+    if breaks is not None:
+        stays = detect_stays(fixes, params, breaks)
+    return label_stays(stays, sites, boundaries, params)
+
+
 def label_stays(
     stays: pd.DataFrame,
     sites: gpd.GeoDataFrame,

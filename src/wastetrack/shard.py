@@ -34,7 +34,7 @@ from wastetrack.clean import _ts_i8, clean_fixes
 from wastetrack.config import Params
 from wastetrack.detect import attach_stay_sensors, classify_hauls, settle_unloadings
 from wastetrack.gaps import gap_evidence, locate_gap_hauls
-from wastetrack.geofence import label_stays
+from wastetrack.geofence import detect_placed_stays
 from wastetrack.hauls import build_hauls
 from wastetrack.ingest import SHARD_SCHEMA, SHARD_WRITE_OPTIONS
 from wastetrack.leads import assign_ids
@@ -43,7 +43,6 @@ from wastetrack.partition import shard_of, vehicle_keys
 from wastetrack.plan import CONTEXT_NONE, NightContext, NightPlan
 from wastetrack.reconcile import join_false_loadings, match_manifests
 from wastetrack.spacetime import report_candidates
-from wastetrack.stays import detect_stays
 from wastetrack.trace import rank_candidates, report_sites
 
 log = logging.getLogger(__name__)
@@ -304,7 +303,7 @@ def detect_vehicles(
 
 def detect_stays_labelled(fixes: pd.DataFrame, ctx: NightContext) -> pd.DataFrame:
     """Stays of these fixes, placed at site fences and in counties."""
-    return label_stays(detect_stays(fixes, ctx.params), ctx.sites, ctx.boundaries, ctx.params)
+    return detect_placed_stays(fixes, ctx.sites, ctx.boundaries, ctx.params)
 
 
 # ---------------------------------------------------------------- the job

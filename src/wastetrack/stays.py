@@ -87,8 +87,13 @@ def _no_stays() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in (*STAY_COLUMNS, "dwell_s")})
 
 
-def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
-    """Stays of every vehicle (columns ``models.STAY_COLUMNS``) from fixes sorted by vehicle and time."""
+def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS, breaks: np.ndarray | None = None
+                 ) -> pd.DataFrame:
+    """Stays of every vehicle (columns ``models.STAY_COLUMNS``) from fixes sorted by vehicle and time.
+
+    ``breaks`` (one per fix, optional): a stay never runs on into a fix marked True, nor merges across it
+    — where the map says the truck moved to another place (``geofence.place_breaks``).
+    """
     require_columns(fixes, FIX_COLUMNS[:4], "fixes")
     n = len(fixes)
     if n == 0:
@@ -110,7 +115,8 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     # a jump between consecutive fixes also ends a run (a quiet minute or two during which the truck
     # moved: it did not stand still across it)
     jump = np.hypot(np.diff(x), np.diff(y)) > params.stay_merge_distance_m
-    brk = np.r_[True, (stand[1:] != stand[:-1]) | (seg[1:] != seg[:-1]) | jump]
+    forced = np.zeros(n, dtype=bool) if breaks is None else np.asarray(breaks, dtype=bool)
+    brk = np.r_[True, (stand[1:] != stand[:-1]) | (seg[1:] != seg[:-1]) | jump | forced[1:]]
     starts = np.flatnonzero(brk)
     ends = np.r_[starts[1:] - 1, n - 1]
     keep = stand[starts]
@@ -129,6 +135,7 @@ def detect_stays(fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Dat
     gap = t[starts[1:]] - t[ends[:-1]]
     hop = np.hypot(cx[1:] - cx[:-1], cy[1:] - cy[:-1])
     merge = (rv[1:] == rv[:-1]) & (gap <= params.stay_merge_gap_s) & (hop <= params.stay_merge_distance_m)
+    merge &= ~forced[starts[1:]]
     group = np.cumsum(np.r_[True, ~merge]) - 1
     g_first = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
     g_last = np.r_[g_first[1:] - 1, len(group) - 1]

@@ -75,9 +75,8 @@ def _night_candidates(landing: Path, date: str, params: Params) -> pd.DataFrame:
     """Track candidates of one night (with the previous day as context), features included."""
     from wastetrack import boundaries as bnd
     from wastetrack.contract import read_context, read_night
-    from wastetrack.geofence import complete_site_counties, label_stays
+    from wastetrack.geofence import complete_site_counties, detect_placed_stays
     from wastetrack.hauls import unloading_candidates
-    from wastetrack.stays import detect_stays
 
     inputs = read_night(landing, date)
     prev = (pd.Timestamp(date) - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
@@ -91,7 +90,7 @@ def _night_candidates(landing: Path, date: str, params: Params) -> pd.DataFrame:
     override = Path(landing) / "reference" / "boundaries.gpkg"
     boundaries = bnd.load_boundaries(override if override.exists() else None)
     sites = complete_site_counties(inputs.reference.sites, boundaries)
-    stays = label_stays(detect_stays(fixes, params), sites, boundaries, params)
+    stays = detect_placed_stays(fixes, sites, boundaries, params)
     _, _, _, track_c = unloading_candidates(stays, fixes, params)
     if track_c.empty:
         return track_c
