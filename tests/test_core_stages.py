@@ -715,18 +715,24 @@ def _silent_at_receiver() -> tuple[pd.DataFrame, pd.DataFrame]:
     return build_hauls(_labelled(stays, {i: ("GD-1", "construction") for i in at_a}), fixes), fixes
 
 
-def test_a_silence_at_a_receivers_gate_is_a_receiver_visit_not_a_track_gap() -> None:
+def test_a_silence_at_the_gate_of_the_manifests_receiver_is_a_receiver_visit_not_a_track_gap() -> None:
     from wastetrack import boundaries as bnd
     from wastetrack.detect import classify_hauls, explain_by_silent_receiver
 
     hauls, _ = _silent_at_receiver()
     first = hauls.iloc[[0]]
     assert pd.notna(first["silence_start"].iloc[0])
-    judged = explain_by_silent_receiver(first.assign(manifest_dest_site_id="", manifest_received_at=pd.NaT),
+    judged = explain_by_silent_receiver(first.assign(manifest_dest_site_id="XN-1", manifest_received_at=pd.NaT),
                                         _sites_ab())
     assert judged["unload_evidence"].iloc[0] == "receiver_silent"
     assert judged["unload_site_id"].iloc[0] == "XN-1"
-    # with the manifest to that receiver the haul is legitimate; without one it is unmanifested, not a gap
+    # a yard the haul had no manifest for (none, or one for another yard) explains nothing: still a gap
+    for dest in ("", "XN-9"):
+        other = explain_by_silent_receiver(first.assign(manifest_dest_site_id=dest, manifest_received_at=pd.NaT),
+                                           _sites_ab())
+        assert other["unload_evidence"].iloc[0] == "gap"
+    # with the manifest to that receiver the haul is legitimate; without one it is a track gap, not a
+    # delivery the paperwork never announced
     vehicles = pd.DataFrame({"vehicle_id": ["沪AD1234"], "carrier_id": ["C1"]})
     manifest = {
         "manifest_id": "m1", "manifest_dest_site_id": "XN-1", "manifest_waste_type": "muck",
@@ -738,7 +744,7 @@ def test_a_silence_at_a_receivers_gate_is_a_receiver_visit_not_a_track_gap() -> 
     none = {**manifest, "manifest_id": "", "manifest_dest_site_id": "", "manifest_waste_type": "",
             "manifest_status": "", "manifest_carrier_id": ""}
     leads = classify_hauls(first.assign(**none), _sites_ab(), vehicles, bnd.load_boundaries())
-    assert list(leads["kind"]) == ["unmanifested"]
+    assert list(leads["kind"]) == ["track_gap"]
 
 
 def test_a_tipping_that_drifted_off_the_receiver_it_drove_into_is_at_that_receiver() -> None:
@@ -779,7 +785,8 @@ def test_a_silence_that_starts_at_the_loading_site_is_not_explained_by_a_receive
     from wastetrack.detect import explain_by_silent_receiver
 
     hauls, _ = _silent_at_receiver()
-    h = hauls.iloc[[0]].assign(manifest_dest_site_id="", manifest_received_at=pd.NaT)
+    h = hauls.iloc[[0]].assign(manifest_dest_site_id="XN-1", manifest_received_at=pd.NaT)
+    assert explain_by_silent_receiver(h, _sites_ab())["unload_evidence"].iloc[0] == "receiver_silent"
     # the same silence, but the truck went dark at its loading site: it lost the signal there, not at B
     h = h.assign(silence_lon0=A[0], silence_lat0=A[1])
     judged = explain_by_silent_receiver(h, _sites_ab())
