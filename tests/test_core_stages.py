@@ -726,13 +726,17 @@ def test_a_silence_at_the_gate_of_the_manifests_receiver_is_a_receiver_visit_not
                                         _sites_ab())
     assert judged["unload_evidence"].iloc[0] == "receiver_silent"
     assert judged["unload_site_id"].iloc[0] == "XN-1"
-    # a yard the haul had no manifest for (none, or one for another yard) explains nothing: still a gap
+    # a yard the haul had no manifest for (none, or one for a yard not on the map) explains a silence only
+    # when the terminal was seen at its fence: from 480 m out it is still a gap; gone dark in the yard, a visit
     for dest in ("", "XN-9"):
         other = explain_by_silent_receiver(first.assign(manifest_dest_site_id=dest, manifest_received_at=pd.NaT),
                                            _sites_ab())
         assert other["unload_evidence"].iloc[0] == "gap"
-    # with the manifest to that receiver the haul is legitimate; without one it is a track gap, not a
-    # delivery the paperwork never announced
+        inside = explain_by_silent_receiver(first.assign(manifest_dest_site_id=dest, manifest_received_at=pd.NaT,
+                                                         silence_lon0=B[0], silence_lat0=B[1]), _sites_ab())
+        assert (inside["unload_evidence"].iloc[0], inside["unload_site_id"].iloc[0]) == ("receiver_silent", "XN-1")
+    # with the manifest to that receiver the haul is legitimate; without one, dark 480 m out, it is a track
+    # gap, not a delivery the paperwork never announced
     vehicles = pd.DataFrame({"vehicle_id": ["沪AD1234"], "carrier_id": ["C1"]})
     manifest = {
         "manifest_id": "m1", "manifest_dest_site_id": "XN-1", "manifest_waste_type": "muck",

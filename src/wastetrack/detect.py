@@ -161,17 +161,20 @@ def explain_by_silent_receiver(
     * the manifest's gate-in scan falls in the silence (``gate_scan_slack_s``)
       and its receiver could be reached and left in the silence's time; or
     * it began or ended within ``silent_receiver_distance_m`` of the fence of
-      the receiver the manifest names, both its ends nearer to that fence than
-      to the haul's loading site (the signal was lost and found on the
-      receiver's side), and the silence is long enough to drive there and back
-      (along a road ``road_detour_factor`` times the straight line, at
-      ``gap_explained_speed_kmh``) and unload (``unload_min_s``).
+      the receiver the manifest names — or, for a haul without a manifest for
+      any receiver, at the fence of the nearest one (``fence_tolerance_m``) —
+      both its ends nearer to that fence than to the haul's loading site (the
+      signal was lost and found on the receiver's side), and the silence is
+      long enough to drive there and back (along a road ``road_detour_factor``
+      times the straight line, at ``gap_explained_speed_kmh``) and unload
+      (``unload_min_s``).
 
-    A receiver the haul had no manifest for explains nothing: a dead zone at a
-    yard is a reason to believe a delivery the paperwork announced, not to
-    invent one. On the simulated worlds every silence so explained without the
-    manifest's word (2 of 2 on 18 worlds) was a dump 0.7-1.5 km outside the
-    yard, reported as an unmanifested or diverted delivery at its gate.
+    A dead zone at a yard makes a delivery the paperwork announced believable from a minute or two of
+    access road away; without the paperwork, only the terminal seen at the yard itself says the truck went
+    in. On the simulated worlds every silence the nearest yard explained from farther out without the
+    manifest's word (2 of 2 on 18 worlds) was a dump 0.7-1.5 km outside it, reported as an unmanifested or
+    diverted delivery at its gate; a truck that went dark inside a yard it had no manifest for delivered
+    there unmanifested. A haul whose manifest names another receiver is judged by that one.
     """
     ev = h["unload_evidence"].astype(str)
     is_gap = (ev == "gap").to_numpy()
@@ -194,7 +197,12 @@ def explain_by_silent_receiver(
     dest = c["manifest_dest_site_id"].fillna("").astype(str).to_numpy() if "manifest_dest_site_id" in c else None
     dest_idx = (pd.Index(ids).get_indexer(dest) if dest is not None else np.full(len(c), -1)).astype(np.int64)
     has_dest = dest_idx >= 0
-    f_dest = np.where(has_dest, dest_idx, 0)
+    tree = shapely.STRtree(fences)
+    (_, f0), _ = tree.query_nearest(p0, return_distance=True, all_matches=False)
+    (_, f1), _ = tree.query_nearest(p1, return_distance=True, all_matches=False)
+    nearest = np.where(shapely.distance(p0, fences[f0]) <= shapely.distance(p1, fences[f1]), f0, f1)
+    # the manifest's receiver where there is one, else the nearest
+    which = np.where(has_dest, dest_idx, nearest)
     speed = params.gap_explained_speed_kmh / 3.6
 
     def feasible(f_idx: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -202,10 +210,12 @@ def explain_by_silent_receiver(
         around = shapely.distance(p0[m], fences[f_idx]) + shapely.distance(fences[f_idx], p1[m])
         return around * params.road_detour_factor / speed + params.unload_min_s <= secs[m]
 
-    f_near = fences[f_dest]
-    d0, d1 = shapely.distance(p0, f_near), shapely.distance(p1, f_near)
-    by_geometry = has_dest & (np.minimum(d0, d1) <= params.silent_receiver_distance_m)
-    by_geometry[by_geometry] = feasible(f_dest[by_geometry], by_geometry)
+    fence = fences[which]
+    d0, d1 = shapely.distance(p0, fence), shapely.distance(p1, fence)
+    # announced by the manifest: within a minute or two of access road; unannounced: at the fence itself
+    reach = np.where(has_dest, params.silent_receiver_distance_m, params.fence_tolerance_m)
+    by_geometry = np.minimum(d0, d1) <= reach
+    by_geometry[by_geometry] = feasible(which[by_geometry], by_geometry)
     if "origin_lon" in c:
         # ... on the receiver's side at both ends: a truck that went dark (or came back) nearer its loading
         # site than the receiver lost the signal there, not in the receiver's yard
@@ -223,7 +233,7 @@ def explain_by_silent_receiver(
     if not hit.any():
         return h
     rows = c.index[hit]
-    f_hit = dest_idx[hit]
+    f_hit = which[hit]
     out = h.copy()
     site = rec.iloc[f_hit]
     spot = gpd.GeoSeries(site.geometry.representative_point().values, crs=METRIC_CRS).to_crs("EPSG:4326")
