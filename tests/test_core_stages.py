@@ -751,6 +751,48 @@ def test_a_silence_at_the_gate_of_the_manifests_receiver_is_a_receiver_visit_not
     assert list(leads["kind"]) == ["track_gap"]
 
 
+def test_a_loading_whose_fixes_drifted_off_the_site_is_placed_there_by_the_sites_gate_out_scan() -> None:
+    from wastetrack.reconcile import place_loadings_by_gate_out
+
+    # the site GD-1 (120 m round A); the truck loaded 12 minutes with its fixes thrown 300 m east of the
+    # fence by the site's cranes and walls, then drove to receiver B: without the site no haul starts there
+    east = 420.0 / 95_000
+    load = (A[0] + east, A[1])
+    f = track("沪AD1234", "2026-11-20 22:00", [("stand", 600, A[0] - 0.05, A[1]), ("drive", 300, *load),
+                                               ("stand", 720, *load), ("drive", 600, *B), ("stand", 600, *B),
+                                               ("drive", 600, A[0] - 0.05, A[1]), ("stand", 600, A[0] - 0.05, A[1])])
+    fixes = clean_fixes(f)[0]
+    stays = detect_stays(fixes)
+    stays["site_id"], stays["site_kind"] = "", ""
+    at_b = np.hypot(stays["lon"] - B[0], stays["lat"] - B[1]) < 0.002
+    stays.loc[at_b, ["site_id", "site_kind"]] = ["XN-1", "disposal"]
+    for c, v in (("county_adcode", "310117"), ("city_adcode", "310100"), ("province_adcode", "310000")):
+        stays[c] = v
+    left = fixes["ts"].iloc[0] + pd.Timedelta(seconds=600 + 300 + 720)  # the stay's end: out of the gate
+
+    def placed(departed: pd.Timestamp | None, status: str = "in_transit", origin: str = "GD-1") -> pd.DataFrame:
+        m = pd.DataFrame({"manifest_id": ["m1"], "vehicle_id": ["沪AD1234"], "origin_site_id": [origin],
+                          "status": [status], "departed_at": pd.array([departed], dtype="datetime64[us, UTC]")})
+        return place_loadings_by_gate_out(stays, m, _sites_ab())
+
+    got = placed(left + pd.Timedelta(seconds=40))
+    assert list(got["site_id"]) == ["", "GD-1", "XN-1", ""]
+    hauls = build_hauls(got, fixes)
+    assert len(hauls) == 1 and hauls.iloc[0]["origin_site_id"] == "GD-1"
+    assert hauls.iloc[0]["unload_site_id"] == "XN-1"
+    assert build_hauls(stays, fixes).empty  # without it, no loading, no haul
+    # no scan, a scan an hour later, a cancelled form, another site: the stay stays off the map
+    for m in (placed(None), placed(left + pd.Timedelta(hours=1)), placed(left, status="cancelled"),
+              placed(left, origin="XN-1")):
+        assert list(m["site_id"]) == ["", "", "XN-1", ""]
+    # ... and so does a stop 1.5 km out when the truck is scanned out
+    far = stays.copy()
+    far.loc[1, "lon"] = A[0] + 1500.0 / 95_000
+    m = pd.DataFrame({"manifest_id": ["m1"], "vehicle_id": ["沪AD1234"], "origin_site_id": ["GD-1"],
+                      "status": ["in_transit"], "departed_at": pd.array([left], dtype="datetime64[us, UTC]")})
+    assert place_loadings_by_gate_out(far, m, _sites_ab()).loc[1, "site_id"] == ""
+
+
 def test_a_tipping_that_drifted_off_the_receiver_it_drove_into_is_at_that_receiver() -> None:
     from wastetrack.detect import settle_unloadings
 

@@ -57,6 +57,10 @@ class Params:
     #: is at that receiver: the receiver's own record outweighs a drifting GPS (walls, stockpiles and pits
     #: of a yard throw fixes a few hundred metres; a dumper's manifest is never scanned in)
     receiver_scan_distance_m: float = 500.0
+    #: ... and the mirror at a construction site: an off-fence stop this close to the manifest's origin site,
+    #: with its gate-out scan while the truck stood there, is a loading at that site
+    #: (``reconcile.place_loadings_by_gate_out``)
+    site_scan_distance_m: float = 500.0
     #: a gate-in scan this much before the stay started (or after it ended) still falls "in" it: the scan
     #: is taken at the gate, minutes before the truck stands still at the tipping face, and the clocks of
     #: the gate system and the terminal differ by minutes

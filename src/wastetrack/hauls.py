@@ -347,6 +347,8 @@ def haul_frames(
     """
     quiet = silences(fixes, params.stay_silence_split_s) if quiet is None else quiet
     visits = loading_visits(stays, params.load_visit_merge_gap_s)
+    if visits.empty:  # no truck here called at a site (a shard of one, a quiet night): no haul, no error
+        return one_loading_per_trip(visits, stays, fixes, params, quiet)
     seen_s = (visits["depart"] - visits["load_start"]).dt.total_seconds().to_numpy(float)
     loading = seen_s + dark_at_site_s(visits, quiet, params) + dark_on_arrival_s(visits, quiet, params) \
         >= params.load_min_dwell_s

@@ -41,7 +41,7 @@ from wastetrack.leads import assign_ids
 from wastetrack.midnight import NightBoundary, of_the_night, split_by_night
 from wastetrack.partition import shard_of, vehicle_keys
 from wastetrack.plan import CONTEXT_NONE, NightContext, NightPlan
-from wastetrack.reconcile import join_false_loadings, match_manifests
+from wastetrack.reconcile import join_false_loadings, match_manifests, place_loadings_by_gate_out
 from wastetrack.spacetime import report_candidates
 from wastetrack.trace import rank_candidates, report_sites
 
@@ -230,15 +230,16 @@ def detect_vehicles(
     t = time.perf_counter()
     fixes, cstats = clean_fixes(raw, p)
     t = lap("clean", t)
-    stays = detect_stays_labelled(fixes, ctx)
+    veh = fixes["vehicle_id"]
+    plates = set(map(str, veh.cat.categories if isinstance(veh.dtype, pd.CategoricalDtype) else veh.unique()))
+    manifests = ctx.manifests.loc[ctx.manifests["vehicle_id"].isin(plates)] if len(ctx.manifests) else ctx.manifests
+    # a loading whose fixes drifted off the site's fence is placed there by the site's own gate-out scan
+    stays = place_loadings_by_gate_out(detect_stays_labelled(fixes, ctx), manifests, ctx.sites, p)
     t = lap("stays", t)
     hauls = attach_stay_sensors(build_hauls(stays, fixes, p, ctx.reports), stays)
     # a haul that unloaded during a silence: its reachable region, counties and most likely place
     hauls, gap_places = locate_gap_hauls(hauls, fixes, ctx.sites, ctx.boundaries, p)
     t = lap("hauls", t)
-    veh = fixes["vehicle_id"]
-    plates = set(map(str, veh.cat.categories if isinstance(veh.dtype, pd.CategoricalDtype) else veh.unique()))
-    manifests = ctx.manifests.loc[ctx.manifests["vehicle_id"].isin(plates)] if len(ctx.manifests) else ctx.manifests
     hauls = join_false_loadings(match_manifests(hauls, manifests, p), p)
     # the map and the manifest settle where it unloaded: the store keeps what the leads say
     hauls = settle_unloadings(hauls, ctx.sites, p, fixes=fixes)

@@ -77,6 +77,7 @@ def _night_candidates(landing: Path, date: str, params: Params) -> pd.DataFrame:
     from wastetrack.contract import read_context, read_night
     from wastetrack.geofence import complete_site_counties, detect_placed_stays
     from wastetrack.hauls import unloading_candidates
+    from wastetrack.reconcile import place_loadings_by_gate_out
 
     inputs = read_night(landing, date)
     prev = (pd.Timestamp(date) - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
@@ -90,7 +91,10 @@ def _night_candidates(landing: Path, date: str, params: Params) -> pd.DataFrame:
     override = Path(landing) / "reference" / "boundaries.gpkg"
     boundaries = bnd.load_boundaries(override if override.exists() else None)
     sites = complete_site_counties(inputs.reference.sites, boundaries)
-    stays = detect_placed_stays(fixes, sites, boundaries, params)
+    manifests = inputs.manifests
+    if context is not None and len(context.manifests):
+        manifests = pd.concat([context.manifests, manifests], ignore_index=True)
+    stays = place_loadings_by_gate_out(detect_placed_stays(fixes, sites, boundaries, params), manifests, sites, params)
     _, _, _, track_c = unloading_candidates(stays, fixes, params)
     if track_c.empty:
         return track_c
