@@ -198,9 +198,9 @@ def explain_by_silent_receiver(
     dest_idx = (pd.Index(ids).get_indexer(dest) if dest is not None else np.full(len(c), -1)).astype(np.int64)
     has_dest = dest_idx >= 0
     tree = shapely.STRtree(fences)
-    (_, f0), _ = tree.query_nearest(p0, return_distance=True, all_matches=False)
-    (_, f1), _ = tree.query_nearest(p1, return_distance=True, all_matches=False)
-    nearest = np.where(shapely.distance(p0, fences[f0]) <= shapely.distance(p1, fences[f1]), f0, f1)
+    (_, f0), n0 = tree.query_nearest(p0, return_distance=True, all_matches=False)
+    (_, f1), n1 = tree.query_nearest(p1, return_distance=True, all_matches=False)
+    nearest = np.where(n0 <= n1, f0, f1)
     # the manifest's receiver where there is one, else the nearest
     which = np.where(has_dest, dest_idx, nearest)
     speed = params.gap_explained_speed_kmh / 3.6

@@ -14,6 +14,7 @@ import pandas as pd
 import shapely
 
 from wastetrack import boundaries as bnd
+from wastetrack.clean import _ts_i8
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import METRIC_CRS
 from wastetrack.models import PLACE_COLUMNS, STAY_COLUMNS, require_columns
@@ -136,8 +137,7 @@ def place_breaks(fixes: pd.DataFrame, stays: pd.DataFrame, sites: gpd.GeoDataFra
         return None
     fx = FixIndex(fixes)
     c = stays.iloc[cand]
-    t0 = _us(c["start"])
-    lo, hi = fx.range_of(fx.code_of(c["vehicle_id"]), t0, _us(c["end"]) + 1)
+    lo, hi = fx.range_of(fx.code_of(c["vehicle_id"]), _ts_i8(c["start"]), _ts_i8(c["end"]) + 1)
     idx = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]) if len(lo) else np.zeros(0, int)
     owner = np.repeat(np.arange(len(cand)), hi - lo)
     if idx.size == 0:
@@ -163,21 +163,20 @@ def place_breaks(fixes: pd.DataFrame, stays: pd.DataFrame, sites: gpd.GeoDataFra
     return out if out.any() else None
 
 
-def _us(ts: pd.Series) -> np.ndarray:
-    return np.asarray(pd.Series(ts).astype("datetime64[us, Asia/Shanghai]").array.asi8, dtype=np.int64)
-
-
 def detect_placed_stays(fixes: pd.DataFrame, sites: gpd.GeoDataFrame | None, boundaries: gpd.GeoDataFrame,
-                        params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+                        params: Params = DEFAULT_PARAMS, manifests: pd.DataFrame | None = None) -> pd.DataFrame:
     """Stays of these fixes, split where the truck moved between a site and a receiver next door
-    (``place_breaks``), then placed at fences and in counties (``label_stays``)."""
+    (``place_breaks``), placed at fences and in counties (``label_stays``), and — given the manifests —
+    at the site whose gate scanned the truck out while it stood just outside
+    (``reconcile.place_loadings_by_gate_out``). The night's shards and the model's training both call this."""
+    from wastetrack.reconcile import place_loadings_by_gate_out
     from wastetrack.stays import detect_stays
 
     stays = detect_stays(fixes, params)
     breaks = place_breaks(fixes, stays, sites, params)
     if breaks is not None:
         stays = detect_stays(fixes, params, breaks)
-    return label_stays(stays, sites, boundaries, params)
+    return place_loadings_by_gate_out(label_stays(stays, sites, boundaries, params), manifests, sites, params)
 
 
 def label_stays(

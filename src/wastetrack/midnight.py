@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from wastetrack import TIMEZONE
-from wastetrack.clean import max_per_vehicle
+from wastetrack.clean import max_per_vehicle, vehicle_time_order
 from wastetrack.config import Params
 from wastetrack.coords import haversine_m
 from wastetrack.models import HAUL_COLUMNS
@@ -127,7 +127,7 @@ def _last_place(fixes: pd.DataFrame, t: np.ndarray, mask: np.ndarray, params: Pa
     if idx.size == 0:
         return pd.DataFrame({"lon": pd.Series(dtype=float), "lat": pd.Series(dtype=float),
                              "speed_mps": pd.Series(dtype=float)})
-    order = idx[np.lexsort((t[idx], codes[idx]))]  # by vehicle, then time
+    order = idx[vehicle_time_order(codes[idx], t[idx])]
     last = np.r_[codes[order][1:] != codes[order][:-1], True]
     rows = order[last]
     pos = np.flatnonzero(last)

@@ -41,7 +41,7 @@ from wastetrack.leads import assign_ids
 from wastetrack.midnight import NightBoundary, of_the_night, split_by_night
 from wastetrack.partition import shard_of, vehicle_keys
 from wastetrack.plan import CONTEXT_NONE, NightContext, NightPlan
-from wastetrack.reconcile import join_false_loadings, match_manifests, place_loadings_by_gate_out
+from wastetrack.reconcile import join_false_loadings, match_manifests
 from wastetrack.spacetime import report_candidates
 from wastetrack.trace import rank_candidates, report_sites
 
@@ -233,8 +233,7 @@ def detect_vehicles(
     veh = fixes["vehicle_id"]
     plates = set(map(str, veh.cat.categories if isinstance(veh.dtype, pd.CategoricalDtype) else veh.unique()))
     manifests = ctx.manifests.loc[ctx.manifests["vehicle_id"].isin(plates)] if len(ctx.manifests) else ctx.manifests
-    # a loading whose fixes drifted off the site's fence is placed there by the site's own gate-out scan
-    stays = place_loadings_by_gate_out(detect_stays_labelled(fixes, ctx), manifests, ctx.sites, p)
+    stays = detect_placed_stays(fixes, ctx.sites, ctx.boundaries, p, manifests)
     t = lap("stays", t)
     hauls = attach_stay_sensors(build_hauls(stays, fixes, p, ctx.reports), stays)
     # a haul that unloaded during a silence: its reachable region, counties and most likely place
@@ -300,11 +299,6 @@ def detect_vehicles(
     if keep_all:
         result.extra = {"stays": stays, "hauls": hauls, "fixes": fixes}
     return result, start
-
-
-def detect_stays_labelled(fixes: pd.DataFrame, ctx: NightContext) -> pd.DataFrame:
-    """Stays of these fixes, placed at site fences and in counties."""
-    return detect_placed_stays(fixes, ctx.sites, ctx.boundaries, ctx.params)
 
 
 # ---------------------------------------------------------------- the job

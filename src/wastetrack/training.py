@@ -77,7 +77,6 @@ def _night_candidates(landing: Path, date: str, params: Params) -> pd.DataFrame:
     from wastetrack.contract import read_context, read_night
     from wastetrack.geofence import complete_site_counties, detect_placed_stays
     from wastetrack.hauls import unloading_candidates
-    from wastetrack.reconcile import place_loadings_by_gate_out
 
     inputs = read_night(landing, date)
     prev = (pd.Timestamp(date) - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
@@ -94,7 +93,7 @@ def _night_candidates(landing: Path, date: str, params: Params) -> pd.DataFrame:
     manifests = inputs.manifests
     if context is not None and len(context.manifests):
         manifests = pd.concat([context.manifests, manifests], ignore_index=True)
-    stays = place_loadings_by_gate_out(detect_placed_stays(fixes, sites, boundaries, params), manifests, sites, params)
+    stays = detect_placed_stays(fixes, sites, boundaries, params, manifests)
     _, _, _, track_c = unloading_candidates(stays, fixes, params)
     if track_c.empty:
         return track_c
