@@ -417,6 +417,26 @@ def test_track_gaps_go_dark_for_the_whole_detour_or_only_around_the_spot(scenari
     assert np.mean(near) >= 0.75, near
 
 
+def test_the_piles_of_track_gaps_are_reported_like_any_other(tmp_path, scenario, adversarial, hard):
+    """A load tipped while the terminal was off lies in the field like any other: the public reports it, and
+    a tracer must find the truck that was dark there (a generator that reports only the dumps the track
+    shows never asks that). Seed 13's one track gap is reported."""
+    simulate(tmp_path / "landing", tmp_path / "truth.json", seed=13, days=2, trucks=20)
+    gap_world = json.loads((tmp_path / "truth.json").read_text(encoding="utf-8"))
+    reported = []
+    for _, truth in (scenario, adversarial, hard, (None, gap_world)):
+        gaps = {e["event_id"]: e for e in truth["events"] if e["kind"] == "track_gap"}
+        for r in truth["reports"]:
+            e = gaps.get(r["event_id"] or "")
+            if e is None:
+                continue
+            assert r["expected"] == "explained" and r["vehicle_ids"] == [e["vehicle_id"]]
+            assert e["event_id"] in r["event_ids"] and r["report_id"] in e["report_ids"]
+            assert min(haversine_m(lon, lat, r["lon"], r["lat"]) for lon, lat in e["spots"]) < 300.0
+            reported.append(r["report_id"])
+    assert reported
+
+
 def test_busy_road_dumps_have_innocent_trucks_passing(adversarial):
     """A dump beside a receiver's access road: other trucks of the fleet pass within 200 m that day."""
     landing, truth = adversarial

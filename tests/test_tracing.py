@@ -273,6 +273,70 @@ def test_a_late_report_without_a_window_is_explained_by_the_lead_an_earlier_nigh
     assert "lead_id" not in untraced[0]
 
 
+def _gap_lead(lead_id: str, vehicle: str, dark: tuple[float, float], back: tuple[float, float], t0: pd.Timestamp,
+              minutes: float, at: tuple[float, float], course: tuple[float, float] = (90.0, 270.0),
+              share: float = 0.2) -> dict:
+    """A track-gap lead as the store keeps it: its point where the shard placed it and its silence's region
+    (the truck went dark at ``dark`` on ``course[0]`` and came back at ``back`` on ``course[1]``)."""
+    (lon0, lat0), (lon1, lat1), (lon, lat) = _ll(*dark), _ll(*back), _ll(*at)
+    gap_s = minutes * 60.0
+    region = {"foci": [[lon0, lat0], [lon1, lat1]], "t0_s": t0.timestamp(), "t1_s": t0.timestamp() + gap_s,
+              "gap_s": gap_s, "sum_max_m": DEFAULT_PARAMS.reach_speed_kmh / 3.6 * (gap_s - DEFAULT_PARAMS.unload_min_s),
+              "speed_kmh": 30.0, "course_in_deg": course[0], "course_out_deg": course[1], "stood_in": False,
+              "stood_out": False, "leaving_site": False}
+    return {"lead_id": lead_id, "kind": "track_gap", "vehicle_id": vehicle, "lon": lon, "lat": lat,
+            "start": t0, "end": t0 + pd.Timedelta(seconds=gap_s), "county_adcode": "320583",
+            "province_adcode": "320000", "origin_county_adcode": "310115", "cross_border": True,
+            "evidence": {"region": region, "placement": {"method": "went_dark_here", "mass_share": share}}}
+
+
+def test_a_report_days_late_inside_an_earlier_night_s_silence_names_that_track_gap_lead() -> None:
+    # two nights ago truck B went dark loaded 3 km west of the pile, driving east, and came back 25 min later
+    # 2.6 km west of it driving west (out and back): its lead went out where it went dark, far from the pile
+    two_ago = _t("02:00") - pd.Timedelta(days=2)
+    gap = _gap_lead("TG-20261118-bbbbbbbbbb", "B", (-3000.0, 0.0), (-2600.0, 150.0), two_ago, 25.0, (-2800.0, 0.0))
+    late = _reports(window=None, reported="10:00")  # a pile seen this morning, no window: up to three days old
+    leads, untraced = _trace(late, history_leads=pd.DataFrame([gap]))
+    assert leads.empty
+    assert untraced == [{"report_id": "R1", "lead_id": "TG-20261118-bbbbbbbbbb",
+                         "reason": "explained by lead TG-20261118-bbbbbbbbbb reported on an earlier night"}]
+    # a window that says the pile appeared on another night, or a pile the silence could not reach: untraced
+    for reports, g in ((_reports(window=("01:00", "05:00")), gap),
+                       (late, _gap_lead("TG-20261118-bbbbbbbbbb", "B", (-3000.0, 0.0), (-2600.0, 150.0), two_ago,
+                                        9.0, (-2800.0, 0.0)))):
+        _, untraced = _trace(reports, history_leads=pd.DataFrame([g]))
+        assert "lead_id" not in untraced[0], untraced
+
+
+def test_tonight_s_track_gap_at_an_untimed_pile_comes_before_an_older_dump_lead_there() -> None:
+    # a pile seen at 10:00 without a window: truck A went dark at it tonight (02:00), truck B was found
+    # dumping there two nights ago (dumpers come back to the same field)
+    tonight = pd.DataFrame([_gap_lead("TG-20261120-aaaaaaaaaa", "A", (-80.0, 0.0), (1500.0, 0.0), _t("02:00"),
+                                      22.0, (60.0, 0.0), course=(90.0, 90.0))])
+    lon, lat = _ll(25.0, -20.0)
+    older = pd.DataFrame([{
+        "lead_id": "ID-20261118-bbbbbbbbbb", "kind": "illegal_dump", "vehicle_id": "B", "lon": lon, "lat": lat,
+        "start": _t("02:00") - pd.Timedelta(days=2), "end": _t("02:10") - pd.Timedelta(days=2),
+    }])
+    leads, untraced = _trace(_reports(window=None, reported="10:00"), today=tonight, history_leads=older)
+    assert leads.set_index("lead_id").loc["TG-20261120-aaaaaaaaaa", "report_ids"] == ["R1"]
+    assert untraced == []
+    # without tonight's silence the older lead still explains it
+    _, untraced = _trace(_reports(window=None, reported="10:00"), history_leads=older)
+    assert untraced[0]["lead_id"] == "ID-20261118-bbbbbbbbbb"
+
+
+def test_of_two_silences_placed_on_the_same_pile_the_one_that_weighs_it_more_explains_it() -> None:
+    from wastetrack.trace import explain_by_leads
+
+    a = _gap_lead("TG-20261120-aaaaaaaaaa", "A", (-3000.0, 0.0), (-2600.0, 0.0), _t("01:00"), 25.0, (0.0, 0.0),
+                  share=0.38)
+    b = _gap_lead("TG-20261120-bbbbbbbbbb", "B", (-2000.0, 0.0), (-1800.0, 0.0), _t("03:00"), 25.0, (0.0, 0.0),
+                  share=0.81)
+    for order in ([a, b], [b, a]):
+        assert explain_by_leads(_reports(), pd.DataFrame(order), DEFAULT_PARAMS) == {"R1": "TG-20261120-bbbbbbbbbb"}
+
+
 def test_a_stay_before_the_window_of_an_untimed_report_still_counts_but_weighs_less() -> None:
     old = _stay("A", 30.0, 0.0, "02:00", 8.0, tipping_any=True, loaded_before=True, loaded_after=False)
     old["start"] -= pd.Timedelta(days=2)

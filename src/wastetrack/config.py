@@ -236,8 +236,13 @@ class Params:
     #: dumpers return to the same field) ...
     gap_known_spot_weight: float = 10.0
     #: ... and where waste was reported with a window overlapping the silence (a fresh pile where the
-    #: truck could have been, when it was dark)
-    gap_report_spot_weight: float = 50.0
+    #: truck could have been, when it was dark). The odds that pile is this truck's load: a dumped load is
+    #: reported about half the time, while another pile reported within a report's place error (150 m) in
+    #: those hours is a chance of well under one in a hundred where tens of reports a night fall on
+    #: thousands of km² — odds in the hundreds, not the tens (at 50 a pile 6 km out on an out-and-back
+    #: silence lost to where the truck went dark; at 1000 a decoy beside a road outweighed a truck seen
+    #: going dark on its spot)
+    gap_report_spot_weight: float = 200.0
     #: a truck that went dark standing and came back standing at the same place most likely never left: that
     #: place weighs as much as every drive the silence allows together (odds 1:1; a red light passed on the
     #: way out and again on the way back is the other way to see it)

@@ -116,10 +116,14 @@ def _with_windows(reports: pd.DataFrame, params: Params) -> pd.DataFrame:
 # ---------------------------------------------------------------- explained by a lead
 
 
-def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params) -> dict[str, str]:
+def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params, stale: bool = True
+                     ) -> dict[str, str]:
     """report_id → lead_id of the nearest lead that explains it: its point within ``report_lead_match_m``
-    and its time in the report's window (±30 min; a report without a window: any time in the
-    ``report_history_days`` before it was reported)."""
+    and its time in the report's window (±30 min; a report without a window: its default window, and with
+    ``stale`` any time in the ``report_history_days`` before it was reported).
+
+    Two leads as near (track gaps placed on the report itself): the one whose silence put more of its
+    weight there (``placement.mass_share``) — the likelier of two trucks that could have left the pile."""
     if reports.empty or leads.empty:
         return {}
     from wastetrack.spacetime import near_pairs
@@ -134,15 +138,20 @@ def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params)
     s, e = epoch_seconds(leads["start"])[li], epoch_seconds(leads["end"])[li]
     slack = REPORT_TIME_SLACK_S
     has = r["has_window"].to_numpy(bool)[ri] if "has_window" in r else np.ones(len(ri), bool)
-    lo = np.where(has, r["w0"].to_numpy(float)[ri], r["w0_any"].to_numpy(float)[ri])
+    lo = np.where(has | (not stale), r["w0"].to_numpy(float)[ri], r["w0_any"].to_numpy(float)[ri])
     hi = np.where(has, r["w1"].to_numpy(float)[ri], r["reported_s"].to_numpy(float)[ri]
                   if "reported_s" in r else r["w1"].to_numpy(float)[ri])
     ok = (s <= hi + slack) & (e >= lo - slack) & (d <= params.report_lead_match_m)
     if not ok.any():
         return {}
+    evs = leads["evidence"] if "evidence" in leads else pd.Series([None] * len(leads), index=leads.index)
+    share = np.array([float(((ev or {}).get("placement") or {}).get("mass_share") or 0.0)
+                      if isinstance(ev, dict) else 0.0 for ev in evs], dtype=float)
     best = pd.DataFrame({"report_id": r["report_id"].to_numpy(object)[ri[ok]],
-                         "lead_id": leads["lead_id"].to_numpy(object)[li[ok]], "d": d[ok]})
-    best = best.sort_values(["report_id", "d", "lead_id"], kind="stable").drop_duplicates("report_id")
+                         "lead_id": leads["lead_id"].to_numpy(object)[li[ok]], "d": d[ok],
+                         "share": share[li[ok]]})
+    best = best.sort_values(["report_id", "d", "share", "lead_id"], ascending=[True, True, False, True],
+                            kind="stable").drop_duplicates("report_id")
     return dict(zip(best["report_id"], best["lead_id"], strict=True))
 
 
@@ -377,8 +386,8 @@ def trace_reports(
         nonlocal rest
         rest = rest.loc[~rest["report_id"].isin(set(ids))]
 
-    def by_earlier(leads: pd.DataFrame, confirm: bool) -> None:
-        found = explain_by_leads(rest, leads, params) if len(leads) else {}
+    def by_earlier(leads: pd.DataFrame, confirm: bool, stale: bool = True) -> None:
+        found = explain_by_leads(rest, leads, params, stale) if len(leads) else {}
         if found and confirm and reported_before is not None:
             confirmed = reported_before(set(found.values()))
             found = {r: lid for r, lid in found.items() if lid in confirmed}
@@ -458,8 +467,10 @@ def trace_reports(
     # 1. a detected unloading at the spot: tonight's, then an earlier night's
     owner.update(explain_by_leads(rest, today_direct, params))
     settled(owner)
-    by_earlier(earlier_direct, confirm=True)
-    by_earlier(hist_direct, confirm=False)
+    #    (a report without a window: within its default window; a pile older than that may be tonight's
+    #    truck's too, seen at it or dark near it, so the older leads wait until after those)
+    by_earlier(earlier_direct, confirm=True, stale=False)
+    by_earlier(hist_direct, confirm=False, stale=False)
     # 2. a truck seen at the spot (it stood there, or lingered) whose evidence is strong enough
     cands = candidates.loc[candidates["report_id"].isin(set(rest["report_id"]))] if len(candidates) else candidates
     seen_at = plausible_sightings(cands, report_sites(rest, sites, params), params)
@@ -486,6 +497,12 @@ def trace_reports(
     settled(gap_owner)
     by_earlier(earlier_gap, confirm=True)
     by_earlier(hist_gap, confirm=False)
+    # ... and an earlier night's silence that could have left the pile (the report came days late): its lead,
+    #     placed again with the reports still open, lands on one — named, not reported again
+    by_earlier(_gaps_placed_at_reports(earlier_gap, rest, sites, boundaries, params), confirm=True)
+    by_earlier(_gaps_placed_at_reports(hist_gap, rest, sites, boundaries, params), confirm=False)
+    by_earlier(earlier_direct, confirm=True)
+    by_earlier(hist_direct, confirm=False)
     # 4. the rest: the best-ranked truck if plausible (a silence covering the spot counts here), else untraced
     last = ranked.loc[ranked["report_id"].isin(set(rest["report_id"]))] if len(ranked) else ranked
     by_haul(last)
@@ -517,6 +534,28 @@ def _place_gaps_again(
         return today
     placed = place_from_evidence(today.loc[gap], sites, boundaries, params, spots)
     return pd.concat([today.loc[~gap], placed]).loc[today.index]
+
+
+def _gaps_placed_at_reports(
+    gaps: pd.DataFrame | None, reports: pd.DataFrame, sites: gpd.GeoDataFrame, boundaries: gpd.GeoDataFrame,
+    params: Params,
+) -> pd.DataFrame:
+    """Earlier nights' track-gap leads placed again with ``reports`` as piles found in their time: only those
+    whose point moved onto a report (the placement's ``spot``).
+
+    The lead went out on its night with the point its silence gave then; a pile reported a day or two later
+    inside the region is what the placement would have chosen had it known (``gaps``: a pile in the
+    silence's time). A report without a window may describe a pile older than its default window: up to
+    ``report_history_days`` before it, as for trucks seen there.
+    """
+    if gaps is None or not len(gaps) or reports is None or reports.empty:
+        return pd.DataFrame()
+    r = reports.assign(w0=np.where(reports["has_window"].to_numpy(bool), reports["w0"], reports["w0_any"]))
+    placed = place_from_evidence(gaps, sites, boundaries, params, known_spots(r, None, params))
+    ids = set(r["report_id"].astype(str))
+    on = [isinstance(ev, dict) and str((ev.get("placement") or {}).get("spot", "")) in ids
+          for ev in placed["evidence"]]
+    return placed.loc[on]
 
 
 def _found_spots(*leads: pd.DataFrame | None) -> pd.DataFrame | None:

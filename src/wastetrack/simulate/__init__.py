@@ -364,24 +364,30 @@ class _Scenario:
         self.events = events_from_hauls(self.hauls, self.liaisons, self.county_city, w.win_start, w.win_end)
         last_day = self.dates[-1]
         reports = []
+        # a pile left while the terminal was off lies in the field like any other and is reported as often
+        # (its own stream: adding these reports leaves every other draw of the world as it was)
+        grng = np.random.default_rng([self.seed, 9])
         for e in self.events:
             h = e["_haul"]
-            if e["kind"] != "illegal_dump" or rng.random() > k.report_p:
+            if e["kind"] not in ("illegal_dump", "track_gap"):
                 continue
-            rt = report_time(rng, h.event_end, k, last_day)
+            rr = rng if e["kind"] == "illegal_dump" else grng
+            if rr.random() > k.report_p:
+                continue
+            rt = report_time(rr, h.event_end, k, last_day)
             if rt is None:
                 continue
             r = make_report(
-                rng,
+                rr,
                 h.unload_lon,
                 h.unload_lat,
-                h.event_start - float(rng.uniform(0.5, 4)) * 3600,
-                min(rt - 600, h.event_end + float(rng.uniform(0.5, 5)) * 3600),
+                h.event_start - float(rr.uniform(0.5, 4)) * 3600,
+                min(rt - 600, h.event_end + float(rr.uniform(0.5, 5)) * 3600),
                 rt,
                 h.spot_name,
                 h.waste_type,
                 e["county_adcode"],
-                bool(rng.random() < k.report_window_p),
+                bool(rr.random() < k.report_window_p),
                 k.report_offset_m,
             )
             reports.append({**r, "_event": e, "_vehicle": h.vehicle_id, "_expected": "explained"})
@@ -486,7 +492,7 @@ class _Scenario:
         t_to = pd.Timestamp(r["observed_to"]).timestamp() if r["observed_to"] else r["reported_at"]
         out = [r["_event"]]
         for e in self.events:
-            if e is r["_event"] or e["kind"] != "illegal_dump":
+            if e is r["_event"] or e["kind"] not in ("illegal_dump", "track_gap"):
                 continue
             near = any(haversine_m(lon, lat, r["lon"], r["lat"]) <= 250 for lon, lat in e["spots"])
             h = e["_haul"]
