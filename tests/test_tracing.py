@@ -209,6 +209,24 @@ def test_a_truck_that_lingered_at_the_spot_without_a_detected_stay_is_traced() -
     assert detail["kind"] == "pass" and detail["dwell_min"] * 60 >= DEFAULT_PARAMS.report_linger_s
 
 
+def test_a_truck_that_stood_beside_the_pile_for_hours_without_a_stay_was_parked_not_tipping() -> None:
+    # one fix 200 m from the pile at 00:30, the next there at 05:30 (terminal off while it stood), then away:
+    # no stay, a pass that "lingered" five hours — as a stay of hours is, that is parking
+    fx = _track("D", [("00:20", -1500.0, 0.0, 40.0), ("00:30", -200.0, 0.0, 0.0), ("05:30", -190.0, 10.0, 0.0),
+                      ("05:34", 1600.0, 0.0, 40.0)])
+    reports = _reports(window=("00:00", "06:00"))
+    c = score_candidates(report_candidates(reports, pd.DataFrame(), fx, 1000.0), {})
+    p = c.loc[c["kind"] == "pass"].iloc[0]
+    assert p["dwell_min"] > 4 * 60 and p["p_kind"] == 0.0 and p["p_dwell"] < 0
+    leads, untraced = _trace(reports, fixes=fx)
+    assert leads.empty and "lead_id" not in untraced[0]
+    # the same truck standing there six minutes is a truck that lingered as long as tipping takes: traced
+    short = _track("D", [("02:20", -1500.0, 0.0, 40.0), ("02:30", -60.0, 0.0, 0.0), ("02:36", -50.0, 10.0, 0.0),
+                         ("02:40", 1600.0, 0.0, 40.0)])
+    leads, _ = _trace(reports, fixes=short)
+    assert list(leads["vehicle_id"]) == ["D"]
+
+
 def test_a_truck_dark_near_the_spot_that_came_back_empty_is_traced() -> None:
     # loaded, dark 700 m before the pile for 14 minutes, reappears 800 m past it with the sensor empty
     fx = pd.concat([

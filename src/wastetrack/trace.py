@@ -184,7 +184,8 @@ def score_candidates(c: pd.DataFrame, sites_of_reports: dict[str, str], params: 
     dropped across it, or it arrived empty. ``p_phase``: where
     it sits in its haul (its detected unloading, loaded, empty afterwards).
     ``p_site``: stood inside a site the waste is not in. ``p_kind``: a pass that
-    lingered as long as tipping takes. ``p_stale``: older than the window of a
+    lingered as long as tipping takes (one that stood for hours was parked: ``p_dwell`` as for a stay of
+    hours). ``p_stale``: older than the window of a
     report without one. A pass that never stopped near the spot
     (``report_linger_s``), nor crawled by (``report_slow_speed_kmh``) losing its
     load, is not plausible: driving by is no evidence.
@@ -224,8 +225,12 @@ def score_candidates(c: pd.DataFrame, sites_of_reports: dict[str, str], params: 
     crawled = pas & (np.nan_to_num(out["min_speed_kmh"].to_numpy(float), nan=np.inf) <= params.report_slow_speed_kmh)
     # a pass is evidence when the truck stopped long enough to tip, or crawled by and its load went
     slow = lingered | (crawled & lb_t & la_f)
-    p_kind = np.where(lingered, W_LINGERED, 0.0)
+    # ... as long as tipping takes, not for hours: a truck that stood near the spot longer than any dump lasts
+    # (a silence while it stood counts as standing) was parked there, as for a stay
+    parked = lingered & (np.nan_to_num(linger) > params.dump_dwell_max_s)
+    p_kind = np.where(lingered & ~parked, W_LINGERED, 0.0)
     p_kind = np.where(sil, W_SILENCE, p_kind)
+    p_dwell = np.where(parked, W_DWELL_PARKED, p_dwell)
     p_stale = np.where(out["stale"].fillna(False).astype(bool).to_numpy(), W_STALE, 0.0)
     parts = {"p_place": p_place, "p_dwell": p_dwell, "p_sensor": p_sensor, "p_phase": p_phase, "p_site": p_site,
              "p_kind": p_kind, "p_stale": p_stale}
