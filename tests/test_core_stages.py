@@ -989,6 +989,30 @@ def test_a_late_entry_and_a_booking_for_a_trip_still_on_the_road_cover_both_trip
     assert out.loc["h2", "manifest_id"] == "late" and out.loc["h1", "manifest_id"] == ""
 
 
+def test_a_booking_never_scanned_is_the_trip_whose_load_reached_no_site() -> None:
+    # h1 left GD-1 at 21:11 and its load reached no site (tipped in a field at 21:23); "booked" was filled in
+    # for V at 20:47 and is still only "issued" at the end of the day: a driver who means to tip on the way
+    # does not scan his form at the gate, and the booking is the only record of the trip. h2 left at 22:14
+    # under its own scans.
+    t = pd.Timestamp("2026-11-19 21:11", tz=TZ)
+    hauls = _two_hauls(t, [(0, 12, 20), (63, 130, 137)], ["", "XN-1"])
+    hauls["haul_end_at"] = [t + pd.Timedelta(minutes=50), t + pd.Timedelta(minutes=140)]
+    own2 = {"manifest_id": "own2", "issued_at": t - pd.Timedelta(minutes=49), "departed_at": t + pd.Timedelta(
+        minutes=66), "received_at": t + pd.Timedelta(minutes=131), "status": "received"}
+    booked = {"manifest_id": "booked", "issued_at": t - pd.Timedelta(minutes=24), "departed_at": pd.NaT,
+              "received_at": pd.NaT, "status": "issued"}
+    out = match_manifests(hauls, _manifest_rows([own2, booked])).set_index("haul_id")
+    assert out.loc["h1", "manifest_id"] == "booked" and out.loc["h2", "manifest_id"] == "own2"
+    # had the load reached XN-1, XN-1 would have scanned the form in: a form never scanned was not this trip's
+    delivered = hauls.assign(unload_site_id=["XN-1", "XN-1"])
+    assert match_manifests(delivered, _manifest_rows([own2, booked])).set_index("haul_id").loc["h1", "manifest_id"] \
+        == ""
+    # a booking made in the afternoon and followed by a form filled in before h1 left was for another trip
+    afternoon = {**booked, "issued_at": t - pd.Timedelta(hours=7)}
+    out = match_manifests(hauls, _manifest_rows([own2, afternoon])).set_index("haul_id")
+    assert out.loc["h1", "manifest_id"] == "" and out.loc["h2", "manifest_id"] == "own2"
+
+
 def test_a_gate_scan_is_not_moved_to_cover_a_trip_without_a_manifest() -> None:
     # h2 (still on the road) left at 23:59 and m1's gate-out is at 00:04: m1 is h2's. m1 could also reach h1
     # (its gate-out 67 min after h1 left, inside the tolerance) and m2 (gate-out 72 min after h2 left) could

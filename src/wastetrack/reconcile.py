@@ -197,9 +197,21 @@ def pair_costs(pairs: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataF
         prev = _seconds(pairs["prev_depart"], pairs["depart"])
         with np.errstate(invalid="ignore"):
             on_road &= np.isnan(prev) | (issued > prev)
-    by_issue &= ~((pairs["status"].to_numpy() == "issued") & (dep < issue_day_end) & ~on_road)
-    same_origin = pairs["m_origin"].to_numpy() == pairs["origin_site_id"].to_numpy()
+    # — unless the load reached no site at all: a driver who means to tip it on the way does not scan his
+    # form at the gate, and his booking is then the only record of the trip (a receiver the load got to
+    # would have scanned it in). Only the truck's latest booking before it left: forms are used in the order
+    # they were filled in, so one followed by another before the departure was for an earlier or a later
+    # trip (an afternoon booking for the small hours, while the evening's trips ran on forms of their own)
     unload_site = pairs["unload_site_id"].fillna("").astype(str).to_numpy() if "unload_site_id" in pairs else ""
+    nowhere = np.asarray(unload_site == "", dtype=bool) if "unload_site_id" in pairs else np.zeros(len(pairs), bool)
+    if "m_next_issued" in pairs:
+        nxt = _seconds(pairs["m_next_issued"], pairs["depart"])
+        with np.errstate(invalid="ignore"):
+            nowhere &= np.isnan(nxt) | (nxt > dep)
+    else:
+        nowhere[:] = False
+    by_issue &= ~((pairs["status"].to_numpy() == "issued") & (dep < issue_day_end) & ~on_road & ~nowhere)
+    same_origin = pairs["m_origin"].to_numpy() == pairs["origin_site_id"].to_numpy()
     same_dest = (unload_site == "") | (unload_site == pairs["dest_site_id"].fillna("").astype(str).to_numpy())
     late = issued - dep
     # a late entry records a trip that happened: a manifest still only "issued" (never in transit) is a
@@ -245,10 +257,12 @@ def match_manifests(
     keep += [c for c in ("unload_site_id", "haul_end_at") if c in out]
     trips = out[keep].sort_values(["vehicle_id", "depart"], kind="stable")
     trips["prev_depart"] = trips.groupby("vehicle_id", sort=False)["depart"].shift(1)
-    pairs = trips.merge(
-        m[[*MANIFEST_FIELDS, "vehicle_id"]].rename(columns={"origin_site_id": "m_origin"}),
-        on="vehicle_id",
-    )
+    forms = m[[*MANIFEST_FIELDS, "vehicle_id"]].rename(columns={"origin_site_id": "m_origin"})
+    # when the truck's next form was filled in (``pair_costs``: a booking followed by another was not this trip's)
+    forms = forms.assign(_t=pd.to_datetime(forms["issued_at"], utc=True)).sort_values(
+        ["vehicle_id", "_t", "manifest_id"], kind="stable")
+    forms["m_next_issued"] = forms.groupby("vehicle_id", sort=False)["_t"].shift(-1)
+    pairs = trips.merge(forms.drop(columns="_t"), on="vehicle_id")
     pairs = pair_costs(pairs, params)
     pairs = pairs.loc[np.isfinite(pairs["cost"].to_numpy())]
     chosen = _most_hauls_covered(pairs[["haul_id", "vehicle_id", "manifest_id", "cost", "ground"]])
