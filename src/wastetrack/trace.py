@@ -7,7 +7,9 @@ Every report of the night ends in one place, strongest evidence first:
    lead lists the report; one an earlier night reported (the shards' rebuilt
    tail, or the store's last ``report_history_days`` nights — reports arrive
    days late) is named in ``run.json``'s untraced entry (``lead_id`` and the
-   reason).
+   reason). For a report without a window, an earlier lead older than its
+   default window counts only after steps 2-3 (tonight's truck seen at the
+   pile, or dark there, is the likelier one).
 2. **A truck seen at the spot** — every truck observed near it in the window
    (``spacetime.report_candidates``: its stays, a pass that lingered) is scored
    (``score_candidates``: named log-odds terms — how close, how long it stood,
@@ -18,7 +20,9 @@ Every report of the night ends in one place, strongest evidence first:
    ``report_trace`` lead listing up to three candidates.
 3. **A truck dark where the waste appeared** — tonight's track gaps are placed
    again with the reports nobody was seen at and the spots where dumping was
-   found (``gaps``); a gap placed at the report explains it.
+   found (``gaps``); a gap placed at the report explains it. An earlier night's
+   track gap placed again with a report that came days late names its lead
+   (the lead keeps the point it went out with: an event is reported once).
 4. **A silence covering the spot** — the ranked trucks again, a silence now
    counting by how much of its weight falls at the spot; else **untraced**,
    with the reason (nobody near; only trucks passing at speed; trucks near it
