@@ -751,6 +751,39 @@ def test_a_silence_at_the_gate_of_the_manifests_receiver_is_a_receiver_visit_not
     assert list(leads["kind"]) == ["track_gap"]
 
 
+def _dark_on_the_way(dark_at: tuple[float, float], back_at: tuple[float, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Loaded at A, drives straight to ``dark_at``, goes dark 40 minutes, reappears at ``back_at``, drives home."""
+    f = track("沪AD1234", "2026-11-20 22:00", [
+        ("stand", 900, *A), ("drive", 600, *dark_at), ("dark", 40 * 60, *back_at), ("drive", 600, *A),
+        ("stand", 900, *A),
+    ])
+    fixes = clean_fixes(f)[0]
+    stays = detect_stays(fixes)
+    at_a = stays.index[np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002]
+    hauls = build_hauls(_labelled(stays, {i: ("GD-1", "construction") for i in at_a}), fixes)
+    return hauls.iloc[[0]].assign(manifest_dest_site_id="XN-1", manifest_received_at=pd.NaT), fixes
+
+
+def test_a_truck_that_went_dark_driving_straight_for_its_manifests_receiver_delivered_there() -> None:
+    from wastetrack.detect import explain_by_silent_receiver
+
+    # dark 2.4 km before receiver B on the straight road from A, back 2.7 km out on the way home 40 min
+    # later: a dead zone on the way into the yard the manifest names (farther out than the 1 km rule)
+    way = (B[0] - A[0], B[1] - A[1])
+    haul, fixes = _dark_on_the_way((B[0] - 0.4 * way[0], B[1] - 0.4 * way[1]),
+                                   (B[0] - 0.45 * way[0], B[1] - 0.45 * way[1]))
+    assert haul["unload_evidence"].iloc[0] == "gap"
+    judged = explain_by_silent_receiver(haul, _sites_ab(), fixes=fixes)
+    assert (judged["unload_evidence"].iloc[0], judged["unload_site_id"].iloc[0]) == ("receiver_silent", "XN-1")
+    assert explain_by_silent_receiver(haul, _sites_ab())["unload_evidence"].iloc[0] == "gap"  # no track: no course
+    assert explain_by_silent_receiver(haul.assign(manifest_dest_site_id=""), _sites_ab(), fixes=fixes)[
+        "unload_evidence"].iloc[0] == "gap"  # no paperwork for the yard: only the terminal at its fence says so
+    # the same silence entered driving north, the yard some 80 degrees off its course: a track gap
+    north, fixes_n = _dark_on_the_way((A[0] + 0.003, A[1] + 0.02), (A[0] + 0.004, A[1] + 0.021))
+    assert north["unload_evidence"].iloc[0] == "gap"
+    assert explain_by_silent_receiver(north, _sites_ab(), fixes=fixes_n)["unload_evidence"].iloc[0] == "gap"
+
+
 def test_a_loading_whose_fixes_drifted_off_the_site_is_placed_there_by_the_sites_gate_out_scan() -> None:
     from wastetrack.reconcile import place_loadings_by_gate_out
 

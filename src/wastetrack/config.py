@@ -128,6 +128,11 @@ class Params:
     #: is a visit to that receiver with the terminal silent (pits and basement yards block GNSS/GPRS; a
     #: truck loses the signal on the receiver's access road, a minute or two from the gate)
     silent_receiver_distance_m: float = 1000.0
+    #: ... or, farther out, one the truck went dark driving straight for — the receiver its manifest names
+    #: within this angle of its course (a road's bends keep a destination kilometres away within about
+    #: half a quadrant of the heading) — and could reach, unload at and leave in the silence: a dead zone
+    #: on the way into the yard, its paperwork and its heading agreeing
+    silent_receiver_course_deg: float = 45.0
     #: shortest unloading at a receiver: tipping a body takes at least a few minutes
     unload_min_s: float = 180.0
     # --- manifests ------------------------------------------------------------------------------

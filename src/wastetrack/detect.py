@@ -9,7 +9,8 @@ named steps before the contract's definitions apply:
    the receiver's side (nearer to it than to the loading site), long enough to
    drive there, unload (``unload_min_s``) and come back, is a visit to that
    receiver with the terminal silent (pits and basement yards block the
-   signal) — or the manifest's gate-in scan during the silence says so. It is
+   signal) — or the manifest's gate-in scan during the silence says so, or the
+   truck went dark driving straight for the receiver its manifest names. It is
    then no track gap, and a stop the track step chose *after* it is no dump
    (the truck was empty by then).
 2. ``confirm_by_gate_scan`` — an off-fence unloading near the manifest's
@@ -148,7 +149,7 @@ def _receivers_metric(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def explain_by_silent_receiver(
-    h: pd.DataFrame, sites: gpd.GeoDataFrame, params: Params = DEFAULT_PARAMS
+    h: pd.DataFrame, sites: gpd.GeoDataFrame, params: Params = DEFAULT_PARAMS, fixes: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """Hauls whose silence a receiver explains, re-placed at that receiver (``unload_evidence`` ``receiver_silent``).
 
@@ -167,7 +168,11 @@ def explain_by_silent_receiver(
       signal was lost and found on the receiver's side), and the silence is
       long enough to drive there and back (along a road ``road_detour_factor``
       times the straight line, at ``gap_explained_speed_kmh``) and unload
-      (``unload_min_s``).
+      (``unload_min_s``); or
+    * (with the shard's ``fixes``) the truck went dark driving straight for the receiver the manifest
+      names — it lies within ``silent_receiver_course_deg`` of its course into the silence — and the
+      silence is long enough to get there, unload and get to where it came back (as above): a dead
+      zone that began farther out on the way in (a long access road, a valley, a yard behind a hill).
 
     A dead zone at a yard makes a delivery the paperwork announced believable from a minute or two of
     access road away; without the paperwork, only the terminal seen at the yard itself says the truck went
@@ -222,6 +227,9 @@ def explain_by_silent_receiver(
         origin = np.asarray(metric_points(c["origin_lon"].to_numpy(float), c["origin_lat"].to_numpy(float)).values)
         for p, d in ((p0, d0), (p1, d1)):
             by_geometry &= d < np.nan_to_num(shapely.distance(p, origin), nan=np.inf)
+    by_course = _heading_for(c, has_dest & ~by_geometry, p0, fences[which], fixes, params)
+    by_course[by_course] = feasible(which[by_course], by_course)
+    by_geometry |= by_course
     recv = c["manifest_received_at"] if "manifest_received_at" in c else pd.Series(pd.NaT, index=c.index)
     recv_s = np.where(recv.notna().to_numpy(), epoch_seconds(pd.to_datetime(recv, utc=True).fillna(t0)), np.nan)
     slack = params.gate_scan_slack_s
@@ -252,6 +260,30 @@ def explain_by_silent_receiver(
         out.loc[rows, col] = pd.NaT
     for col in ("gap_lon", "gap_lat", "gap_max_reach_m"):
         out.loc[rows, col] = np.nan
+    return out
+
+
+def _heading_for(c: pd.DataFrame, todo: np.ndarray, p0: np.ndarray, fence: np.ndarray, fixes: pd.DataFrame | None,
+                 params: Params) -> np.ndarray:
+    """Per silence (``todo`` only): was the truck driving straight for ``fence`` as it went dark — the fence's
+    nearest point within ``silent_receiver_course_deg`` of its course over the last ``gap_course_base_m``
+    (``gaps.silence_geometry``; a truck that stood or crawled has no course and is not judged here)."""
+    out = np.zeros(len(c), dtype=bool)
+    if fixes is None or fixes.empty or not todo.any():
+        return out
+    from wastetrack.gaps import silence_geometry
+
+    sub = c.loc[todo]
+    geo = silence_geometry([str(i) for i in range(len(sub))], sub["vehicle_id"].astype(str),
+                           sub["silence_start"], sub["silence_end"], fixes, params)
+    course = geo["course0_deg"].to_numpy(float)
+    target = shapely.shortest_line(p0[todo], fence[todo])
+    tx = shapely.get_coordinates(shapely.get_point(target, 1))
+    sx = shapely.get_coordinates(p0[todo])
+    bearing = np.degrees(np.arctan2(tx[:, 0] - sx[:, 0], tx[:, 1] - sx[:, 1])) % 360.0
+    off = np.abs((course - bearing + 180.0) % 360.0 - 180.0)
+    driving = ~geo["stood0"].astype(bool).to_numpy()
+    out[np.flatnonzero(todo)] = np.isfinite(course) & driving & (off <= params.silent_receiver_course_deg)
     return out
 
 
@@ -307,7 +339,7 @@ def settle_unloadings(hauls: pd.DataFrame, sites: gpd.GeoDataFrame, params: Para
     """
     h = hauls
     if len(h) and "silence_start" in h:
-        h = explain_by_silent_receiver(h, sites, params)
+        h = explain_by_silent_receiver(h, sites, params, fixes)
     decided = (h["unload_evidence"].astype(str) != "").to_numpy() if len(h) else np.zeros(0, bool)
     if decided.any() and "manifest_dest_site_id" in h:
         # only hauls with an unloading have its times (a night of none has no datetime column to read)
