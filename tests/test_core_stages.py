@@ -826,6 +826,40 @@ def test_a_loading_whose_fixes_drifted_off_the_site_is_placed_there_by_the_sites
     assert place_loadings_by_gate_out(far, m, _sites_ab()).loc[1, "site_id"] == ""
 
 
+def test_a_short_call_at_the_site_is_a_loading_when_the_sites_gate_scanned_the_truck_out() -> None:
+    from wastetrack.reconcile import place_loadings_by_gate_out
+
+    # a sparse terminal at the bay: one fix every four minutes, so a ten-minute loading at A shows as a stay
+    # of four minutes — no loading — and the haul to receiver B is lost; the gate scanned it out at 22:21
+    f = track("沪AD1234", "2026-11-20 22:00", [
+        ("stand", 600, A[0] - 0.05, A[1]), ("drive", 300, *A), ("stand", 240, *A), ("drive", 600, *B),
+        ("stand", 600, *B), ("drive", 600, A[0] - 0.05, A[1]), ("stand", 600, A[0] - 0.05, A[1]),
+    ], every_s=240)
+    fixes = clean_fixes(f)[0]
+    stays = _labelled(detect_stays(fixes), {})
+    at = {"A": np.hypot(stays["lon"] - A[0], stays["lat"] - A[1]) < 0.002,
+          "B": np.hypot(stays["lon"] - B[0], stays["lat"] - B[1]) < 0.002}
+    stays.loc[at["A"], ["site_id", "site_kind"]] = ["GD-1", "construction"]
+    stays.loc[at["B"], ["site_id", "site_kind"]] = ["XN-1", "disposal"]
+    call = stays.loc[at["A"]].iloc[0]
+    assert (call["end"] - call["start"]).total_seconds() < Params().load_min_dwell_s
+    assert build_hauls(stays, fixes).empty  # too short to count: no loading, no haul
+
+    def scanned(departed: pd.Timestamp | None, origin: str = "GD-1", status: str = "in_transit") -> pd.DataFrame:
+        m = pd.DataFrame({"manifest_id": ["m1"], "vehicle_id": ["沪AD1234"], "origin_site_id": [origin],
+                          "status": [status], "departed_at": pd.array([departed], dtype="datetime64[us, UTC]")})
+        return place_loadings_by_gate_out(stays, m, _sites_ab())
+
+    out = call["end"] + pd.Timedelta(minutes=2)
+    hauls = build_hauls(scanned(out), fixes)
+    assert list(hauls["origin_site_id"]) == ["GD-1"] and hauls.iloc[0]["unload_site_id"] == "XN-1"
+    # no scan, a scan an hour later, a cancelled form, a form from another site: still no loading
+    for other in (scanned(None), scanned(out + pd.Timedelta(hours=1)), scanned(out, status="cancelled"),
+                  scanned(out, origin="GD-9")):
+        assert not other["scanned_out"].any()
+        assert build_hauls(other, fixes).empty
+
+
 def test_a_tipping_that_drifted_off_the_receiver_it_drove_into_is_at_that_receiver() -> None:
     from wastetrack.detect import settle_unloadings
 

@@ -81,7 +81,7 @@ SILENCE_SLOT: tuple[str, ...] = (
 
 _VISIT_COLUMNS = (
     "vehicle_id", "origin_site_id", "origin_stay_id", "load_start", "depart", "origin_lon", "origin_lat",
-    "origin_county_adcode",
+    "origin_county_adcode", "scanned_out",
 )
 _SILENCE_COLUMNS = (
     "vehicle_id", "gap_start", "gap_end", "gap_s", "lon0", "lat0", "lon1", "lat1", "loaded_before_gap",
@@ -132,6 +132,8 @@ def loading_visits(stays: pd.DataFrame, merge_gap_s: float = DEFAULT_PARAMS.load
             "origin_lon": g["lon"].mean(),
             "origin_lat": g["lat"].mean(),
             "origin_county_adcode": g["county_adcode"].first(),
+            # the site's gate scanned the truck out during the visit (``reconcile.place_loadings_by_gate_out``)
+            "scanned_out": g["scanned_out"].any() if "scanned_out" in loads else False,
         }
     ).reset_index(drop=True)
     return v.sort_values(["vehicle_id", "depart"], kind="stable", ignore_index=True)
@@ -220,20 +222,26 @@ def dark_on_arrival_s(visits: pd.DataFrame, quiet: pd.DataFrame, params: Params 
     """
     if visits.empty or quiet.empty:
         return np.zeros(len(visits))
-    veh = visits["vehicle_id"].astype(str).to_numpy(object)
     before = _visit_silences(visits, quiet, "gap_end", "load_start", params)
     near = haversine_m(before["lon0"].to_numpy(float), before["lat0"].to_numpy(float),
                        visits["origin_lon"].to_numpy(float), visits["origin_lat"].to_numpy(float))
     at_site = np.nan_to_num(near, nan=np.inf) <= params.load_dark_away_m
+    idle = np.nan_to_num(np.maximum(unexplained_by_driving_s(before, params), 0.0))
+    return np.where(at_site & ~_just_loaded(visits, before, params), idle, 0.0)
+
+
+def _just_loaded(visits: pd.DataFrame, before: pd.DataFrame, params: Params) -> np.ndarray:
+    """Per visit: the silence before it (``before``, from ``_visit_silences``) began within
+    ``load_visit_merge_gap_s`` of the truck's previous visit to the same site — it never left: the visit
+    is the end of that one (the bay's dead zone in between), not a loading of its own."""
+    veh = visits["vehicle_id"].astype(str).to_numpy(object)
     order = visits.assign(_v=veh).groupby("_v", sort=False)
     prev_site = order["origin_site_id"].shift(1).to_numpy(object)
     prev_depart = order["depart"].shift(1)
     gap_start = pd.Series(before["gap_start"].array, index=visits.index)
     since = (gap_start - prev_depart).dt.total_seconds().to_numpy(float)
-    just_loaded = (prev_site == visits["origin_site_id"].to_numpy(object)) & (
+    return (prev_site == visits["origin_site_id"].to_numpy(object)) & (
         np.nan_to_num(since, nan=np.inf) <= params.load_visit_merge_gap_s)
-    idle = np.nan_to_num(np.maximum(unexplained_by_driving_s(before, params), 0.0))
-    return np.where(at_site & ~just_loaded, idle, 0.0)
 
 
 def unexplained_by_driving_s(gaps: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> np.ndarray:
@@ -352,6 +360,13 @@ def haul_frames(
     seen_s = (visits["depart"] - visits["load_start"]).dt.total_seconds().to_numpy(float)
     loading = seen_s + dark_at_site_s(visits, quiet, params) + dark_on_arrival_s(visits, quiet, params) \
         >= params.load_min_dwell_s
+    # ... or however short it looked: the site's gate scanned the truck out under a manifest (a sparse feed
+    # shows a ten-minute loading as two fixes four minutes apart) — unless the call is the end of a visit the
+    # truck never left (the bay's dead zone in between): that visit is the loading already
+    scanned = visits["scanned_out"].fillna(False).to_numpy(bool).copy()
+    if scanned.any() and len(quiet):
+        scanned &= ~_just_loaded(visits, _visit_silences(visits, quiet, "gap_end", "load_start", params), params)
+    loading |= scanned
     loading &= ~left_empty(visits, fixes, params, fx)
     h = one_loading_per_trip(visits.loc[loading].reset_index(drop=True), stays, fixes, params, quiet)
     if h.empty:

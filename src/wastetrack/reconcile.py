@@ -60,47 +60,64 @@ MANIFEST_FIELDS = (
 
 def place_loadings_by_gate_out(stays: pd.DataFrame, manifests: pd.DataFrame | None, sites: object,
                                params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
-    """Off-fence stays the site's own gate-out scan puts at that site: labelled as there (a loading visit).
+    """Stays the site's own gate-out scan puts at that site, as a loading (``scanned_out``).
 
-    The mirror of a receiver's gate-in scan (``detect.confirm_by_gate_scan``): the walls, cranes and
-    stockpiles of a construction site throw a loading truck's fixes a few hundred metres, out of the fence
-    tolerance, and the haul it starts is lost with its loading. A stay within ``site_scan_distance_m`` of
-    the fence of a manifest's origin site, that manifest (same vehicle, not cancelled) scanned out at the
-    gate while the truck stood there or within ``gate_scan_slack_s`` of it, stood at that site: a truck
-    is at a gate when the gate scans it. Stays already at a fence keep theirs; among several scans the
-    nearest site wins.
+    The mirror of a receiver's gate-in scan (``detect.confirm_by_gate_scan``): a manifest of the truck (not
+    cancelled) scanned out at its origin site's gate while the truck stood there or within
+    ``gate_scan_slack_s`` of it says the truck left that site loaded.
+
+    * Off the fence: the walls, cranes and stockpiles of a construction site throw a loading truck's fixes a
+      few hundred metres, out of the fence tolerance, and the haul it starts is lost with its loading. A
+      stay within ``site_scan_distance_m`` of the origin site's fence is labelled at that site (among
+      several scans the nearest site wins).
+    * At the fence: on a sparse feed a truck parked at the bay shows a fix every few minutes, and a
+      ten-minute loading can show as two fixes four minutes apart — too short to count as a loading
+      (``load_min_dwell_s``), and the haul is lost with it. The gate's scan says it was one.
+
+    Adds the boolean column ``scanned_out`` (``hauls.haul_frames`` counts such a visit as a loading).
     """
     from wastetrack.geofence import distance_to_site
 
-    if stays is None or stays.empty or manifests is None or len(manifests) == 0 or "departed_at" not in manifests:
+    if stays is None or stays.empty:
         return stays
-    off = stays["site_id"].fillna("").astype(str).eq("").to_numpy()
+    out = stays.assign(scanned_out=False)
+    if manifests is None or len(manifests) == 0 or "departed_at" not in manifests:
+        return out
+    site = stays["site_id"].fillna("").astype(str)
+    off = site.eq("").to_numpy()
+    at_site = (stays["site_kind"].astype(str) == "construction").to_numpy()
     m = manifests.loc[manifests["departed_at"].notna() & (manifests["status"].astype(str) != "cancelled"),
                       ["vehicle_id", "origin_site_id", "departed_at"]]
-    if not off.any() or m.empty:
-        return stays
-    cand = stays.loc[off, ["vehicle_id", "start", "end", "lon", "lat"]]
-    cand = cand.assign(_row=cand.index, vehicle_id=cand["vehicle_id"].astype(str))
+    if not (off | at_site).any() or m.empty:
+        return out
+    cand = stays.loc[off | at_site, ["vehicle_id", "start", "end", "lon", "lat"]]
+    cand = cand.assign(_row=cand.index, vehicle_id=cand["vehicle_id"].astype(str), _site=site[off | at_site])
     pairs = cand.merge(m.assign(vehicle_id=m["vehicle_id"].astype(str)), on="vehicle_id")
     if pairs.empty:
-        return stays
+        return out
     slack = pd.Timedelta(seconds=params.gate_scan_slack_s)
     scanned = pd.to_datetime(pairs["departed_at"], utc=True)
     start, end = pd.to_datetime(pairs["start"], utc=True), pd.to_datetime(pairs["end"], utc=True)
     pairs = pairs.loc[((scanned >= start - slack) & (scanned <= end + slack)).to_numpy()]
     if pairs.empty:
-        return stays
+        return out
+    own = pairs["_site"].to_numpy(object) != ""
+    here = pairs.loc[own & (pairs["_site"].to_numpy(object) == pairs["origin_site_id"].astype(str).to_numpy(object))]
+    out.loc[np.unique(here["_row"].to_numpy()), "scanned_out"] = True
+    pairs = pairs.loc[~own]
+    if pairs.empty:
+        return out
     d = distance_to_site(pairs["lon"].to_numpy(float), pairs["lat"].to_numpy(float), pairs["origin_site_id"], sites)
     pairs = pairs.assign(_d=d).loc[np.nan_to_num(d, nan=np.inf) <= params.site_scan_distance_m]
     if pairs.empty:
-        return stays
+        return out
     best = pairs.sort_values(["_row", "_d", "origin_site_id"], kind="stable").drop_duplicates("_row")
     kind = pd.Series(sites["kind"].astype(str).to_numpy(), index=sites["site_id"].astype(str).to_numpy())
     kind = kind[~kind.index.duplicated()]
-    out = stays.copy()
-    out.loc[best["_row"].to_numpy(), "site_id"] = best["origin_site_id"].astype(str).to_numpy()
-    out.loc[best["_row"].to_numpy(), "site_kind"] = kind.reindex(best["origin_site_id"].astype(str)).fillna(
-        "construction").to_numpy()
+    rows = best["_row"].to_numpy()
+    out.loc[rows, "site_id"] = best["origin_site_id"].astype(str).to_numpy()
+    out.loc[rows, "site_kind"] = kind.reindex(best["origin_site_id"].astype(str)).fillna("construction").to_numpy()
+    out.loc[rows, "scanned_out"] = True
     return out
 
 
