@@ -860,6 +860,46 @@ def test_a_short_call_at_the_site_is_a_loading_when_the_sites_gate_scanned_the_t
         assert build_hauls(other, fixes).empty
 
 
+def test_a_stop_at_a_yard_on_the_way_is_no_unloading_when_the_manifests_yard_scanned_the_load_in() -> None:
+    from shapely.geometry import Point
+
+    from wastetrack.detect import settle_unloadings
+
+    # loaded at A; a three-minute red light at the edge of yard XN-2 on the way (a road passes it); then
+    # twelve minutes inside XN-1, the manifest's yard, which scanned the form in at 22:43
+    mid = ((A[0] + B[0]) / 2, (A[1] + B[1]) / 2)
+    f = track("沪AD1234", "2026-11-20 22:00", [
+        ("stand", 900, *A), ("drive", 300, *mid), ("stand", 200, *mid), ("drive", 300, *B), ("stand", 720, *B),
+        ("drive", 600, A[0] - 0.05, A[1]), ("stand", 600, A[0] - 0.05, A[1]),
+    ])
+    fixes = clean_fixes(f)[0]
+    stays = _labelled(detect_stays(fixes), {})
+    for (x, y), sid, kind in ((A, "GD-1", "construction"), (mid, "XN-2", "disposal"), (B, "XN-1", "disposal")):
+        stays.loc[np.hypot(stays["lon"] - x, stays["lat"] - y) < 0.002, ["site_id", "site_kind"]] = [sid, kind]
+    hauls = build_hauls(stays, fixes)
+    assert hauls.iloc[0]["unload_site_id"] == "XN-2"  # the first yard it stood at
+    geoms = gpd.GeoSeries([Point(*A), Point(*mid), Point(*B)], crs="EPSG:4326").to_crs(3857).buffer(120)
+    sites = gpd.GeoDataFrame({"site_id": ["GD-1", "XN-2", "XN-1"], "kind": ["construction", "disposal", "disposal"],
+                              "county_adcode": ["310117"] * 3}, geometry=geoms.to_crs(4326).values, crs="EPSG:4326")
+    in_b = fixes.loc[np.hypot(fixes["lon"] - B[0], fixes["lat"] - B[1]) < 0.001, "ts"]
+
+    def settled(received: pd.Timestamp | None, dest: str = "XN-1") -> pd.Series:
+        h = hauls.assign(manifest_id="m1", manifest_dest_site_id=dest,
+                         manifest_received_at=pd.array([received], dtype="datetime64[us, UTC]"))
+        return settle_unloadings(h, sites, fixes=fixes).iloc[0]
+
+    got = settled(in_b.iloc[3])
+    assert (got["unload_site_id"], got["unload_evidence"]) == ("XN-1", "receiver_scan")
+    assert in_b.iloc[0] <= got["unload_start"] <= got["unload_end"] <= in_b.iloc[-1]
+    assert np.hypot(got["unload_lon"] - B[0], got["unload_lat"] - B[1]) < 0.001
+    # no scan, a scan before the stop at XN-2, a scan an hour after the truck left XN-1: the stop stands
+    for received in (None, hauls.iloc[0]["unload_start"] - pd.Timedelta(minutes=30),
+                     in_b.iloc[-1] + pd.Timedelta(hours=1)):
+        assert settled(received)["unload_site_id"] == "XN-2"
+    # the manifest names XN-2 itself: nothing to move
+    assert settled(in_b.iloc[3], dest="XN-2")["unload_site_id"] == "XN-2"
+
+
 def test_a_tipping_that_drifted_off_the_receiver_it_drove_into_is_at_that_receiver() -> None:
     from wastetrack.detect import settle_unloadings
 

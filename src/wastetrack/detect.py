@@ -18,6 +18,9 @@ named steps before the contract's definitions apply:
 3. ``confirm_by_own_track`` — so is one whose truck's own fixes were inside
    that receiver's fence minutes before or after the stay (it drove into the
    yard; the fixes at the tipping face drifted).
+4. ``confirm_by_later_scan`` — a stop at another receiver's fence earlier in
+   the haul was no unloading when the manifest's own receiver scanned the load
+   in later, with the truck's fixes inside its fence.
 
 ``settle_unloadings`` runs them; the shard stores the hauls it returns, so the
 store's haul and the lead built from it name the same unloading.
@@ -114,6 +117,84 @@ def confirm_by_own_track(
     inside = np.array([int(shapely.contains_xy(poly, lon[a:b], lat[a:b]).sum()) if b > a else 0
                        for poly, a, b in zip(polys, lo, hi, strict=True)])
     return _at_manifest_receiver(h, cand.index[inside >= params.receiver_yard_min_fixes], "receiver_track")
+
+
+def confirm_by_later_scan(h: pd.DataFrame, fixes: pd.DataFrame, sites: gpd.GeoDataFrame,
+                          params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+    """A haul placed at one receiver unloaded at its manifest's receiver when that one scanned it in later.
+
+    Roads pass yards: a long red light within the fence tolerance of one is a "visit" to it, and the first
+    receiver visit is taken as the unloading (``hauls.receiver_unloadings``). When the manifest names
+    another receiver, whose gate-in scan (``received_at``) came after that stop and before the haul ended,
+    and the truck's own fixes were inside that receiver's fence (``receiver_yard_min_fixes`` of them within
+    ``gate_scan_slack_s`` of the scan), the load was received there: a yard weighs what it scans in, and
+    the stop before was no unloading. The unloading moves to those fixes (``receiver_scan``).
+    """
+    need = {"manifest_dest_site_id", "manifest_received_at", "unload_site_id", "unload_evidence", "unload_end"}
+    if h.empty or fixes is None or fixes.empty or not need <= set(h.columns):
+        return h
+    from wastetrack.features import FixIndex
+
+    def secs(col: str) -> np.ndarray:
+        if col not in h:
+            return np.full(len(h), np.nan)
+        t = pd.to_datetime(h[col], utc=True, errors="coerce")
+        return np.where(t.notna().to_numpy(), epoch_seconds(t.fillna(pd.Timestamp(0, tz="UTC"))), np.nan)
+
+    site = h["unload_site_id"].fillna("").astype(str).to_numpy()
+    dest = h["manifest_dest_site_id"].fillna("").astype(str).to_numpy()
+    recv, u1, end = secs("manifest_received_at"), secs("unload_end"), secs("end")
+    slack = pd.Timedelta(seconds=params.gate_scan_slack_s)
+    with np.errstate(invalid="ignore"):
+        cand = ((h["unload_evidence"].astype(str).to_numpy() == "receiver") & (site != "") & (dest != "")
+                & (site != dest) & (recv > u1) & (np.isnan(end) | (recv <= end + params.gate_scan_slack_s)))
+    if not cand.any():
+        return h
+    c = h.loc[cand]
+    polys = site_fences(c["manifest_dest_site_id"], sites, "EPSG:4326")
+    fx = FixIndex(fixes)
+    r_us = recv[cand].astype(np.int64) * 10**6
+    lo, hi = fx.range_of(fx.code_of(c["vehicle_id"]), r_us - int(slack.total_seconds() * 1e6),
+                         r_us + int(slack.total_seconds() * 1e6))
+    lon, lat = fixes["lon"].to_numpy(float), fixes["lat"].to_numpy(float)
+    rows, firsts, lasts, lons, lats = [], [], [], [], []
+    for idx, poly, a, b in zip(c.index, polys, lo, hi, strict=True):
+        if poly is None or b <= a:
+            continue
+        inside = np.flatnonzero(shapely.contains_xy(poly, lon[a:b], lat[a:b])) + a
+        if len(inside) < params.receiver_yard_min_fixes:
+            continue
+        rows.append(idx)
+        firsts.append(fixes["ts"].iloc[inside[0]])
+        lasts.append(fixes["ts"].iloc[inside[-1]])
+        lons.append(float(lon[inside].mean()))
+        lats.append(float(lat[inside].mean()))
+    if not rows:
+        return h
+    out = h.copy()
+    county = site_column(out.loc[rows, "manifest_dest_site_id"], sites, "county_adcode")
+    out.loc[rows, "unload_site_id"] = out.loc[rows, "manifest_dest_site_id"]
+    out.loc[rows, "unload_evidence"] = "receiver_scan"
+    out.loc[rows, "unload_start"] = pd.Series(firsts, index=rows).astype(out["unload_start"].dtype)
+    out.loc[rows, "unload_end"] = pd.Series(lasts, index=rows).astype(out["unload_end"].dtype)
+    out.loc[rows, "unload_lon"] = lons
+    out.loc[rows, "unload_lat"] = lats
+    if "unload_stay_id" in out:
+        out.loc[rows, "unload_stay_id"] = ""
+    if "unload_county_adcode" in out:
+        out.loc[rows, "unload_county_adcode"] = county
+        out.loc[rows, "unload_province_adcode"] = [f"{x[:2]}0000" if x else "" for x in county]
+    if "decided_at" in out:
+        out.loc[rows, "decided_at"] = out.loc[rows, "unload_end"]
+    return out
+
+
+def site_column(site_ids: pd.Series, sites: gpd.GeoDataFrame, column: str) -> list[str]:
+    """``column`` of each named site ("" where the site or the column is unknown)."""
+    if column not in sites:
+        return [""] * len(site_ids)
+    by_id = sites.drop_duplicates("site_id").set_index(sites.drop_duplicates("site_id")["site_id"].astype(str))
+    return [str(by_id[column].get(str(x), "") or "") for x in site_ids]
 
 
 def _off_fence(h: pd.DataFrame) -> pd.Series:
@@ -331,11 +412,11 @@ def haul_verdicts(h: pd.DataFrame, sites: gpd.GeoDataFrame) -> pd.DataFrame:
 
 def settle_unloadings(hauls: pd.DataFrame, sites: gpd.GeoDataFrame, params: Params = DEFAULT_PARAMS,
                       scan_distance_m: float | None = None, fixes: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Where each haul unloaded once the map and the manifest have had their say (steps 1-3 above).
+    """Where each haul unloaded once the map and the manifest have had their say (steps 1-4 above).
 
     Row by row: the shard settles its hauls once, stores them, and classifies the settled hauls
     (``classify_hauls(..., settled=True)``). ``scan_distance_m``: default ``receiver_scan_distance_m``.
-    ``fixes``: the shard's cleaned fixes (step 3 reads them; without them it is skipped).
+    ``fixes``: the shard's cleaned fixes (steps 3 and 4 read them; without them they are skipped).
     """
     h = hauls
     if len(h) and "silence_start" in h:
@@ -347,8 +428,12 @@ def settle_unloadings(hauls: pd.DataFrame, sites: gpd.GeoDataFrame, params: Para
         part = confirm_by_gate_scan(h.loc[decided], sites, scan_m, params.gate_scan_slack_s)
         if fixes is not None:
             part = confirm_by_own_track(part, fixes, sites, scan_m, params)
+            part = confirm_by_later_scan(part, fixes, sites, params)
         h = h.copy()
-        h.loc[part.index, ["unload_site_id", "unload_evidence"]] = part[["unload_site_id", "unload_evidence"]]
+        cols = [c for c in ("unload_site_id", "unload_evidence", "unload_start", "unload_end", "unload_lon",
+                            "unload_lat", "unload_stay_id", "unload_county_adcode", "unload_province_adcode",
+                            "decided_at") if c in h and c in part]
+        h.loc[part.index, cols] = part[cols]
     return h
 
 
