@@ -1031,6 +1031,12 @@ def test_a_call_at_a_site_the_manifests_scans_rule_out_as_a_loading_joins_the_tw
     # ... or the first haul had unloaded already
     done = hauls.assign(unload_evidence=["dwell", "receiver", "receiver"], unload_start=[at(30), at(49), at(160)])
     assert len(join_false_loadings(done)) == 3
+    # the second "haul" went dark (the yard's dead zone) and M1's scan was taken in its silence: one trip too,
+    # whose silence the scan then explains; a scan outside the silence joins nothing
+    dark = hauls.assign(unload_site_id=["", "", "XN-1"], unload_evidence=["", "gap", "receiver"])
+    joined = join_false_loadings(dark)
+    assert list(joined["haul_id"]) == ["h1", "h3"] and joined.iloc[0]["unload_evidence"] == "gap"
+    assert len(join_false_loadings(dark.assign(manifest_received_at=[at(75), pd.NaT, at(165)]))) == 3
 
 
 def test_a_manifest_entered_after_the_trip_is_still_the_hauls() -> None:

@@ -308,7 +308,10 @@ def join_false_loadings(hauls: pd.DataFrame, params: Params = DEFAULT_PARAMS) ->
     ``gate_scan_slack_s`` of the stay). The receiver's scan says the load from X arrived: the call at Y was
     a stop at a site on the way (a sparse, sensorless track cannot tell a few minutes standing at a gate from
     loading), and A and B are one trip — A's start and manifest, B's unloading and end. Left as two, B is an
-    ``unmanifested`` haul that never was (two on the held-out sparse worlds).
+    ``unmanifested`` haul that never was (two on the held-out sparse worlds). The same when B's unloading
+    is a silence the scan was taken in (the yard's dead zone): B would be a track gap of a load the
+    receiver had received; joined, the silence is A's, and the scan in it makes it a receiver visit
+    (``detect.explain_by_silent_receiver``).
     """
     need = {"manifest_id", "manifest_received_at", "manifest_dest_site_id", "unload_evidence", "unload_site_id"}
     if hauls.empty or not need <= set(hauls.columns):
@@ -320,14 +323,15 @@ def join_false_loadings(hauls: pd.DataFrame, params: Params = DEFAULT_PARAMS) ->
     b_start = pd.to_datetime(nxt["unload_start"], utc=True)
     b_end = pd.to_datetime(nxt["unload_end"], utc=True)
     b_site = nxt["unload_site_id"].fillna("").astype(str)
+    at_receiver = (b_site != "") & (b_site == h["manifest_dest_site_id"].fillna("").astype(str))
+    in_silence = nxt["unload_evidence"].fillna("").astype(str) == "gap"
     join = (
         (h["unload_evidence"].fillna("").astype(str) == "")
         & (h["manifest_id"].fillna("").astype(str) != "")
         & recv.notna()
         & nxt["haul_id"].notna()
         & (nxt["manifest_id"].fillna("").astype(str) == "")
-        & (b_site != "")
-        & (b_site == h["manifest_dest_site_id"].fillna("").astype(str))
+        & (at_receiver | in_silence)
         & (recv >= b_start - slack) & (recv <= b_end + slack)
     ).to_numpy(bool)
     if not join.any():
