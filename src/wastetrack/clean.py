@@ -110,6 +110,12 @@ def epoch_seconds(ts: pd.Series) -> np.ndarray:
     return _ts_i8(ts) / 1e6
 
 
+def epoch_seconds_or_nan(values: pd.Series) -> np.ndarray:
+    """Seconds since the epoch of a time column that may have gaps (a manifest's scans): NaN where missing."""
+    t = pd.to_datetime(values, utc=True)
+    return (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(float)
+
+
 def step_m(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Metres between consecutive points: equirectangular at the pair's mid-latitude.
 

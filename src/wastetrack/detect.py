@@ -45,7 +45,7 @@ import shapely
 
 from wastetrack import TIMEZONE
 from wastetrack import boundaries as bnd
-from wastetrack.clean import epoch_seconds
+from wastetrack.clean import epoch_seconds, epoch_seconds_or_nan
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import METRIC_CRS
 from wastetrack.geofence import distance_to_site, metric_points, nearest_site, site_fences
@@ -135,27 +135,22 @@ def confirm_by_later_scan(h: pd.DataFrame, fixes: pd.DataFrame, sites: gpd.GeoDa
         return h
     from wastetrack.features import FixIndex
 
-    def secs(col: str) -> np.ndarray:
-        if col not in h:
-            return np.full(len(h), np.nan)
-        t = pd.to_datetime(h[col], utc=True, errors="coerce")
-        return np.where(t.notna().to_numpy(), epoch_seconds(t.fillna(pd.Timestamp(0, tz="UTC"))), np.nan)
-
     site = h["unload_site_id"].fillna("").astype(str).to_numpy()
     dest = h["manifest_dest_site_id"].fillna("").astype(str).to_numpy()
-    recv, u1, end = secs("manifest_received_at"), secs("unload_end"), secs("end")
-    slack = pd.Timedelta(seconds=params.gate_scan_slack_s)
+    recv, u1 = epoch_seconds_or_nan(h["manifest_received_at"]), epoch_seconds_or_nan(h["unload_end"])
+    end = epoch_seconds_or_nan(h["end"]) if "end" in h else np.full(len(h), np.nan)
+    slack = params.gate_scan_slack_s
     with np.errstate(invalid="ignore"):
         cand = ((h["unload_evidence"].astype(str).to_numpy() == "receiver") & (site != "") & (dest != "")
-                & (site != dest) & (recv > u1) & (np.isnan(end) | (recv <= end + params.gate_scan_slack_s)))
+                & (site != dest) & (recv > u1) & (np.isnan(end) | (recv <= end + slack)))
     if not cand.any():
         return h
     c = h.loc[cand]
     polys = site_fences(c["manifest_dest_site_id"], sites, "EPSG:4326")
     fx = FixIndex(fixes)
     r_us = recv[cand].astype(np.int64) * 10**6
-    lo, hi = fx.range_of(fx.code_of(c["vehicle_id"]), r_us - int(slack.total_seconds() * 1e6),
-                         r_us + int(slack.total_seconds() * 1e6))
+    slack_us = int(slack * 1e6)
+    lo, hi = fx.range_of(fx.code_of(c["vehicle_id"]), r_us - slack_us, r_us + slack_us)
     lon, lat = fixes["lon"].to_numpy(float), fixes["lat"].to_numpy(float)
     rows, firsts, lasts, lons, lats = [], [], [], [], []
     for idx, poly, a, b in zip(c.index, polys, lo, hi, strict=True):
@@ -172,7 +167,9 @@ def confirm_by_later_scan(h: pd.DataFrame, fixes: pd.DataFrame, sites: gpd.GeoDa
     if not rows:
         return h
     out = h.copy()
-    county = site_column(out.loc[rows, "manifest_dest_site_id"], sites, "county_adcode")
+    county_of = (sites.drop_duplicates("site_id").set_index("site_id")["county_adcode"] if "county_adcode" in sites
+                 else pd.Series(dtype=object))
+    county = out.loc[rows, "manifest_dest_site_id"].map(county_of).fillna("").astype(str).tolist()
     out.loc[rows, "unload_site_id"] = out.loc[rows, "manifest_dest_site_id"]
     out.loc[rows, "unload_evidence"] = "receiver_scan"
     out.loc[rows, "unload_start"] = pd.Series(firsts, index=rows).astype(out["unload_start"].dtype)
@@ -187,14 +184,6 @@ def confirm_by_later_scan(h: pd.DataFrame, fixes: pd.DataFrame, sites: gpd.GeoDa
     if "decided_at" in out:
         out.loc[rows, "decided_at"] = out.loc[rows, "unload_end"]
     return out
-
-
-def site_column(site_ids: pd.Series, sites: gpd.GeoDataFrame, column: str) -> list[str]:
-    """``column`` of each named site ("" where the site or the column is unknown)."""
-    if column not in sites:
-        return [""] * len(site_ids)
-    by_id = sites.drop_duplicates("site_id").set_index(sites.drop_duplicates("site_id")["site_id"].astype(str))
-    return [str(by_id[column].get(str(x), "") or "") for x in site_ids]
 
 
 def _off_fence(h: pd.DataFrame) -> pd.Series:

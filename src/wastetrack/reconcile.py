@@ -220,13 +220,11 @@ def pair_costs(pairs: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataF
     # they were filled in, so one followed by another before the departure was for an earlier or a later
     # trip (an afternoon booking for the small hours, while the evening's trips ran on forms of their own)
     unload_site = pairs["unload_site_id"].fillna("").astype(str).to_numpy() if "unload_site_id" in pairs else ""
-    nowhere = np.asarray(unload_site == "", dtype=bool) if "unload_site_id" in pairs else np.zeros(len(pairs), bool)
-    if "m_next_issued" in pairs:
+    nowhere = np.zeros(len(pairs), dtype=bool)
+    if "unload_site_id" in pairs and "m_next_issued" in pairs:
         nxt = _seconds(pairs["m_next_issued"], pairs["depart"])
         with np.errstate(invalid="ignore"):
-            nowhere &= np.isnan(nxt) | (nxt > dep)
-    else:
-        nowhere[:] = False
+            nowhere = (unload_site == "") & (np.isnan(nxt) | (nxt > dep))
     by_issue &= ~((pairs["status"].to_numpy() == "issued") & (dep < issue_day_end) & ~on_road & ~nowhere)
     same_origin = pairs["m_origin"].to_numpy() == pairs["origin_site_id"].to_numpy()
     same_dest = (unload_site == "") | (unload_site == pairs["dest_site_id"].fillna("").astype(str).to_numpy())

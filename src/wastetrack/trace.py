@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from wastetrack.clean import epoch_seconds
+from wastetrack.clean import epoch_seconds_or_nan as _secs
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import boxes_around, haversine_m
 from wastetrack.gaps import known_spots, place_from_evidence
@@ -98,12 +99,6 @@ def report_windows(reports: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd
     r["reported_s"] = reported
     r["w0_any"] = np.where(r["has_window"], r["w0"], reported - params.report_history_days * 86400.0)
     return r
-
-
-def _secs(values: pd.Series) -> np.ndarray:
-    """Epoch seconds of a time column, NaN where it is missing."""
-    t = pd.to_datetime(values, utc=True)
-    return (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(float)
 
 
 def _utc(values: pd.Series) -> pd.Series:
