@@ -490,6 +490,33 @@ def test_a_last_haul_is_decided_at_the_dump_the_night_the_truck_parks_not_at_the
     assert haul["decided_at"].day == 20
 
 
+def test_an_hour_at_the_trucks_own_park_ends_the_haul_there() -> None:
+    # home at H for the evening, loaded at A, eight minutes at a field C, then home for 90 minutes (a break
+    # between shifts), a ten-minute fuel stop F on the way back and loaded again at A. The break at home ends
+    # the haul: C is its unloading, decided when the break had lasted an hour — not the fuel stop after it
+    fuel = (121.29, 31.16)
+
+    def run(first_stand_at: tuple[float, float], break_at: tuple[float, float]) -> pd.Series:
+        f = track("沪AD1234", "2026-11-20 01:00", [
+            ("stand", 3 * 3600, *first_stand_at), ("drive", 900, *A), ("stand", 900, *A), ("drive", 900, *C),
+            ("stand", 480, *C), ("drive", 900, *break_at), ("stand", 90 * 60, *break_at), ("drive", 600, *fuel),
+            ("stand", 600, *fuel), ("drive", 600, *A), ("stand", 900, *A), ("drive", 900, *B),
+        ], every_s=30)
+        return _hauls_loading_at_a(f).iloc[0]
+
+    haul = run(H, H)
+    assert haul["ended_by"] == "park" and haul["unload_evidence"] == "dwell"
+    assert abs(haul["unload_lon"] - C[0]) < 0.001 and abs(haul["unload_lat"] - C[1]) < 0.001
+    assert haul["decided_at"] == haul["haul_end_at"] + pd.Timedelta(seconds=Params().home_park_min_s)
+    # 90 minutes anywhere else (a truck park on the way, a wait) is no park: the haul runs on to the next loading
+    elsewhere = (121.36, 31.17)
+    haul = run(H, elsewhere)
+    assert haul["ended_by"] == "load"
+    # ... nor at a place that is not known as the truck's park (no stay of hours there)
+    haul = run(elsewhere, H)
+    assert haul["ended_by"] == "load"
+
+
 def _went_home_track(after_park: list[tuple[str, float, float, float]]) -> pd.DataFrame:
     """Loaded at A; under 3 minutes at a light L; 8 minutes at C; home to H for 3 hours; then ``after_park``."""
     light = (121.315, 31.15)

@@ -619,3 +619,16 @@ def _read_gps_sensors(landing: Path, dates: list[str]) -> pd.DataFrame:
                 )
             )
     return pd.concat(frames, ignore_index=True).dropna(subset=["t", "lon", "lat"])
+
+
+def test_tuning_held_out_and_burned_seeds_never_overlap() -> None:
+    """A seed is tuned on, or measured on, or burned (looked at while held out): never two of these, and the
+    scorecard and the quality floor only ever draw held-out ones."""
+    from wastetrack.simulate.seeds import BURNED_SEEDS, HELD_OUT_SEEDS, TUNING_SEEDS, held_out
+
+    tuning, held, burned = set(TUNING_SEEDS), set(HELD_OUT_SEEDS), set(BURNED_SEEDS)
+    assert not tuning & held and not tuning & burned and not held & burned
+    assert len(held) == len(HELD_OUT_SEEDS) >= 3
+    assert set(held_out(3)) <= held and not set(held_out(len(HELD_OUT_SEEDS))) & burned
+    with pytest.raises(ValueError):
+        held_out(len(HELD_OUT_SEEDS) + 1)

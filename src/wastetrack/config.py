@@ -83,6 +83,12 @@ class Params:
     #: takes under half an hour and waits at a gate or a truck park rarely an hour. The haul ends where
     #: the park began, and is decided once the park has lasted this long (not at the next evening's loading)
     shift_park_min_s: float = 2 * 3600.0
+    #: ... and at the truck's own park (within ``features.SAME_PLACE_M`` of another of its shift parks) an
+    #: hour: a driver waits for a gate at the gate and for a queue in it, not at his depot, and a truck that
+    #: parked at home loaded to wait for a receiver to open is seen delivering after (``delivered_after_home``).
+    #: A truck that went home for a break between shifts of an hour or two ends its haul there, not at a
+    #: fuel stop after the break
+    home_park_min_s: float = 3600.0
     #: silence while loaded long enough to unload; shorter drop-outs are normal and never leads
     track_gap_min_s: float = 720.0
     #: longer silences are a terminal switched off between shifts, not a haul gone dark (a haul ends there)

@@ -10,7 +10,8 @@ at the first of
 
 * its next loading visit (``ended_by`` ``load``);
 * a shift park: an off-site stay of ``shift_park_min_s`` — the truck is home,
-  and no unloading or wait lasts that long (``park``);
+  and no unloading or wait lasts that long — or of ``home_park_min_s`` where the
+  truck parks for its shifts (``shift_parks``) (``park``);
 * a silence longer than ``track_gap_max_s``: the terminal switched off between
   shifts (``off``).
 
@@ -48,7 +49,7 @@ somewhere on the way (a lead with a lower score, ``went_home``).
 ``decided_at`` — when the night could know — drives the midnight rule: a sensor
 or a receiver decides at once (the stay's end); the track only once the haul
 ended (the next loading has lasted ``load_min_dwell_s``, the park has lasted
-``shift_park_min_s``, or the terminal came back after its long silence).
+``shift_park_min_s`` — ``home_park_min_s`` at home —, or the terminal came back after its long silence).
 
 Besides the chosen unloading, each haul carries the silence in which an
 unloading could best hide (``silence_*``: the chosen track gap, else the one
@@ -338,6 +339,37 @@ def one_loading_per_trip(
     return visits.iloc[np.sort(keep.to_numpy())].reset_index(drop=True)
 
 
+def shift_parks(stays: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+    """The off-site stays that end a haul as a park, with ``park_known_s``: how long the stay must have lasted
+    for the night to know it is one.
+
+    An off-site stay of ``shift_park_min_s`` anywhere (no unloading or wait lasts that long), or of
+    ``home_park_min_s`` within ``features.SAME_PLACE_M`` of another of the truck's stays of that length: the
+    truck is back where it parks between shifts. An hour there is a break at home, not a wait with the load:
+    without this, a truck that tipped, went home for 1.9 hours and refuelled on its way to the next shift had
+    its haul run on through the break and the fuel stop taken for the unloading.
+    """
+    kind = stays["site_kind"].astype(str).to_numpy(object)
+    dur = stays["duration_s"].astype(float).to_numpy()
+    off_site = kind == ""
+    long_ = off_site & (dur >= params.shift_park_min_s)
+    homeish = off_site & ~long_ & (dur >= params.home_park_min_s)
+    at_home = np.zeros(len(stays), dtype=bool)
+    if homeish.any() and long_.any():
+        a, b = stays.loc[homeish], stays.loc[long_]
+        pairs = pd.DataFrame({"_i": np.flatnonzero(homeish), "vehicle_id": a["vehicle_id"].astype(str).to_numpy(object),
+                              "_lon": a["lon"].to_numpy(float), "_lat": a["lat"].to_numpy(float)}).merge(
+            pd.DataFrame({"vehicle_id": b["vehicle_id"].astype(str).to_numpy(object),
+                          "_blon": b["lon"].to_numpy(float), "_blat": b["lat"].to_numpy(float)}), on="vehicle_id")
+        near = haversine_m(pairs["_lon"].to_numpy(float), pairs["_lat"].to_numpy(float),
+                           pairs["_blon"].to_numpy(float), pairs["_blat"].to_numpy(float)) <= SAME_PLACE_M
+        at_home[pairs.loc[near, "_i"].unique()] = True
+    use = long_ | at_home
+    out = stays.loc[use].copy()
+    out["park_known_s"] = np.where(long_[use], params.shift_park_min_s, params.home_park_min_s)
+    return out
+
+
 def haul_frames(
     stays: pd.DataFrame,
     fixes: pd.DataFrame,
@@ -378,10 +410,9 @@ def haul_frames(
     h["last_fix"] = h["vehicle_id"].map(last_fix)
 
     # a shift park: the first off-site stay after departure long enough to be no unloading and no wait
-    kind = stays["site_kind"].astype(str)
-    parks = stays.loc[(kind == "") & (stays["duration_s"].astype(float) >= params.shift_park_min_s)]
+    parks = shift_parks(stays, params)
     park = _first_after(h, parks.rename(columns={"start": "park_start", "end": "park_end"}), "park_start",
-                        ["park_start"])["park_start"]
+                        ["park_start", "park_known_s"])
     # the terminal off between shifts: the first silence after departure longer than any haul goes dark
     off_gaps = quiet.loc[quiet["gap_s"] >= params.track_gap_max_s] if len(quiet) else quiet
     off = _first_after(h, off_gaps.rename(columns={"gap_start": "off_start", "gap_end": "off_end"}),
@@ -390,7 +421,7 @@ def haul_frames(
     # the haul ends at the first of them (each only if it comes after the departure)
     end_at = pd.Series(pd.NaT, index=h.index, dtype=h["depart"].dtype)
     ended_by = np.full(len(h), "", dtype=object)
-    for name, t in (("load", h["next_load"]), ("park", park), ("off", off["off_start"])):
+    for name, t in (("load", h["next_load"]), ("park", park["park_start"]), ("off", off["off_start"])):
         t = t.astype(h["depart"].dtype)
         first = (t.notna() & (t >= h["depart"]) & (end_at.isna() | (t < end_at))).to_numpy(bool)
         end_at = end_at.mask(first, t)
@@ -401,7 +432,9 @@ def haul_frames(
     known = pd.Series(pd.NaT, index=h.index, dtype=h["depart"].dtype)
     by = h["ended_by"].to_numpy()
     known = known.mask(by == "load", h["next_load"] + pd.Timedelta(seconds=params.load_min_dwell_s))
-    known = known.mask(by == "park", park.astype(h["depart"].dtype) + pd.Timedelta(seconds=params.shift_park_min_s))
+    park_known = park["park_start"].astype(h["depart"].dtype) + pd.to_timedelta(
+        pd.to_numeric(park["park_known_s"], errors="coerce"), unit="s")
+    known = known.mask(by == "park", park_known)
     known = known.mask(by == "off", off["off_end"].astype(h["depart"].dtype))
     h["end_known_at"] = known
     return h

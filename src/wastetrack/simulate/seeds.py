@@ -24,10 +24,12 @@ from __future__ import annotations
 TUNING_SEEDS: tuple[int, ...] = (3, 5, 7, 11, 42, 99)
 
 #: for measuring only — never tune on these (see the module docstring)
-HELD_OUT_SEEDS: tuple[int, ...] = (1009, 2017, 3041, 4057, 5077, 6089, 7103, 8111, 9127, 10139, 11159, 12163)
+HELD_OUT_SEEDS: tuple[int, ...] = (4057, 5077, 6089, 7103, 8111, 9127, 10139, 11159, 12163, 13171, 14177, 15187)
 
-#: seeds that were held out once but got looked at while tuning; kept so they are never reused
-BURNED_SEEDS: tuple[int, ...] = ()
+#: seeds that were held out once but got looked at while tuning; kept so they are never reused for measuring.
+#: 1009, 2017 and 3041 were the scorecard's worlds until 2026-12-01, and their misses were opened and chased
+#: (closing notes of stops 15-19 name trucks on them): the figures on them flatter the detector
+BURNED_SEEDS: tuple[int, ...] = (1009, 2017, 3041)
 
 
 def held_out(n: int) -> tuple[int, ...]:
