@@ -608,6 +608,30 @@ def _with_load_sensor(f: pd.DataFrame, empty_until: pd.Timestamp, loaded_until: 
     return f
 
 
+def test_a_silence_the_load_sensor_says_the_load_went_in_is_decided_when_it_ends() -> None:
+    # loaded at A, dark for 45 minutes near C, back empty (the load sensor says so), at A again at 23:55 to
+    # load: the truck said where its load went, so the haul is decided at 23:40 — that night — not when the
+    # next loading had lasted five minutes (00:00, the next night's run)
+    legs = [("stand", 900, *A), ("drive", 900, *C), ("dark", 2700, 121.335, 31.2), ("drive", 900, *A),
+            ("stand", 270, *A)]
+    f = track("沪AD1234", "2026-11-20 22:25", legs)
+    back = pd.Timestamp("2026-11-20 23:40", tz=TZ)
+    sensed = _with_load_sensor(f, pd.Timestamp("2026-11-20 22:32", tz=TZ), back - pd.Timedelta(minutes=1))
+    haul = _hauls_loading_at_a(sensed).iloc[0]
+    assert haul["unload_evidence"] == "gap" and haul["unload_end"] == back
+    assert haul["decided_at"] == back
+    # without the sensor the same silence waits for the haul's end (the next loading, not over by midnight)
+    haul = _hauls_loading_at_a(f).iloc[0]
+    assert pd.isna(haul["decided_at"]) or haul["decided_at"] >= pd.Timestamp("2026-11-21 00:00", tz=TZ)
+    # ... and so does one after which the sensor flickered empty once and read loaded again (a flap)
+    flap = sensed.copy()
+    after = (flap["ts"] > back).to_numpy()
+    flap.loc[after, "loaded"] = True
+    flap.loc[np.flatnonzero(after)[0], "loaded"] = False
+    haul = _hauls_loading_at_a(flap).iloc[0]
+    assert pd.isna(haul["decided_at"]) or haul["decided_at"] >= pd.Timestamp("2026-11-21 00:00", tz=TZ)
+
+
 def test_a_truck_whose_sensor_reads_empty_as_it_leaves_a_site_did_not_load_there() -> None:
     # called at site A for 9 minutes without loading, stopped 10 minutes for fuel at C, came back, loaded,
     # unloaded at the receiver B: one haul, from the second visit; the fuel stop is no unloading

@@ -680,10 +680,37 @@ def _earliest(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["haul_id", "start"], kind="stable").drop_duplicates("haul_id")
 
 
-def sensor_unloadings(stay_c: pd.DataFrame) -> pd.DataFrame:
-    """Step 1: the first stay where the body lifted or the load dropped for good; decided at its end."""
-    s = _earliest(stay_c.loc[stay_c["sensor"]]) if len(stay_c) else stay_c
-    return s.assign(unload_evidence="sensor", decided_at=s["end"])
+def sensor_unloadings(stay_c: pd.DataFrame, silent_drops: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Step 1: the first stay where the body lifted or the load dropped for good, or silence the load
+    dropped across for good (``sensor_silences``); decided at its end."""
+    s = stay_c.loc[stay_c["sensor"]].assign(unload_evidence="sensor") if len(stay_c) else stay_c
+    if silent_drops is not None and len(silent_drops):
+        s = pd.concat([s, silent_drops.assign(unload_evidence="gap")], ignore_index=True) if len(s) else \
+            silent_drops.assign(unload_evidence="gap")
+    s = _earliest(s) if len(s) else s
+    return s.assign(decided_at=s["end"]) if len(s) else s.assign(unload_evidence=pd.Series(dtype=object),
+                                                                 decided_at=s["end"])
+
+
+def sensor_silences(track_c: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS,
+                    fx: FixIndex | None = None) -> pd.DataFrame:
+    """The track-gap silences of ``track_c`` the load sensor says the load went in: loaded at the last fix
+    before, empty at the first after, and mostly empty from then until the haul ended (or
+    ``load_drop_horizon_s``), not loaded again over the drive away (``left_loaded``) — as for a stay in
+    step 1. The truck says where its load went, so the haul is decided when the silence ends: it does not
+    wait for the next loading, which may come after midnight (a sensor truck's track gap at 23:14-23:37,
+    its next loading at 23:56, was reported a night late)."""
+    if track_c.empty or "loaded" not in fixes:
+        return track_c.iloc[:0]
+    c = track_c.loc[(track_c["kind"] == "silence").to_numpy() & (track_c["loaded_before"].to_numpy() == 1)
+                    & (track_c["loaded_after"].to_numpy() == 0)]
+    if c.empty:
+        return c
+    horizon = c["end"] + pd.Timedelta(seconds=params.load_drop_horizon_s)
+    until = c["haul_end_at"].where(c["haul_end_at"].notna() & (c["haul_end_at"] < horizon), horizon)
+    known, loaded = load_readings(fixes, c["vehicle_id"], c["end"], until, fx)
+    still = left_loaded(c.assign(tipping_any=pd.Series(pd.NA, index=c.index, dtype="boolean")), fixes, params, fx)
+    return c.loc[_mostly_empty(known, loaded, params) & ~still]
 
 
 def receiver_unloadings(stay_c: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
@@ -887,8 +914,9 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
     if len(track_c):
         track_c["unload_p"] = score_candidates(track_c)
         track_c["reported"] = reported_here(track_c, reports, params)
+    drops = sensor_silences(track_c, fixes, params) if len(track_c) else None
     best = choose_unloading([
-        sensor_unloadings(stay_c) if len(stay_c) else stay_c,
+        sensor_unloadings(stay_c, drops) if len(stay_c) or drops is not None else stay_c,
         receiver_unloadings(stay_c, params) if len(stay_c) else stay_c,
         track_unloadings(track_c, params) if len(track_c) else track_c,
         went_home_unloadings(track_c, params) if len(track_c) else track_c,
