@@ -572,6 +572,7 @@ class _Scenario:
         plates = [t.plate for t in self.trucks]
         next_day = {d.isoformat(): (d + timedelta(days=1)).isoformat() for d in self.dates}
         fx["batch"] = np.where(late, fx["day"].map(next_day), fx["day"])
+        self._date_sensor_decisions(fx)
         man_day = manifest_day(self.manifests)
         for di, d in enumerate(self.dates):
             day = d.isoformat()
@@ -630,6 +631,41 @@ class _Scenario:
                 sx, sy = to_xy(lon, lat)
                 near |= np.hypot(x[sel] - float(sx), y[sel] - float(sy)) <= 300
             e["evidence_fixes"] = int(near.sum())
+
+    def _date_sensor_decisions(self, fx: pd.DataFrame) -> None:
+        """A sensor truck's dump or track gap is decided by the first sensor reading after it *that the feed
+        carries*, on the night whose batch holds that reading; without one (its platform's part has no sensor
+        columns, the reading came after midnight, or it arrives late in the next batch) as a sensorless
+        truck's, by its next loading. ``violations.decided_at`` assumes the reading at the event's end; the
+        feed decides what a run can see (a dump ending 23:59:47 whose last fix of the day was 23:57:08, still
+        reading loaded, cannot be decided that night)."""
+        from wastetrack.simulate.violations import LOADING_DECIDES_S, undecidable_reason
+
+        carries = ((fx["part"].to_numpy() != 4) | fx["late"].to_numpy(bool) | fx["spread"].to_numpy(bool))
+        code, t = fx["vcode"].to_numpy(), fx["t"].to_numpy(dtype=float)
+        batch = fx["batch"].to_numpy(object)
+        vcode = {tr.vehicle_id: k for k, tr in enumerate(self.trucks)}
+        w0, w1 = self.world.win_start, self.world.win_end
+        for e in self.events:
+            h = e.get("_haul")
+            if h is None or not h.sensors or e["kind"] not in ("illegal_dump", "track_gap"):
+                continue
+            sel = np.flatnonzero((code == vcode[e["vehicle_id"]]) & carries & (t >= h.event_end - 0.5))
+            first = sel[np.argmin(t[sel])] if sel.size else None
+            by_load = None if h.next_load is None else h.next_load + LOADING_DECIDES_S
+            options = [(by_load, _day(by_load))] if by_load is not None else []
+            if first is not None:
+                options.append((float(t[first]), str(batch[first])))
+            if not options:
+                decided, night = None, None
+            else:
+                decided, night = min(options, key=lambda o: (o[1], o[0]))
+                night = max(night, _day(h.event_end))
+            why = undecidable_reason(h, decided, w0, w1)
+            e["decided_at"] = _iso(decided) if decided is not None else None
+            e["report_night"] = night
+            e["decidable"] = not why
+            e["undecidable_reason"] = why
 
     def _write_gps(
         self, rng, fx: pd.DataFrame, ddir: Path, di: int, plates: list[str]
