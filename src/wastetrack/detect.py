@@ -48,6 +48,7 @@ from wastetrack import boundaries as bnd
 from wastetrack.clean import epoch_seconds, epoch_seconds_or_nan
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import METRIC_CRS
+from wastetrack.features import FixIndex
 from wastetrack.geofence import distance_to_site, metric_points, nearest_site, site_fences
 from wastetrack.hauls import went_home_guess
 from wastetrack.models import RECEIVER_KINDS
@@ -89,7 +90,7 @@ def confirm_by_gate_scan(
 
 def confirm_by_own_track(
     h: pd.DataFrame, fixes: pd.DataFrame, sites: gpd.GeoDataFrame, max_distance_m: float,
-    params: Params = DEFAULT_PARAMS,
+    params: Params = DEFAULT_PARAMS, fx: FixIndex | None = None,
 ) -> pd.DataFrame:
     """An off-fence unloading is at the manifest's receiver when the truck's own fixes were inside that
     receiver's fence (``receiver_yard_min_fixes`` of them) within ``gate_scan_slack_s`` of the stay.
@@ -100,8 +101,6 @@ def confirm_by_own_track(
     (on the simulated worlds: no tipping outside a receiver had two fixes inside its fence within ten
     minutes; every drifted delivery had three or more). Only within ``max_distance_m`` of the fence.
     """
-    from wastetrack.features import FixIndex
-
     if h.empty or fixes is None or fixes.empty or "manifest_dest_site_id" not in h:
         return h
     timed = h["unload_start"].notna() & h["unload_end"].notna()
@@ -109,7 +108,7 @@ def confirm_by_own_track(
     if cand.empty:
         return h
     polys = site_fences(cand["manifest_dest_site_id"], sites, "EPSG:4326")
-    fx = FixIndex(fixes)
+    fx = fx or FixIndex(fixes)
     slack = int(params.gate_scan_slack_s * 1e6)
     lo, hi = fx.range_of(fx.code_of(cand["vehicle_id"]), epoch_seconds(cand["unload_start"]).astype(np.int64) * 10**6
                          - slack, epoch_seconds(cand["unload_end"]).astype(np.int64) * 10**6 + slack)
@@ -120,7 +119,7 @@ def confirm_by_own_track(
 
 
 def confirm_by_later_scan(h: pd.DataFrame, fixes: pd.DataFrame, sites: gpd.GeoDataFrame,
-                          params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+                          params: Params = DEFAULT_PARAMS, fx: FixIndex | None = None) -> pd.DataFrame:
     """A haul placed at one receiver unloaded at its manifest's receiver when that one scanned it in later.
 
     Roads pass yards: a long red light within the fence tolerance of one is a "visit" to it, and the first
@@ -133,8 +132,6 @@ def confirm_by_later_scan(h: pd.DataFrame, fixes: pd.DataFrame, sites: gpd.GeoDa
     need = {"manifest_dest_site_id", "manifest_received_at", "unload_site_id", "unload_evidence", "unload_end"}
     if h.empty or fixes is None or fixes.empty or not need <= set(h.columns):
         return h
-    from wastetrack.features import FixIndex
-
     site = h["unload_site_id"].fillna("").astype(str).to_numpy()
     dest = h["manifest_dest_site_id"].fillna("").astype(str).to_numpy()
     recv, u1 = epoch_seconds_or_nan(h["manifest_received_at"]), epoch_seconds_or_nan(h["unload_end"])
@@ -147,7 +144,7 @@ def confirm_by_later_scan(h: pd.DataFrame, fixes: pd.DataFrame, sites: gpd.GeoDa
         return h
     c = h.loc[cand]
     polys = site_fences(c["manifest_dest_site_id"], sites, "EPSG:4326")
-    fx = FixIndex(fixes)
+    fx = fx or FixIndex(fixes)
     r_us = recv[cand].astype(np.int64) * 10**6
     slack_us = int(slack * 1e6)
     lo, hi = fx.range_of(fx.code_of(c["vehicle_id"]), r_us - slack_us, r_us + slack_us)
@@ -219,7 +216,8 @@ def _receivers_metric(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def explain_by_silent_receiver(
-    h: pd.DataFrame, sites: gpd.GeoDataFrame, params: Params = DEFAULT_PARAMS, fixes: pd.DataFrame | None = None
+    h: pd.DataFrame, sites: gpd.GeoDataFrame, params: Params = DEFAULT_PARAMS, fixes: pd.DataFrame | None = None,
+    fx: FixIndex | None = None,
 ) -> pd.DataFrame:
     """Hauls whose silence a receiver explains, re-placed at that receiver (``unload_evidence`` ``receiver_silent``).
 
@@ -297,7 +295,7 @@ def explain_by_silent_receiver(
         origin = np.asarray(metric_points(c["origin_lon"].to_numpy(float), c["origin_lat"].to_numpy(float)).values)
         for p, d in ((p0, d0), (p1, d1)):
             by_geometry &= d < np.nan_to_num(shapely.distance(p, origin), nan=np.inf)
-    by_course = _heading_for(c, has_dest & ~by_geometry, p0, fences[which], fixes, params)
+    by_course = _heading_for(c, has_dest & ~by_geometry, p0, fences[which], fixes, params, fx)
     by_course[by_course] = feasible(which[by_course], by_course)
     by_geometry |= by_course
     recv = c["manifest_received_at"] if "manifest_received_at" in c else pd.Series(pd.NaT, index=c.index)
@@ -334,7 +332,7 @@ def explain_by_silent_receiver(
 
 
 def _heading_for(c: pd.DataFrame, todo: np.ndarray, p0: np.ndarray, fence: np.ndarray, fixes: pd.DataFrame | None,
-                 params: Params) -> np.ndarray:
+                 params: Params, fx: FixIndex | None = None) -> np.ndarray:
     """Per silence (``todo`` only): was the truck driving straight for ``fence`` as it went dark — the fence's
     nearest point within ``silent_receiver_course_deg`` of its course over the last ``gap_course_base_m``
     (``gaps.silence_geometry``; a truck that stood or crawled has no course and is not judged here)."""
@@ -345,7 +343,7 @@ def _heading_for(c: pd.DataFrame, todo: np.ndarray, p0: np.ndarray, fence: np.nd
 
     sub = c.loc[todo]
     geo = silence_geometry([str(i) for i in range(len(sub))], sub["vehicle_id"].astype(str),
-                           sub["silence_start"], sub["silence_end"], fixes, params)
+                           sub["silence_start"], sub["silence_end"], fixes, params, index=fx)
     course = geo["course0_deg"].to_numpy(float)
     target = shapely.shortest_line(p0[todo], fence[todo])
     tx = shapely.get_coordinates(shapely.get_point(target, 1))
@@ -408,16 +406,18 @@ def settle_unloadings(hauls: pd.DataFrame, sites: gpd.GeoDataFrame, params: Para
     ``fixes``: the shard's cleaned fixes (steps 3 and 4 read them; without them they are skipped).
     """
     h = hauls
+    # one index of the shard's fixes for the three steps that look the truck up by time
+    fx = FixIndex(fixes) if fixes is not None and len(fixes) and len(h) else None
     if len(h) and "silence_start" in h:
-        h = explain_by_silent_receiver(h, sites, params, fixes)
+        h = explain_by_silent_receiver(h, sites, params, fixes, fx)
     decided = (h["unload_evidence"].astype(str) != "").to_numpy() if len(h) else np.zeros(0, bool)
     if decided.any() and "manifest_dest_site_id" in h:
         # only hauls with an unloading have its times (a night of none has no datetime column to read)
         scan_m = params.receiver_scan_distance_m if scan_distance_m is None else scan_distance_m
         part = confirm_by_gate_scan(h.loc[decided], sites, scan_m, params.gate_scan_slack_s)
         if fixes is not None:
-            part = confirm_by_own_track(part, fixes, sites, scan_m, params)
-            part = confirm_by_later_scan(part, fixes, sites, params)
+            part = confirm_by_own_track(part, fixes, sites, scan_m, params, fx)
+            part = confirm_by_later_scan(part, fixes, sites, params, fx)
         h = h.copy()
         cols = [c for c in ("unload_site_id", "unload_evidence", "unload_start", "unload_end", "unload_lon",
                             "unload_lat", "unload_stay_id", "unload_county_adcode", "unload_province_adcode",

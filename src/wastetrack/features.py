@@ -215,6 +215,20 @@ def _nearest_of_vehicle(
     return near, count
 
 
+def home_parks(stays: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
+    """The stays where each truck parks between shifts: off-site, ``shift_park_min_s`` or longer (its home)."""
+    kind = stays["site_kind"].astype(str) if "site_kind" in stays else pd.Series("", index=stays.index)
+    return stays.loc[(kind == "") & (stays["duration_s"].astype(float) >= params.shift_park_min_s)]
+
+
+def home_m(frame: pd.DataFrame, parks: pd.DataFrame) -> np.ndarray:
+    """Per row of ``frame`` (vehicle_id, lon, lat): metres to the nearest of its vehicle's ``parks``
+    (``home_parks``; ``FAR_M`` when it has none)."""
+    x, y = _xy(frame["lon"], frame["lat"])
+    rows = pd.DataFrame({"vehicle_id": frame["vehicle_id"].to_numpy(), "stay_id": "", "_x": x, "_y": y})
+    return _nearest_of_vehicle(rows, parks)[0]
+
+
 def candidate_features(
     cands: pd.DataFrame,
     fixes: pd.DataFrame,
@@ -294,8 +308,7 @@ def candidate_features(
         c["stay_id"] = ""
     st = stays
     kind = st["site_kind"].astype(str) if "site_kind" in st else pd.Series("", index=st.index)
-    parks = st.loc[(kind == "") & (st["duration_s"].astype(float) >= params.shift_park_min_s)]
-    out["home_m"], _ = _nearest_of_vehicle(c, parks)
+    out["home_m"], _ = _nearest_of_vehicle(c, home_parks(st, params))
     out["usual_receiver_m"], _ = _nearest_of_vehicle(c, st.loc[kind.isin(("disposal", "recycling", "transfer"))])
     out["usual_site_m"], _ = _nearest_of_vehicle(c, st.loc[kind == "construction"])
     _, out["repeat_here"] = _nearest_of_vehicle(c, st, exclude_same_id=True)
@@ -398,4 +411,4 @@ def _neighbour_stops(
     return px, py, nx, ny
 
 
-__all__ = ["FEATURES", "FixIndex", "candidate_features", "haul_reach"]
+__all__ = ["FEATURES", "FixIndex", "candidate_features", "haul_reach", "home_m", "home_parks"]

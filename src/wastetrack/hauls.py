@@ -67,7 +67,7 @@ import pandas as pd
 from wastetrack.clean import _ts_i8, epoch_seconds, vehicle_codes
 from wastetrack.config import DEFAULT_PARAMS, Params
 from wastetrack.coords import haversine_m
-from wastetrack.features import SAME_PLACE_M, FixIndex, candidate_features, haul_reach
+from wastetrack.features import SAME_PLACE_M, FixIndex, candidate_features, haul_reach, home_m, home_parks
 from wastetrack.models import HAUL_COLUMNS, PLACE_COLUMNS, RECEIVER_KINDS, STAY_COLUMNS, require_columns
 
 #: the evidence names, strongest first (``unload_evidence``)
@@ -349,24 +349,14 @@ def shift_parks(stays: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.Data
     without this, a truck that tipped, went home for 1.9 hours and refuelled on its way to the next shift had
     its haul run on through the break and the fuel stop taken for the unloading.
     """
-    kind = stays["site_kind"].astype(str).to_numpy(object)
-    dur = stays["duration_s"].astype(float).to_numpy()
-    off_site = kind == ""
-    long_ = off_site & (dur >= params.shift_park_min_s)
-    homeish = off_site & ~long_ & (dur >= params.home_park_min_s)
-    at_home = np.zeros(len(stays), dtype=bool)
-    if homeish.any() and long_.any():
-        a, b = stays.loc[homeish], stays.loc[long_]
-        pairs = pd.DataFrame({"_i": np.flatnonzero(homeish), "vehicle_id": a["vehicle_id"].astype(str).to_numpy(object),
-                              "_lon": a["lon"].to_numpy(float), "_lat": a["lat"].to_numpy(float)}).merge(
-            pd.DataFrame({"vehicle_id": b["vehicle_id"].astype(str).to_numpy(object),
-                          "_blon": b["lon"].to_numpy(float), "_blat": b["lat"].to_numpy(float)}), on="vehicle_id")
-        near = haversine_m(pairs["_lon"].to_numpy(float), pairs["_lat"].to_numpy(float),
-                           pairs["_blon"].to_numpy(float), pairs["_blat"].to_numpy(float)) <= SAME_PLACE_M
-        at_home[pairs.loc[near, "_i"].unique()] = True
-    use = long_ | at_home
-    out = stays.loc[use].copy()
-    out["park_known_s"] = np.where(long_[use], params.shift_park_min_s, params.home_park_min_s)
+    parks = home_parks(stays, params)
+    out = parks.assign(park_known_s=params.shift_park_min_s)
+    dur = stays["duration_s"].astype(float)
+    short = stays.loc[(stays["site_kind"].astype(str) == "") & (dur >= params.home_park_min_s)
+                      & (dur < params.shift_park_min_s)]
+    if len(short) and len(parks):
+        at_home = short.loc[home_m(short, parks) <= SAME_PLACE_M]
+        out = pd.concat([out, at_home.assign(park_known_s=params.home_park_min_s)]) if len(at_home) else out
     return out
 
 
@@ -680,37 +670,40 @@ def _earliest(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["haul_id", "start"], kind="stable").drop_duplicates("haul_id")
 
 
-def sensor_unloadings(stay_c: pd.DataFrame, silent_drops: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Step 1: the first stay where the body lifted or the load dropped for good, or silence the load
-    dropped across for good (``sensor_silences``); decided at its end."""
-    s = stay_c.loc[stay_c["sensor"]].assign(unload_evidence="sensor") if len(stay_c) else stay_c
-    if silent_drops is not None and len(silent_drops):
-        s = pd.concat([s, silent_drops.assign(unload_evidence="gap")], ignore_index=True) if len(s) else \
-            silent_drops.assign(unload_evidence="gap")
-    s = _earliest(s) if len(s) else s
-    return s.assign(decided_at=s["end"]) if len(s) else s.assign(unload_evidence=pd.Series(dtype=object),
-                                                                 decided_at=s["end"])
+def sensor_unloadings(stay_c: pd.DataFrame, track_c: pd.DataFrame) -> pd.DataFrame:
+    """Step 1: the first stay where the body lifted or the load dropped for good, or silence the load dropped
+    across for good (``track_c["sensor"]``, ``sensor_silences``); decided at its end."""
+    parts = [f.loc[f["sensor"].to_numpy(bool)].assign(unload_evidence=how)
+             for f, how in ((stay_c, "sensor"), (track_c, "gap")) if len(f) and "sensor" in f]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=["haul_id"])
+    s = _earliest(pd.concat(parts, ignore_index=True))
+    return s.assign(decided_at=s["end"])
 
 
 def sensor_silences(track_c: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS,
-                    fx: FixIndex | None = None) -> pd.DataFrame:
-    """The track-gap silences of ``track_c`` the load sensor says the load went in: loaded at the last fix
-    before, empty at the first after, and mostly empty from then until the haul ended (or
-    ``load_drop_horizon_s``), not loaded again over the drive away (``left_loaded``) — as for a stay in
-    step 1. The truck says where its load went, so the haul is decided when the silence ends: it does not
+                    fx: FixIndex | None = None) -> np.ndarray:
+    """Per row of ``track_c``: a track-gap silence the load sensor says the load went in — loaded at the last
+    fix before, empty at the first after, and mostly empty from then until the haul ended (or
+    ``load_drop_horizon_s``), not loaded again over the drive away (``left_loaded``): the tests a stay passes
+    in step 1. The truck says where its load went, so the haul is decided when the silence ends: it does not
     wait for the next loading, which may come after midnight (a sensor truck's track gap at 23:14-23:37,
     its next loading at 23:56, was reported a night late)."""
+    out = np.zeros(len(track_c), dtype=bool)
     if track_c.empty or "loaded" not in fixes:
-        return track_c.iloc[:0]
-    c = track_c.loc[(track_c["kind"] == "silence").to_numpy() & (track_c["loaded_before"].to_numpy() == 1)
-                    & (track_c["loaded_after"].to_numpy() == 0)]
-    if c.empty:
-        return c
+        return out
+    pick = ((track_c["kind"] == "silence").to_numpy() & (track_c["loaded_before"].to_numpy() == 1)
+            & (track_c["loaded_after"].to_numpy() == 0))
+    if not pick.any():
+        return out
+    c = track_c.loc[pick]
     horizon = c["end"] + pd.Timedelta(seconds=params.load_drop_horizon_s)
     until = c["haul_end_at"].where(c["haul_end_at"].notna() & (c["haul_end_at"] < horizon), horizon)
     known, loaded = load_readings(fixes, c["vehicle_id"], c["end"], until, fx)
     still = left_loaded(c.assign(tipping_any=pd.Series(pd.NA, index=c.index, dtype="boolean")), fixes, params, fx)
-    return c.loc[_mostly_empty(known, loaded, params) & ~still]
+    out[pick] = _mostly_empty(known, loaded, params) & ~still
+    return out
 
 
 def receiver_unloadings(stay_c: pd.DataFrame, params: Params = DEFAULT_PARAMS) -> pd.DataFrame:
@@ -875,6 +868,7 @@ def unloading_candidates(
         track_c = pd.concat([track_c, feats.add_prefix("f_")], axis=1)
         later = hauls.loc[delivered_after_home(hauls, rcv), "haul_id"]
         track_c["delivered_later"] = track_c["haul_id"].isin(later).to_numpy()  # step 4 (went_home_unloadings)
+        track_c["sensor"] = sensor_silences(track_c, fixes, params, fx)  # step 1 (sensor_unloadings)
     else:
         track_c = track_c.assign(**{f"f_{f}": pd.Series(dtype=float) for f in FEATURES})
     return hauls, stay_c, silence_c, track_c
@@ -914,9 +908,8 @@ def build_hauls(stays: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAU
     if len(track_c):
         track_c["unload_p"] = score_candidates(track_c)
         track_c["reported"] = reported_here(track_c, reports, params)
-    drops = sensor_silences(track_c, fixes, params) if len(track_c) else None
     best = choose_unloading([
-        sensor_unloadings(stay_c, drops) if len(stay_c) or drops is not None else stay_c,
+        sensor_unloadings(stay_c, track_c),
         receiver_unloadings(stay_c, params) if len(stay_c) else stay_c,
         track_unloadings(track_c, params) if len(track_c) else track_c,
         went_home_unloadings(track_c, params) if len(track_c) else track_c,

@@ -60,7 +60,13 @@ from wastetrack.simulate.nights import DUMP_EXTRAS, TZ, NightPlanner, World
 from wastetrack.simulate.reports import decoy_reports, make_report, report_time, roadside_address
 from wastetrack.simulate.routing import route
 from wastetrack.simulate.trips import RouteBook, sample_segments
-from wastetrack.simulate.violations import events_from_hauls, number_events, schedule
+from wastetrack.simulate.violations import (
+    LOADING_DECIDES_S,
+    events_from_hauls,
+    number_events,
+    schedule,
+    undecidable_reason,
+)
 from wastetrack.simulate.writer import (
     parquet_epoch,
     parquet_native,
@@ -75,6 +81,9 @@ __all__ = ["PROFILE_NAMES", "simulate"]
 PROFILE_NAMES = prof.PROFILE_NAMES
 
 GPS_COLUMNS = ["vehicle_id", "ts", "lon", "lat", "speed_kmh", "heading", "loaded", "tipping"]
+#: the GPS part whose platform exports vehicle, time and position only (``part-004.parquet``, no sensor columns;
+#: its re-uploads go to part-005 with them)
+LONLAT_ONLY_PART = 4
 
 
 def _iso(t: float) -> str:
@@ -639,9 +648,8 @@ class _Scenario:
         truck's, by its next loading. ``violations.decided_at`` assumes the reading at the event's end; the
         feed decides what a run can see (a dump ending 23:59:47 whose last fix of the day was 23:57:08, still
         reading loaded, cannot be decided that night)."""
-        from wastetrack.simulate.violations import LOADING_DECIDES_S, undecidable_reason
-
-        carries = ((fx["part"].to_numpy() != 4) | fx["late"].to_numpy(bool) | fx["spread"].to_numpy(bool))
+        carries = ((fx["part"].to_numpy() != LONLAT_ONLY_PART) | fx["late"].to_numpy(bool)
+                   | fx["spread"].to_numpy(bool))
         code, t = fx["vcode"].to_numpy(), fx["t"].to_numpy(dtype=float)
         batch = fx["batch"].to_numpy(object)
         vcode = {tr.vehicle_id: k for k, tr in enumerate(self.trucks)}
@@ -697,9 +705,8 @@ class _Scenario:
         files.append(("gps/part-002.csv", write_csv(ddir / "gps/part-002.csv", f2)))
         f3 = _csv_frame(rng, frames[3], _fmt_ts(frames[3]["t"].to_numpy(), "z"))
         files.append(("gps/part-003.csv.gz", write_csv(ddir / "gps/part-003.csv.gz", f3, gz=True)))
-        files.append(
-            ("gps/part-004.parquet", write_parquet(ddir / "gps/part-004.parquet", parquet_epoch(frames[4])))
-        )
+        files.append(("gps/part-004.parquet",
+                      write_parquet(ddir / "gps/part-004.parquet", parquet_epoch(frames[LONLAT_ONLY_PART]))))
         # part-005: re-uploads (late rows of yesterday, rows spread from other parts), mixed time formats
         f5 = fx[fx["late"] | fx["spread"]].copy()
         f5["plate"] = [
