@@ -632,6 +632,42 @@ def test_a_silence_the_load_sensor_says_the_load_went_in_is_decided_when_it_ends
     assert pd.isna(haul["decided_at"]) or haul["decided_at"] >= pd.Timestamp("2026-11-21 00:00", tz=TZ)
 
 
+def test_a_truck_that_drove_off_loaded_and_came_back_empty_from_a_dark_trip_did_load() -> None:
+    # loaded at A, drove off reading loaded for 4 minutes, went dark for 25 minutes and came back empty, a
+    # 20-minute drive back to A: over the whole window to the next call at A the sensor reads mostly empty
+    # (80 of 96 readings), but the readings after the silence describe the dark dump, not the site. The
+    # loading stands and the silence is the haul's unloading, decided when it ends
+    legs = [("stand", 900, *A), ("drive", 240, 121.31, 31.13), ("dark", 1500, 121.32, 31.16),
+            ("drive", 1200, *A), ("stand", 900, *A)]
+    f = track("沪AD1234", "2026-11-20 20:00", legs)
+    back = pd.Timestamp("2026-11-20 20:44", tz=TZ)
+    sensed = _with_load_sensor(f, pd.Timestamp("2026-11-20 20:05", tz=TZ), back - pd.Timedelta(minutes=1))
+    hauls = _hauls_loading_at_a(sensed)
+    first = hauls.iloc[0]
+    assert first["depart"] < pd.Timestamp("2026-11-20 20:16", tz=TZ)  # the first visit is a loading
+    assert first["unload_evidence"] == "gap" and first["decided_at"] == back
+    # a truck that drove off from the same call reading empty, before its silence too, did not load there
+    # (its sensor works: it reads loaded from the next loading at A on)
+    empty = _with_load_sensor(f, pd.Timestamp("2026-11-20 21:10", tz=TZ), pd.Timestamp("2026-11-21 00:00", tz=TZ))
+    assert not (_hauls_loading_at_a(empty)["depart"] < pd.Timestamp("2026-11-20 20:16", tz=TZ)).any()
+
+
+def test_a_glitch_as_the_terminal_goes_dark_or_comes_back_is_a_teleport() -> None:
+    # standing at B; the last fix before a 15-minute silence is thrown 9 km away (the terminal glitched as it
+    # went dark); the slow step out of the glitch (9 km in 15 minutes) proves nothing after a silence
+    legs = [("stand", 300, *B), ("dark", 900, *B), ("stand", 300, *B)]
+    f = track("沪AD1234", "2026-11-20 22:00", legs)
+    n_before = int((f["ts"] < pd.Timestamp("2026-11-20 22:05", tz=TZ)).sum())
+    for glitch in (n_before - 1, n_before):  # the last fix before the silence, the first after it
+        g = f.copy()
+        g.loc[glitch, "lon"] -= 0.095
+        cleaned, stats = clean_fixes(g)
+        assert stats.teleports == 1 and cleaned["lon"].max() - cleaned["lon"].min() < 0.001
+    # a truck that really is somewhere else after the silence (its next fixes agree) keeps every fix
+    moved = track("沪AD1234", "2026-11-20 22:00", [("stand", 300, *B), ("dark", 900, *C), ("stand", 300, *C)])
+    assert clean_fixes(moved)[1].teleports == 0
+
+
 def test_a_truck_whose_sensor_reads_empty_as_it_leaves_a_site_did_not_load_there() -> None:
     # called at site A for 9 minutes without loading, stopped 10 minutes for fuel at C, came back, loaded,
     # unloaded at the receiver B: one haul, from the second visit; the fuel stop is no unloading

@@ -136,6 +136,14 @@ def spikes(
     The one teleport rule of the project (cleaning here; the simulator's own
     defect check uses it too). A first or last fix of a vehicle that jumps away
     from its only neighbour is a spike as well.
+
+    So is a jump at the edge of a silence: a fix kilometres from the one before
+    it, seconds earlier, whose next fix comes only after a long silence (the
+    terminal glitched as it went dark) — the slow step out of it proves
+    nothing, since a silence makes any place reachable. It goes when the track
+    without it holds together (the step over it is possible) and the fix it
+    jumped from agrees with its own predecessor; the mirror image (a glitch as
+    the terminal came back) likewise. A jump both neighbours confirm is kept.
     """
     n = len(t)
     bad = np.zeros(n, dtype=bool)
@@ -155,6 +163,17 @@ def spikes(
     prev_in = np.r_[False, step_in[:-1]]
     bad |= first & step_out & ~next_out
     bad |= last & step_in & ~prev_in
+    # a one-sided jump at a silence's edge: the step over the fix is possible, and the fix on the far side
+    # of the jump agrees with its own neighbour beyond (not itself the glitch)
+    if n >= 4:
+        d2 = np.hypot((lon[2:] - lon[:-2]) * np.cos(np.radians((lat[2:] + lat[:-2]) * 0.5)),
+                      lat[2:] - lat[:-2]) * (np.pi / 180.0 * 6371008.8)
+        dt2 = np.maximum(t[2:] - t[:-2], 1.0)
+        over = np.r_[False, same[:-1] & same[1:] & ((d2 / dt2 <= max_mps) | (d2 <= 200.0)), False]
+        calm_before = np.r_[False, False, same[:-2] & ~fast[:-2], False][: n]  # step i-2 -> i-1 possible
+        calm_after = np.r_[False, same[2:] & ~fast[2:], False, False][: n]  # step i+1 -> i+2 possible
+        bad |= over & step_in & ~step_out & calm_before
+        bad |= over & step_out & ~step_in & calm_after
     return bad
 
 

@@ -260,7 +260,8 @@ def _mostly_empty(known: np.ndarray, loaded: np.ndarray, params: Params) -> np.n
 
 
 def left_empty(
-    visits: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS, fx: FixIndex | None = None
+    visits: pd.DataFrame, fixes: pd.DataFrame, params: Params = DEFAULT_PARAMS, fx: FixIndex | None = None,
+    quiet: pd.DataFrame | None = None,
 ) -> np.ndarray:
     """Per visit: did the truck's load sensor say it drove away empty (so the visit was no loading)?
 
@@ -272,6 +273,14 @@ def left_empty(
     must be mostly empty (``load_drop_empty_share`` of at least
     ``load_drop_min_readings``), so one flapping reading changes nothing and a
     load taken just outside the fence (the yard's GPS drifts) still counts.
+
+    Only the readings from before the truck could unload unseen say how it
+    left: a silence of ``stay_silence_split_s`` or more (``quiet``) after the
+    departure is such a chance, and a truck that drove off reading loaded,
+    went dark for twenty minutes and came back empty left loaded — the readings
+    after its silence describe its dark dump, not the site. Where the truck
+    went dark before it gave ``load_drop_min_readings`` readings (a dead zone
+    at the gate), the whole window decides, unless one of those few read loaded.
     """
     out = np.zeros(len(visits), dtype=bool)
     if visits.empty or "loaded" not in fixes or len(fixes) == 0:
@@ -289,7 +298,13 @@ def left_empty(
     horizon = visits["depart"] + pd.Timedelta(seconds=params.load_drop_horizon_s)
     until = nxt.where(nxt.notna() & (nxt < horizon), horizon)
     known, loaded = load_readings(fixes, visits["vehicle_id"], visits["depart"], until, fx)
-    return works & _mostly_empty(known, loaded, params)
+    whole = _mostly_empty(known, loaded, params)
+    quiet = silences(fixes, params.stay_silence_split_s) if quiet is None else quiet
+    dark = _first_after(visits, quiet, "gap_start", ["gap_start"])["gap_start"].astype(until.dtype)
+    before_dark = until.where(dark.isna() | (dark >= until), dark)
+    known_b, loaded_b = load_readings(fixes, visits["vehicle_id"], visits["depart"], before_dark, fx)
+    enough = known_b >= params.load_drop_min_readings
+    return works & np.where(enough, _mostly_empty(known_b, loaded_b, params), whole & (loaded_b == 0))
 
 
 def one_loading_per_trip(
@@ -389,7 +404,7 @@ def haul_frames(
     if scanned.any() and len(quiet):
         scanned &= ~_just_loaded(visits, _visit_silences(visits, quiet, "gap_end", "load_start", params), params)
     loading |= scanned
-    loading &= ~left_empty(visits, fixes, params, fx)
+    loading &= ~left_empty(visits, fixes, params, fx, quiet)
     h = one_loading_per_trip(visits.loc[loading].reset_index(drop=True), stays, fixes, params, quiet)
     if h.empty:
         return h
