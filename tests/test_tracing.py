@@ -355,6 +355,30 @@ def test_of_two_silences_placed_on_the_same_pile_the_one_that_weighs_it_more_exp
         assert explain_by_leads(_reports(), pd.DataFrame(order), DEFAULT_PARAMS) == {"R1": "TG-20261120-bbbbbbbbbb"}
 
 
+def test_a_delivery_into_a_yard_explains_no_pile_down_the_road_from_it() -> None:
+    # truck A's unmanifested delivery into yard ZY-9 (its lead at the tipping face, 260 m from the pile);
+    # the pile lies outside the yard's fence: A's load is in the yard, so the report is still open for a
+    # truck dark near it or seen at it. A report inside the yard's fence, or a pile where the truck itself
+    # stood (the "yard" may be the GPS's drift), is the delivery's
+    from wastetrack.trace import explain_by_leads
+
+    def delivery(x: float) -> pd.DataFrame:
+        lon, lat = _ll(x, 0.0)
+        return pd.DataFrame([{"lead_id": "UM-20261120-aaaaaaaaaa", "kind": "unmanifested", "vehicle_id": "A",
+                              "lon": lon, "lat": lat, "start": _t("02:00"), "end": _t("02:15"),
+                              "evidence": {"unload_site_id": "ZY-9", "unload_evidence": "receiver"}}])
+
+    reports = _reports()
+    assert explain_by_leads(reports, delivery(260.0), DEFAULT_PARAMS, sites_of_reports={}) == {}
+    assert explain_by_leads(reports, delivery(260.0), DEFAULT_PARAMS, sites_of_reports={"R1": "ZY-9"}) == {
+        "R1": "UM-20261120-aaaaaaaaaa"}
+    assert explain_by_leads(reports, delivery(40.0), DEFAULT_PARAMS, sites_of_reports={}) == {
+        "R1": "UM-20261120-aaaaaaaaaa"}
+    # a dump lead (no yard) at 260 m explains it as before
+    dump = delivery(260.0).assign(kind="illegal_dump", evidence=[{}])
+    assert explain_by_leads(reports, dump, DEFAULT_PARAMS, sites_of_reports={}) == {"R1": "UM-20261120-aaaaaaaaaa"}
+
+
 def test_a_stay_before_the_window_of_an_untimed_report_still_counts_but_weighs_less() -> None:
     old = _stay("A", 30.0, 0.0, "02:00", 8.0, tipping_any=True, loaded_before=True, loaded_after=False)
     old["start"] -= pd.Timedelta(days=2)

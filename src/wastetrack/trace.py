@@ -115,11 +115,18 @@ def _with_windows(reports: pd.DataFrame, params: Params) -> pd.DataFrame:
 # ---------------------------------------------------------------- explained by a lead
 
 
-def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params, stale: bool = True
-                     ) -> dict[str, str]:
+def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params, stale: bool = True,
+                     sites_of_reports: dict[str, str] | None = None) -> dict[str, str]:
     """report_id → lead_id of the nearest lead that explains it: its point within ``report_lead_match_m``
     and its time in the report's window (±30 min; a report without a window: its default window, and with
     ``stale`` any time in the ``report_history_days`` before it was reported).
+
+    A lead whose load went into a receiver's yard (a diverted or unmanifested delivery: its evidence names
+    the ``unload_site_id``) explains a report outside that yard's fence (``sites_of_reports``, from
+    ``report_sites``) only when the truck stood where the pile is (within ``report_place_sigma_m``: the
+    yard may be the GPS's drift, the place it stood is not): a load tipped in the yard is in the yard, and
+    a pile a few hundred metres down the road is somebody's dump — a truck dark near that yard, a truck
+    seen there, or nobody known yet.
 
     Two leads as near (track gaps placed on the report itself): the one whose silence put more of its
     weight there (``placement.mass_share``) — the likelier of two trucks that could have left the pile."""
@@ -141,9 +148,15 @@ def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params,
     hi = np.where(has, r["w1"].to_numpy(float)[ri], r["reported_s"].to_numpy(float)[ri]
                   if "reported_s" in r else r["w1"].to_numpy(float)[ri])
     ok = (s <= hi + slack) & (e >= lo - slack) & (d <= params.report_lead_match_m)
+    evs = leads["evidence"] if "evidence" in leads else pd.Series([None] * len(leads), index=leads.index)
+    if sites_of_reports is not None and ok.any():
+        yard = np.array([str((ev or {}).get("unload_site_id") or "") if isinstance(ev, dict) else ""
+                         for ev in evs], dtype=object)[li]
+        inside = np.array([sites_of_reports.get(rid, "") for rid in r["report_id"].to_numpy(object)[ri]],
+                          dtype=object)
+        ok &= (yard == "") | (yard == inside) | (d <= params.report_place_sigma_m)
     if not ok.any():
         return {}
-    evs = leads["evidence"] if "evidence" in leads else pd.Series([None] * len(leads), index=leads.index)
     share = np.array([float(((ev or {}).get("placement") or {}).get("mass_share") or 0.0)
                       if isinstance(ev, dict) else 0.0 for ev in evs], dtype=float)
     best = pd.DataFrame({"report_id": r["report_id"].to_numpy(object)[ri[ok]],
@@ -385,13 +398,14 @@ def trace_reports(
         return (apply_scores(today) if len(today) else today), untraced
     rest = _with_windows(reports, params)
     owner: dict[str, str] = {}  # report_id → tonight's lead that explains it
+    in_yard = report_sites(rest, sites, params)  # the receiver (or site) yard a report lies in, if any
 
     def settled(ids: Iterable[str]) -> None:
         nonlocal rest
         rest = rest.loc[~rest["report_id"].isin(set(ids))]
 
     def by_earlier(leads: pd.DataFrame, confirm: bool, stale: bool = True) -> None:
-        found = explain_by_leads(rest, leads, params, stale) if len(leads) else {}
+        found = explain_by_leads(rest, leads, params, stale, in_yard) if len(leads) else {}
         if found and confirm and reported_before is not None:
             confirmed = reported_before(set(found.values()))
             found = {r: lid for r, lid in found.items() if lid in confirmed}
@@ -469,7 +483,7 @@ def trace_reports(
     hist_direct = hist_direct.loc[hist_direct["kind"] != "report_trace"] if len(hist_direct) else hist_direct
     traced: list[pd.DataFrame] = []
     # 1. a detected unloading at the spot: tonight's, then an earlier night's
-    owner.update(explain_by_leads(rest, today_direct, params))
+    owner.update(explain_by_leads(rest, today_direct, params, sites_of_reports=in_yard))
     settled(owner)
     #    (a report without a window: within its default window; a pile older than that may be tonight's
     #    truck's too, seen at it or dark near it, so the older leads wait until after those)
@@ -477,7 +491,7 @@ def trace_reports(
     by_earlier(hist_direct, confirm=False, stale=False)
     # 2. a truck seen at the spot (it stood there, or lingered) whose evidence is strong enough
     cands = candidates.loc[candidates["report_id"].isin(set(rest["report_id"]))] if len(candidates) else candidates
-    seen_at = plausible_sightings(cands, report_sites(rest, sites, params), params)
+    seen_at = plausible_sightings(cands, in_yard, params)
     ranked = best_per_vehicle(seen_at)
     # every sighting, not only each truck's best: the one beside its own dump lead is the one that counts
     by_haul(seen_at.loc[seen_at["kind"].isin(("stay", "pass"))] if len(seen_at) else seen_at)
