@@ -374,9 +374,37 @@ def test_a_delivery_into_a_yard_explains_no_pile_down_the_road_from_it() -> None
         "R1": "UM-20261120-aaaaaaaaaa"}
     assert explain_by_leads(reports, delivery(40.0), DEFAULT_PARAMS, sites_of_reports={}) == {
         "R1": "UM-20261120-aaaaaaaaaa"}
+    # ... also when the lead's point was put in the yard and only its evidence says where the truck stood
+    stood_lon, stood_lat = _ll(40.0, 0.0)
+    moved = delivery(260.0)
+    moved["evidence"] = [{**moved["evidence"].iloc[0], "stood_lon": stood_lon, "stood_lat": stood_lat}]
+    assert explain_by_leads(reports, moved, DEFAULT_PARAMS, sites_of_reports={}) == {"R1": "UM-20261120-aaaaaaaaaa"}
     # a dump lead (no yard) at 260 m explains it as before
     dump = delivery(260.0).assign(kind="illegal_dump", evidence=[{}])
     assert explain_by_leads(reports, dump, DEFAULT_PARAMS, sites_of_reports={}) == {"R1": "UM-20261120-aaaaaaaaaa"}
+
+
+def test_a_delivery_lead_s_point_is_in_the_yard_it_names() -> None:
+    # the truck's fixes at the tipping face drifted 200 m east of the yard's fence (a 100 m square): the
+    # lead says the load went into the yard, so its point is the fence point nearest where it stood, and
+    # where it stood stays in the evidence; a dump lead's point is where the truck stood
+    from shapely.geometry import box
+
+    from wastetrack.detect import _into_the_yard
+
+    lo0, la0 = _ll(-50.0, -50.0)
+    lo1, la1 = _ll(50.0, 50.0)
+    sites = gpd.GeoDataFrame({"site_id": ["ZY-9"], "kind": ["disposal"]}, geometry=[box(lo0, la0, lo1, la1)],
+                             crs="EPSG:4326")
+    lon, lat = _ll(250.0, 0.0)
+    leads = pd.DataFrame([{"kind": k, "lon": lon, "lat": lat, "evidence": {"unload_site_id": "ZY-9"}}
+                          for k in ("unmanifested", "illegal_dump")])
+    out = _into_the_yard(leads, sites)
+    d = haversine_m(out["lon"].to_numpy(float), out["lat"].to_numpy(float), *_ll(50.0, 0.0))
+    assert d[0] < 2.0 and out["evidence"].iloc[0]["stood_outside_fence_m"] == 200
+    ev = out["evidence"].iloc[0]
+    assert (ev["stood_lon"], ev["stood_lat"]) == (round(lon, 6), round(lat, 6))
+    assert out["lon"].iloc[1] == lon and "stood_lon" not in out["evidence"].iloc[1]
 
 
 def test_a_stay_before_the_window_of_an_untimed_report_still_counts_but_weighs_less() -> None:

@@ -558,7 +558,7 @@ def classify_hauls(
         )
     if not rows:
         return pd.DataFrame()
-    leads = pd.DataFrame(rows)
+    leads = _into_the_yard(pd.DataFrame(rows), sites)
     stays_cols = hauls.set_index("haul_id")
     # sensor states of the unloading stay, for facts and score
     leads["evidence"] = [{**ev, **_sensor_facts(stays_cols, ev)} for ev in leads["evidence"]]
@@ -566,6 +566,45 @@ def classify_hauls(
     place_prov = leads["province_adcode"].astype(str).str[:2]
     leads["cross_border"] = (origin_prov != "") & (place_prov != "") & (origin_prov != place_prov)
     return apply_scores(leads)
+
+
+def _into_the_yard(leads: pd.DataFrame, sites: gpd.GeoDataFrame) -> pd.DataFrame:
+    """A delivery lead's point in the yard it names: the point of the fence nearest where the truck stood.
+
+    A diverted or unmanifested lead says the load was tipped inside a receiver's yard; its fixes may stand
+    outside the fence (the yard's walls and pits throw them a few hundred metres: that drift is why the stay
+    counts at the yard at all), but the load is where it was tipped, in the yard. Where the truck's fixes
+    put it stays in the evidence (``stood_lon``/``stood_lat``): report tracing asks whether a pile outside
+    the fence lies where the truck stood (``trace.explain_by_leads``).
+    """
+    if leads.empty or sites is None or sites.empty:
+        return leads
+    yard = np.array([str((ev or {}).get("unload_site_id") or "") if k in ("diverted", "unmanifested") else ""
+                     for k, ev in zip(leads["kind"], leads["evidence"], strict=True)], dtype=object)
+    rows = np.flatnonzero(yard != "")
+    if not rows.size:
+        return leads
+    fences = site_fences(yard[rows], sites)
+    known = np.array([f is not None for f in fences], dtype=bool)
+    rows, fences = rows[known], fences[known]
+    pts = np.asarray(metric_points(leads["lon"].to_numpy(float)[rows], leads["lat"].to_numpy(float)[rows]).values)
+    outside = shapely.distance(fences, pts) > 0
+    if not outside.any():
+        return leads
+    rows, fences, pts = rows[outside], fences[outside], pts[outside]
+    near = shapely.shortest_line(fences, pts)  # from the fence to the point: its first vertex is on the fence
+    on_fence = gpd.GeoSeries(shapely.points(shapely.get_coordinates(near)[::2]), crs=METRIC_CRS).to_crs("EPSG:4326")
+    out = leads.copy()
+    evs = list(out["evidence"])
+    for i, r in enumerate(rows):
+        evs[r] = {**evs[r], "stood_lon": round(float(out["lon"].iloc[r]), 6),
+                  "stood_lat": round(float(out["lat"].iloc[r]), 6),
+                  "stood_outside_fence_m": round(float(shapely.distance(fences[i], pts[i])))}
+    out["evidence"] = evs
+    lon_col, lat_col = out.columns.get_loc("lon"), out.columns.get_loc("lat")
+    out.iloc[rows, lon_col] = on_fence.x.to_numpy()
+    out.iloc[rows, lat_col] = on_fence.y.to_numpy()
+    return out
 
 
 def _sensor_facts(hauls_by_id: pd.DataFrame, ev: dict) -> dict:

@@ -154,7 +154,13 @@ def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params,
                          for ev in evs], dtype=object)[li]
         inside = np.array([sites_of_reports.get(rid, "") for rid in r["report_id"].to_numpy(object)[ri]],
                           dtype=object)
-        ok &= (yard == "") | (yard == inside) | (d <= params.report_place_sigma_m)
+        # where the truck stood (a delivery lead's point is in its yard: ``detect._into_the_yard``)
+        stood = np.array([[(ev or {}).get("stood_lon", lo), (ev or {}).get("stood_lat", la)]
+                          if isinstance(ev, dict) else [lo, la]
+                          for ev, lo, la in zip(evs, leads["lon"].to_numpy(float), leads["lat"].to_numpy(float),
+                                                strict=True)], dtype=float).reshape(-1, 2)[li]
+        d_stood = haversine_m(r["lon"].to_numpy(float)[ri], r["lat"].to_numpy(float)[ri], stood[:, 0], stood[:, 1])
+        ok &= (yard == "") | (yard == inside) | (d_stood <= params.report_place_sigma_m)
     if not ok.any():
         return {}
     share = np.array([float(((ev or {}).get("placement") or {}).get("mass_share") or 0.0)
