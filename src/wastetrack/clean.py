@@ -16,7 +16,11 @@ import numpy as np
 import pandas as pd
 
 from wastetrack.config import DEFAULT_PARAMS, Params
+from wastetrack.coords import haversine_m
 from wastetrack.models import FIX_COLUMNS, require_columns
+
+#: a step this short is never a teleport, however fast it looks (GPS jitter between fixes a second apart)
+SPIKE_MIN_M = 200.0
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,7 @@ def spikes(
     same = vehicle[1:] == vehicle[:-1]
     d = step_m(lon, lat)
     dt = np.maximum(t[1:] - t[:-1], 1.0)
-    fast = same & (d / dt > max_mps) & (d > 200.0)
+    fast = same & (d / dt > max_mps) & (d > SPIKE_MIN_M)
     # fix i is a spike when the step into it and the step out of it are both too fast
     bad[1:-1] = fast[:-1] & fast[1:]
     first = np.r_[True, ~same]
@@ -170,9 +174,8 @@ def spikes(
     one = one[(one >= 1) & (one <= n - 2)]
     if one.size:
         a, b = one - 1, one + 1
-        d2 = np.hypot((lon[b] - lon[a]) * np.cos(np.radians((lat[b] + lat[a]) * 0.5)),
-                      lat[b] - lat[a]) * (np.pi / 180.0 * 6371008.8)
-        over = same[a] & same[one] & ((d2 / np.maximum(t[b] - t[a], 1.0) <= max_mps) | (d2 <= 200.0))
+        d2 = haversine_m(lon[a], lat[a], lon[b], lat[b])
+        over = same[a] & same[one] & ((d2 / np.maximum(t[b] - t[a], 1.0) <= max_mps) | (d2 <= SPIKE_MIN_M))
         k0, k1 = np.maximum(one - 2, 0), np.minimum(one + 1, n - 2)
         calm_before = (one >= 2) & same[k0] & ~fast[k0]  # the step i-2 -> i-1 is possible
         calm_after = (one <= n - 3) & same[k1] & ~fast[k1]  # the step i+1 -> i+2 is possible

@@ -588,18 +588,19 @@ def _into_the_yard(leads: pd.DataFrame, sites: gpd.GeoDataFrame) -> pd.DataFrame
     known = np.array([f is not None for f in fences], dtype=bool)
     rows, fences = rows[known], fences[known]
     pts = np.asarray(metric_points(leads["lon"].to_numpy(float)[rows], leads["lat"].to_numpy(float)[rows]).values)
-    outside = shapely.distance(fences, pts) > 0
-    if not outside.any():
+    outside_m = shapely.distance(fences, pts)
+    keep = outside_m > 0
+    if not keep.any():
         return leads
-    rows, fences, pts = rows[outside], fences[outside], pts[outside]
+    rows, fences, pts, outside_m = rows[keep], fences[keep], pts[keep], outside_m[keep]
     near = shapely.shortest_line(fences, pts)  # from the fence to the point: its first vertex is on the fence
     on_fence = gpd.GeoSeries(shapely.points(shapely.get_coordinates(near)[::2]), crs=METRIC_CRS).to_crs("EPSG:4326")
     out = leads.copy()
     evs = list(out["evidence"])
-    for i, r in enumerate(rows):
-        evs[r] = {**evs[r], "stood_lon": round(float(out["lon"].iloc[r]), 6),
-                  "stood_lat": round(float(out["lat"].iloc[r]), 6),
-                  "stood_outside_fence_m": round(float(shapely.distance(fences[i], pts[i])))}
+    for r, lon, lat, m in zip(rows, out["lon"].to_numpy(float)[rows], out["lat"].to_numpy(float)[rows], outside_m,
+                              strict=True):
+        evs[r] = {**evs[r], "stood_lon": round(float(lon), 6), "stood_lat": round(float(lat), 6),
+                  "stood_outside_fence_m": round(float(m))}
     out["evidence"] = evs
     lon_col, lat_col = out.columns.get_loc("lon"), out.columns.get_loc("lat")
     out.iloc[rows, lon_col] = on_fence.x.to_numpy()

@@ -150,17 +150,11 @@ def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params,
     ok = (s <= hi + slack) & (e >= lo - slack) & (d <= params.report_lead_match_m)
     evs = leads["evidence"] if "evidence" in leads else pd.Series([None] * len(leads), index=leads.index)
     if sites_of_reports is not None and ok.any():
-        yard = np.array([str((ev or {}).get("unload_site_id") or "") if isinstance(ev, dict) else ""
-                         for ev in evs], dtype=object)[li]
+        yard, stood_lon, stood_lat = _yards_and_stands(leads, evs)
         inside = np.array([sites_of_reports.get(rid, "") for rid in r["report_id"].to_numpy(object)[ri]],
                           dtype=object)
-        # where the truck stood (a delivery lead's point is in its yard: ``detect._into_the_yard``)
-        stood = np.array([[(ev or {}).get("stood_lon", lo), (ev or {}).get("stood_lat", la)]
-                          if isinstance(ev, dict) else [lo, la]
-                          for ev, lo, la in zip(evs, leads["lon"].to_numpy(float), leads["lat"].to_numpy(float),
-                                                strict=True)], dtype=float).reshape(-1, 2)[li]
-        d_stood = haversine_m(r["lon"].to_numpy(float)[ri], r["lat"].to_numpy(float)[ri], stood[:, 0], stood[:, 1])
-        ok &= (yard == "") | (yard == inside) | (d_stood <= params.report_place_sigma_m)
+        d_stood = haversine_m(r["lon"].to_numpy(float)[ri], r["lat"].to_numpy(float)[ri], stood_lon[li], stood_lat[li])
+        ok &= (yard[li] == "") | (yard[li] == inside) | (d_stood <= params.report_place_sigma_m)
     if not ok.any():
         return {}
     share = np.array([float(((ev or {}).get("placement") or {}).get("mass_share") or 0.0)
@@ -171,6 +165,17 @@ def explain_by_leads(reports: pd.DataFrame, leads: pd.DataFrame, params: Params,
     best = best.sort_values(["report_id", "d", "share", "lead_id"], ascending=[True, True, False, True],
                             kind="stable").drop_duplicates("report_id")
     return dict(zip(best["report_id"], best["lead_id"], strict=True))
+
+
+def _yards_and_stands(leads: pd.DataFrame, evs: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per lead: the yard its load went into (``unload_site_id`` of a delivery, else "") and where its truck
+    stood — the lead's point, or the ``stood_lon``/``stood_lat`` its evidence keeps when the point was put in
+    the yard (``detect._into_the_yard``)."""
+    ev = [e if isinstance(e, dict) else {} for e in evs]
+    yard = np.array([str(e.get("unload_site_id") or "") for e in ev], dtype=object)
+    lon = np.array([e.get("stood_lon", x) for e, x in zip(ev, leads["lon"].to_numpy(float), strict=True)], float)
+    lat = np.array([e.get("stood_lat", y) for e, y in zip(ev, leads["lat"].to_numpy(float), strict=True)], float)
+    return yard, lon, lat
 
 
 # ---------------------------------------------------------------- judging candidates
